@@ -1,0 +1,66 @@
+"""Entry point of the ``aileron`` command.
+
+Start-up speed matters (``aileron --version`` is budgeted at 2.5x a bare interpreter), so this
+module imports only argparse and the small command modules; each command imports the heavy
+libraries it needs inside its handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from aileron_cli.__about__ import __version__
+from aileron_cli.cli import planned
+from aileron_cli.cli.errors import EXIT_USAGE, report
+from aileron_core.errors import AileronError
+
+DESCRIPTION = """\
+Aileron: a local control plane for AI coding agents.
+
+Your credentials stay in an encrypted vault that only the Aileron daemon can open; agents use
+them through declared actions, with approvals for risky ones and an audit log of everything
+Aileron executes."""
+
+
+def _print_version(args: argparse.Namespace) -> int:
+    print(f"aileron {__version__}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the whole command tree (cheap: no command module imports anything heavy)."""
+    parser = argparse.ArgumentParser(
+        prog="aileron",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"aileron {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    version = subparsers.add_parser("version", help="Print the version of aileron.")
+    version.set_defaults(handler=_print_version)
+    planned.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``aileron`` command with ``argv`` (default: the process arguments)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["--version"], ["version"]):
+        # The fast path: no parser, nothing else imported.
+        print(f"aileron {__version__}")
+        return 0
+    parser = build_parser()
+    namespace = parser.parse_args(args)
+    handler = getattr(namespace, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        code: int = handler(namespace)
+    except AileronError as error:
+        return report(error)
+    except KeyboardInterrupt:
+        return 130
+    return code
