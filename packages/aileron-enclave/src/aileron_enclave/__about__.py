@@ -1,3 +1,3 @@
-"""The version of aileron-enclave; written by \`hatch run release:set-version\`."""
+"""The version of aileron-enclave; written by `hatch run release:set-version`."""
 
 __version__ = "0.1.0"
