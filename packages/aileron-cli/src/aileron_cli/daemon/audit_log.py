@@ -1,0 +1,657 @@
+"""The daemon's audit file store: ``audit.jsonl``, append-only, hash-chained, fsynced.
+
+Write path. Every append is durable (written and fdatasynced) before it returns. Concurrent
+``await log.append(...)`` calls are group-committed: they queue, and one writer task takes
+everything queued, seals it onto the chain, writes it with one ``write`` and one ``fdatasync``
+in a worker thread (the event loop keeps serving while the disk works), then wakes every caller.
+A write or sync failure poisons the log: the chain on disk is then unknown, so every later
+append fails with ``audit_write_failed`` until the daemon restarts and reopens (and repairs) it.
+
+Read path. Opening the file walks it once: a torn last line is truncated, the chain is
+verified, and a compact in-memory index (offset, seq, time, type, session per record, plus
+id -> position) is built. ``get``/``list`` read only the lines they return (with ``pread``), and
+the most recent records are kept in memory, so tail reads do not touch the disk. Readers may
+run in other threads; the index only ever shows fully committed records.
+
+Errors (beside :mod:`aileron_core.audit`'s)::
+
+    AuditError
+    ├── AuditLogClosedError    audit_log_closed     the log was closed
+    ├── AuditLogLockedError    audit_log_locked     another process has the file open for writing
+    ├── AuditWriteError        audit_write_failed   a write or fsync failed; the log is poisoned
+    └── AuditQueryError        invalid_audit_query  a list() argument is out of range
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import collections
+import contextlib
+import fcntl
+import json
+import os
+import threading
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import attrs
+
+from aileron_core.audit import (
+    GENESIS_PREV,
+    Actor,
+    AuditCorruptError,
+    AuditError,
+    AuditEvent,
+    AuditRecord,
+    ChainVerifier,
+    VerifyReport,
+    parse_line,
+    seal_line,
+)
+from aileron_core.convert import converter
+from aileron_core.fileio import fsync_dir
+from aileron_core.paths import HOME_MODE, SECRET_FILE_MODE
+
+RECENT_RECORDS = 1024
+"""How many of the newest records stay in memory for cheap tail reads."""
+
+MAX_BATCH = 1024
+"""Most records one group commit writes."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_READ_CHUNK = 1 << 20
+
+
+class AuditLogClosedError(AuditError):
+    """The audit log was used after ``close()``."""
+
+    code = "audit_log_closed"
+
+
+class AuditLogLockedError(AuditError):
+    """Another process holds the audit log open for writing."""
+
+    code = "audit_log_locked"
+
+
+class AuditWriteError(AuditError):
+    """Writing or syncing the audit log failed; nothing more is accepted until a restart."""
+
+    code = "audit_write_failed"
+
+
+class AuditQueryError(AuditError):
+    """An argument of :meth:`AuditLog.list` is out of range."""
+
+    code = "invalid_audit_query"
+
+
+@attrs.frozen
+class RecoveryReport:
+    """What :meth:`AuditLog.open` found and did.
+
+    ``dropped_bytes`` > 0 means a torn tail (``dropped_lines`` lines: a last line without its
+    newline, and/or a last complete line that is not even JSON) was cut off at offset
+    ``dropped_at``; a write is acknowledged only after its newline is on disk, so no caller was
+    ever told these lines were recorded. A last line that is JSON but not an intact record looks
+    like an edit, not a torn write: it is kept, like every unreadable line before the tail
+    (``unreadable_lines``), and the chain reports it. ``verify`` is the
+    chain's verdict after any repair; appends continue after the last readable record either way.
+    """
+
+    created: bool
+    records: int
+    last_seq: int
+    dropped_bytes: int
+    dropped_lines: int
+    dropped_at: int | None
+    unreadable_lines: int
+    verify: VerifyReport
+
+    @property
+    def repaired(self) -> bool:
+        """Whether a torn tail was cut off."""
+        return self.dropped_bytes > 0
+
+    @property
+    def chain_ok(self) -> bool:
+        """Whether the chain verified (``verify.ok``)."""
+        return self.verify.ok
+
+    @property
+    def reason(self) -> str | None:
+        """Why the chain did not verify (``verify.reason``), or ``None``."""
+        return self.verify.reason
+
+    def summary(self) -> str:
+        """One line for the daemon's log (never any payload)."""
+        parts = [f"audit log: {self.records} records, last seq {self.last_seq}"]
+        if self.created:
+            parts.append("created")
+        if self.repaired:
+            parts.append(
+                f"torn tail truncated ({self.dropped_lines} line(s), "
+                f"{self.dropped_bytes} bytes at offset {self.dropped_at})"
+            )
+        if self.unreadable_lines:
+            parts.append(f"{self.unreadable_lines} unreadable line(s) kept")
+        if self.verify.ok:
+            parts.append("chain verified")
+        else:
+            parts.append(
+                f"CHAIN BROKEN at seq {self.verify.first_bad_seq} "
+                f"(line {self.verify.first_bad_line}): {self.verify.reason}"
+            )
+        return "; ".join(parts)
+
+
+def _micros(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _is_json(line: bytes) -> bool:
+    """Whether ``line`` is JSON at all: a torn write is not; an edited record still is."""
+    try:
+        json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _lines(handle: BinaryIO, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(offset, line)`` for each line of a binary file, the last maybe without newline."""
+    offset = 0
+    pending = b""
+    remaining = limit
+    while True:
+        size = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
+        chunk = handle.read(size) if size else b""
+        if not chunk:
+            break
+        if remaining is not None:
+            remaining -= len(chunk)
+        data = pending + chunk
+        start = 0
+        while (end := data.find(b"\n", start)) != -1:
+            yield offset, data[start : end + 1]
+            offset += end + 1 - start
+            start = end + 1
+        pending = data[start:]
+    if pending:
+        yield offset, pending
+
+
+class _Index:
+    """Where each readable record is, and what list() filters on, in compact arrays."""
+
+    def __init__(self) -> None:
+        self.offsets = array("q")
+        self.lengths = array("q")
+        self.seqs = array("q")
+        self.micros = array("q")
+        self.types = array("l")
+        self.sessions = array("l")
+        self.ids: dict[str, int] = {}
+        self._codes: dict[str | None, int] = {None: 0}
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def code(self, value: str | None) -> int | None:
+        """The small integer a type or session id is stored as, if it was ever seen."""
+        return self._codes.get(value)
+
+    def add(
+        self,
+        offset: int,
+        length: int,
+        *,
+        seq: int,
+        id: str,  # the record field is called id
+        ts: datetime,
+        type: str,
+        session_id: str | None,
+    ) -> None:
+        self.offsets.append(offset)
+        self.lengths.append(length)
+        self.seqs.append(seq)
+        self.micros.append(_micros(ts))
+        self.types.append(self._codes.setdefault(type, len(self._codes)))
+        self.sessions.append(self._codes.setdefault(session_id, len(self._codes)))
+        self.ids[id] = len(self.offsets) - 1
+
+    def add_record(self, record: AuditRecord, offset: int, length: int) -> None:
+        self.add(
+            offset,
+            length,
+            seq=record.seq,
+            id=record.id,
+            ts=record.ts,
+            type=record.type,
+            session_id=record.session_id,
+        )
+
+
+class AuditLog:
+    """The append-only, hash-chained audit file. Build it with :meth:`open`."""
+
+    def __init__(self, path: Path, fd: int, size: int) -> None:
+        self._path = path
+        self._fd = fd
+        self._size = size
+        self._next_seq = 1
+        self._last_hash = GENESIS_PREV
+        self._index = _Index()
+        self._recent: collections.deque[AuditRecord] = collections.deque(maxlen=RECENT_RECORDS)
+        self._commits = 0
+        self._closed = False
+        self._failure: BaseException | None = None
+        # _write_lock serialises commits (and verify's snapshot); _index_lock guards the index
+        # and the tail cache, which readers in any thread consult.
+        self._write_lock = threading.Lock()
+        self._index_lock = threading.Lock()
+        self._no_readers = threading.Condition(self._index_lock)
+        self._readers = 0  # threads reading record lines from the file right now
+        self._pending: list[tuple[AuditEvent, asyncio.Future[AuditRecord]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    # -- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path) -> tuple[AuditLog, RecoveryReport]:
+        """Open (or create, 0600) the log at ``path``, repair a torn tail, index and verify it.
+
+        Raises :class:`AuditLogLockedError` if another process has it open.
+        """
+        path.parent.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
+        created = not path.exists()
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        fd = os.open(path, flags, SECRET_FILE_MODE)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise AuditLogLockedError(
+                    f"the audit log {path} is in use by another process",
+                    hint="is another aileron daemon running? `aileron daemon status`",
+                ) from None
+            if os.fstat(fd).st_mode & 0o777 != SECRET_FILE_MODE:
+                os.fchmod(fd, SECRET_FILE_MODE)
+            if created:
+                fsync_dir(path.parent)
+            log = cls(path, fd, os.fstat(fd).st_size)
+            report = log._recover(created)
+        except BaseException:
+            os.close(fd)
+            raise
+        return log, report
+
+    def _recover(self, created: bool) -> RecoveryReport:
+        verifier = ChainVerifier()
+        last: dict[str, Any] | None = None
+        newest: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT_RECORDS)
+        unreadable = 0
+        held: tuple[int, bytes] | None = None  # the last complete line, fed once we know more
+        torn_at: int | None = None
+        torn_lines = 0
+
+        def take(offset: int, line: bytes) -> None:
+            nonlocal last, unreadable
+            value = verifier.feed(line)
+            if value is None:
+                unreadable += 1
+                return
+            last = value
+            self._index.add(
+                offset,
+                len(line),
+                seq=value["seq"],
+                id=value["id"],
+                ts=datetime.fromisoformat(value["ts"]),
+                type=value["type"],
+                session_id=value["session_id"],
+            )
+            newest.append(value)
+
+        with os.fdopen(os.dup(self._fd), "rb") as handle:
+            for offset, line in _lines(handle):
+                if not line.endswith(b"\n"):
+                    torn_at, torn_lines = offset, 1
+                    break
+                if held is not None:
+                    take(*held)
+                held = (offset, line)
+        if held is not None:
+            if _is_json(held[1]):
+                take(*held)
+            else:
+                torn_at, torn_lines = held[0], torn_lines + 1
+        truncated = 0
+        if torn_at is not None:
+            truncated = self._size - torn_at
+            os.ftruncate(self._fd, torn_at)
+            os.fsync(self._fd)
+            self._size = torn_at
+        if last is not None:
+            self._next_seq, self._last_hash = last["seq"] + 1, last["hash"]
+        self._recent.extend(converter.structure(value, AuditRecord) for value in newest)
+        return RecoveryReport(
+            created=created,
+            records=len(self._index),
+            last_seq=self._next_seq - 1,
+            dropped_bytes=truncated,
+            dropped_lines=torn_lines,
+            dropped_at=torn_at,
+            unreadable_lines=unreadable,
+            verify=verifier.report(),
+        )
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The file this log writes."""
+        return self._path
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the newest record (0 when empty)."""
+        return self._next_seq - 1
+
+    @property
+    def last_hash(self) -> str:
+        """The hash of the newest record (``GENESIS_PREV`` when empty)."""
+        return self._last_hash
+
+    @property
+    def commit_count(self) -> int:
+        """How many write+fsync rounds this log has made since it was opened."""
+        return self._commits
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise AuditLogClosedError("the audit log is closed")
+        if self._failure is not None:
+            raise AuditWriteError(
+                f"the audit log could not be written ({self._failure}); nothing more is "
+                "recorded until the daemon restarts",
+                hint="free disk space or fix the file system, then restart the daemon",
+            )
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def append(
+        self,
+        type: str,
+        actor: Actor,
+        session_id: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> AuditRecord:
+        """Record one event; returns once it is on disk (group-committed with its neighbours).
+
+        Raises ``AuditEventError`` (invalid event, before anything is queued),
+        :class:`AuditWriteError` or :class:`AuditLogClosedError`. Cancelling the caller does
+        not withdraw an event already queued.
+        """
+        event = AuditEvent(type=type, actor=actor, session_id=session_id, payload=payload or {})
+        self._check_usable()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[AuditRecord] = loop.create_future()
+        self._pending.append((event, future))
+        if self._writer is None:
+            self._writer = loop.create_task(self._drain())
+        return await future
+
+    def append_sync(
+        self,
+        type: str,
+        actor: Actor,
+        session_id: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> AuditRecord:
+        """Record one event from synchronous code (start-up, shutdown); blocks for one fsync."""
+        event = AuditEvent(type=type, actor=actor, session_id=session_id, payload=payload or {})
+        self._check_usable()
+        return self._commit([event])[0]
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[:MAX_BATCH]
+                del self._pending[:MAX_BATCH]
+                try:
+                    records = await asyncio.to_thread(self._commit, [event for event, _ in batch])
+                except asyncio.CancelledError:
+                    for _, future in batch + self._pending:
+                        future.cancel()
+                    self._pending.clear()
+                    raise
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), record in zip(batch, records, strict=True):
+                    if not future.done():
+                        future.set_result(record)
+        finally:
+            self._writer = None
+
+    def _commit(self, events: builtins.list[AuditEvent]) -> builtins.list[AuditRecord]:
+        """Seal ``events`` onto the chain, write them with one write and one fdatasync."""
+        with self._write_lock:
+            self._check_usable()
+            records: builtins.list[AuditRecord] = []
+            lines: builtins.list[bytes] = []
+            seq, prev = self._next_seq, self._last_hash
+            for event in events:
+                record, line = seal_line(event, seq=seq, prev=prev)
+                records.append(record)
+                lines.append(line)
+                seq, prev = seq + 1, record.hash
+            data = b"".join(lines)
+            start = self._size
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(self._fd, view)
+                    view = view[written:]
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                self._poison(exc, start)
+                raise AuditWriteError(
+                    f"could not write the audit log {self._path}: {exc.strerror or exc}",
+                    hint="free disk space or fix the file system, then restart the daemon",
+                ) from exc
+            self._size = start + len(data)
+            self._next_seq, self._last_hash = seq, prev
+            self._commits += 1
+            with self._index_lock:
+                offset = start
+                for record, line in zip(records, lines, strict=True):
+                    self._index.add_record(record, offset, len(line))
+                    self._recent.append(record)
+                    offset += len(line)
+            return records
+
+    def _poison(self, exc: OSError, start: int) -> None:
+        self._failure = exc
+        # Best effort: take back a partial write so a restart finds a clean tail. If even this
+        # fails, the next open's torn-tail repair does it.
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, start)
+            os.fsync(self._fd)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _fetch(self, positions: Iterable[int]) -> builtins.list[AuditRecord]:
+        """The records at ``positions`` of the index: from the tail cache, else from disk.
+
+        Disk reads happen outside ``_index_lock`` (appends need it); ``close`` waits for them.
+        """
+        wanted: builtins.list[AuditRecord | tuple[int, int, int]] = []
+        with self._index_lock:
+            self._check_open()
+            index, cached_from = self._index, len(self._index) - len(self._recent)
+            for position in positions:
+                if position >= cached_from:
+                    wanted.append(self._recent[position - cached_from])
+                else:
+                    wanted.append(
+                        (index.offsets[position], index.lengths[position], index.seqs[position])
+                    )
+            self._readers += 1
+        try:
+            return [item if isinstance(item, AuditRecord) else self._load(*item) for item in wanted]
+        finally:
+            with self._index_lock:
+                self._readers -= 1
+                self._no_readers.notify_all()
+
+    def _load(self, offset: int, length: int, seq: int) -> AuditRecord:
+        try:
+            line = os.pread(self._fd, length, offset)
+        except OSError as exc:
+            raise AuditCorruptError(f"could not read the audit log: {exc}") from exc
+        record = parse_line(line)
+        if record.seq != seq:
+            raise AuditCorruptError(f"the audit record at offset {offset} changed on disk")
+        return record
+
+    def get(self, id: str) -> AuditRecord | None:  # the record field is called id
+        """The record with ``id``, or ``None``; ``AuditCorruptError`` if its line was altered."""
+        with self._index_lock:
+            self._check_open()
+            position = self._index.ids.get(id)
+        return None if position is None else self._fetch([position])[0]
+
+    def list(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        type: str | None = None,
+        session_id: str | None = None,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[AuditRecord]:
+        """The most recent ``limit`` records matching every filter, oldest first.
+
+        ``since`` is inclusive and ``until`` exclusive (naive datetimes are taken as UTC);
+        ``after_seq``/``before_seq`` are exclusive bounds for paging. ``limit=None`` means all.
+        """
+        if limit is not None and limit < 0:
+            raise AuditQueryError(f"limit must be 0 or more, got {limit}")
+        lo = _micros(since) if since is not None else None
+        hi = _micros(until) if until is not None else None
+        with self._index_lock:
+            self._check_open()
+            index = self._index
+            type_code = index.code(type) if type is not None else None
+            session_code = index.code(session_id) if session_id is not None else None
+            if (type is not None and type_code is None) or (
+                session_id is not None and session_code is None
+            ):
+                return []
+            found: builtins.list[int] = []
+            for position in range(len(index) - 1, -1, -1):
+                if limit is not None and len(found) >= limit:
+                    break
+                if (
+                    (lo is not None and index.micros[position] < lo)
+                    or (hi is not None and index.micros[position] >= hi)
+                    or (type_code is not None and index.types[position] != type_code)
+                    or (session_code is not None and index.sessions[position] != session_code)
+                    or (after_seq is not None and index.seqs[position] <= after_seq)
+                    or (before_seq is not None and index.seqs[position] >= before_seq)
+                ):
+                    continue
+                found.append(position)
+        return self._fetch(reversed(found))
+
+    def verify(self) -> VerifyReport:
+        """Re-read the file from disk and re-walk the whole chain.
+
+        Also checks that the chain on disk ends at the newest record this process knows of,
+        which catches records removed from the end. Reads the whole file: from async code, use
+        :meth:`averify`.
+        """
+        with self._write_lock:
+            self._check_open()
+            expected_seq, expected_hash = self._next_seq - 1, self._last_hash
+            handle = open(self._path, "rb")  # closed below, outside the lock
+            size = os.fstat(handle.fileno()).st_size
+        with handle:
+            verifier = ChainVerifier()
+            lines = 0
+            for _, line in _lines(handle, size):
+                lines += 1
+                verifier.feed(line)
+                if verifier.broken:
+                    return verifier.report()
+        report = verifier.report()
+        if (report.records, report.last_hash) != (expected_seq, expected_hash):
+            return attrs.evolve(
+                report,
+                ok=False,
+                first_bad_seq=report.records + 1,
+                first_bad_line=lines + 1,
+                reason=(
+                    f"the log on disk ends at seq {report.records} but seq {expected_seq} was "
+                    "written: records were removed from the end or replaced"
+                ),
+            )
+        return report
+
+    async def averify(self) -> VerifyReport:
+        """:meth:`verify` in a worker thread, so the event loop keeps serving meanwhile."""
+        return await asyncio.to_thread(self.verify)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AuditLogClosedError("the audit log is closed")
+
+    # -- closing ------------------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Wait until every queued append has landed (or failed)."""
+        while self._writer is not None:
+            await asyncio.shield(self._writer)
+
+    async def aclose(self) -> None:
+        """:meth:`drain`, then :meth:`close`."""
+        await self.drain()
+        self.close()
+
+    def close(self) -> None:
+        """Close the file (idempotent); :meth:`drain` first if async appends may be queued."""
+        if self._writer is not None:
+            raise AuditError(
+                "the audit log still has appends in flight",
+                hint="await log.drain() (or log.aclose()) first",
+            )
+        with self._write_lock, self._index_lock:
+            if not self._closed:
+                self._closed = True
+                self._no_readers.wait_for(lambda: self._readers == 0)
+                os.close(self._fd)
+
+
+__all__ = [
+    "AuditLog",
+    "AuditLogClosedError",
+    "AuditLogLockedError",
+    "AuditQueryError",
+    "AuditWriteError",
+    "RecoveryReport",
+]
