@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from aileron_core.canonical import canonical_json
 from aileron_core.fileio import atomic_write, exclusive_lock
 

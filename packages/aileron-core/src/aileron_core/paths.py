@@ -1,4 +1,8 @@
-"""Where Aileron keeps its state: ``AILERON_HOME`` (default ``~/.aileron``, mode 0700)."""
+"""Where Aileron keeps its state: ``AILERON_HOME`` (default ``~/.aileron``, mode 0700).
+
+:class:`Layout` names every file of SPEC §4 so no module spells a file name itself. It is a
+plain class on purpose: the CLI's fast paths import it.
+"""
 
 from __future__ import annotations
 
@@ -24,3 +28,68 @@ def ensure_private_dir(path: Path) -> Path:
     if path.stat().st_mode & 0o777 != HOME_MODE:
         path.chmod(HOME_MODE)
     return path
+
+
+class Layout:
+    """The files under one ``AILERON_HOME``."""
+
+    __slots__ = ("home",)
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = aileron_home() if home is None else home
+
+    def ensure(self) -> Layout:
+        """Create the home directory (0700) if it does not exist."""
+        ensure_private_dir(self.home)
+        return self
+
+    @property
+    def daemon_json(self) -> Path:
+        """``{url, pid, version, started_at, token, auto_spawned}`` of the running daemon."""
+        return self.home / "daemon.json"
+
+    @property
+    def daemon_lock(self) -> Path:
+        """flock-ed by the running daemon for its whole life."""
+        return self.home / "daemon.lock"
+
+    @property
+    def spawn_lock(self) -> Path:
+        """flock-ed by a client while it checks for, and if needed spawns, the daemon."""
+        return self.home / "daemon.spawn.lock"
+
+    @property
+    def daemon_log(self) -> Path:
+        return self.home / "daemon.log"
+
+    @property
+    def vault(self) -> Path:
+        return self.home / "vault.json"
+
+    @property
+    def audit(self) -> Path:
+        return self.home / "audit.jsonl"
+
+    @property
+    def sessions(self) -> Path:
+        return self.home / "sessions.jsonl"
+
+    @property
+    def approvals(self) -> Path:
+        return self.home / "approvals.jsonl"
+
+    @property
+    def actions_dir(self) -> Path:
+        return self.home / "actions"
+
+    @property
+    def connector_store(self) -> Path:
+        return self.home / "store" / "connectors" / "sha256"
+
+    @property
+    def bindings(self) -> Path:
+        return self.home / "bindings.json"
+
+    @property
+    def config(self) -> Path:
+        return self.home / "config.toml"

@@ -1,0 +1,153 @@
+"""Running one daemon process: the life-long lock, the socket, uvicorn, ``daemon.json``.
+
+Order of start-up: take ``daemon.lock`` (a second daemon refuses), bind 127.0.0.1 on a free
+port, open the stores (recovering from a crash), write ``daemon.json`` atomically (0600), then
+serve. SIGTERM/SIGINT stop uvicorn gracefully; the stores are closed and ``daemon.json`` is
+removed. The lock dies with the process, so a ``kill -9`` leaves nothing that blocks the next
+start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import socket
+import time
+import tomllib
+from datetime import UTC, datetime
+
+import uvicorn
+
+from aileron_cli.__about__ import __version__
+from aileron_cli.daemon.app import create_app
+from aileron_cli.daemon.state import DaemonConfig, DaemonState
+from aileron_core.discovery import DaemonInfo, read_daemon_info
+from aileron_core.errors import AileronError, ConfigError
+from aileron_core.fileio import atomic_write
+from aileron_core.paths import SECRET_FILE_MODE, Layout
+
+log = logging.getLogger("aileron.daemon")
+
+# Tests simulate a daemon built at another version with this; never set it otherwise.
+VERSION_OVERRIDE_ENV = "AILERON_TEST_DAEMON_VERSION"
+
+
+class DaemonAlreadyRunning(AileronError):
+    code = "daemon_running"
+
+
+def _idle_timeout(layout: Layout) -> float | None:
+    try:
+        settings = tomllib.loads(layout.config.read_text())
+    except FileNotFoundError:
+        return None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{layout.config} is not valid TOML: {error}") from error
+    value = settings.get("daemon", {}).get("idle_timeout")
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(
+            f"daemon.idle_timeout in {layout.config} must be a positive number of seconds"
+        )
+    return float(value)
+
+
+def _take_life_lock(layout: Layout) -> int:
+    fd = os.open(layout.daemon_lock, os.O_RDWR | os.O_CREAT, SECRET_FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        running = None
+        with contextlib.suppress(AileronError):
+            running = read_daemon_info(layout.daemon_json)
+        where = f" (pid {running.pid}, {running.url})" if running else ""
+        raise DaemonAlreadyRunning(
+            f"another Aileron daemon is already running for {layout.home}{where}",
+            hint="use it, or stop it with `aileron daemon stop`",
+        ) from None
+    return fd
+
+
+def _remove_daemon_json(layout: Layout, token: str) -> None:
+    """Remove ``daemon.json`` if it is still ours."""
+    with contextlib.suppress(AileronError, FileNotFoundError):
+        info = read_daemon_info(layout.daemon_json)
+        if info is not None and info.token == token:
+            layout.daemon_json.unlink()
+
+
+def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
+    """Run the daemon in this process until it is told to stop; returns the exit code."""
+    layout.ensure()
+    lock_fd = _take_life_lock(layout)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(256)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = DaemonConfig(
+        layout=layout,
+        version=os.environ.get(VERSION_OVERRIDE_ENV) or __version__,
+        url=url,
+        idle_timeout_s=_idle_timeout(layout),
+    )
+    server: uvicorn.Server | None = None
+    watcher: list[asyncio.Task[None]] = []
+
+    def on_ready(state: DaemonState) -> None:
+        info = DaemonInfo(
+            url=url,
+            pid=os.getpid(),
+            version=config.version,
+            started_at=datetime.now(UTC).isoformat(),
+            token=state.tokens.master_token,
+            auto_spawned=auto_spawned,
+        )
+        atomic_write(layout.daemon_json, json.dumps(info.to_json(), indent=2).encode() + b"\n")
+        log.info("aileron daemon %s listening on %s (pid %d)", config.version, url, info.pid)
+        if config.idle_timeout_s is not None:
+            watcher.append(asyncio.get_running_loop().create_task(_watch_idle(state)))
+
+    async def _watch_idle(state: DaemonState) -> None:
+        timeout = config.idle_timeout_s
+        assert timeout is not None
+        while True:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            idle = time.monotonic() - state.last_activity
+            if state.sessions.active_count() == 0 and idle >= timeout:
+                log.info("idle for %.0f s with no active session: stopping", idle)
+                assert server is not None
+                server.should_exit = True
+                return
+
+    def on_stopped(state: DaemonState) -> None:
+        for task in watcher:
+            task.cancel()
+        _remove_daemon_json(layout, state.tokens.master_token)
+        log.info("aileron daemon stopped")
+
+    app = create_app(config, on_ready=on_ready, on_stopped=on_stopped)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            server_header=False,
+        )
+    )
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        os.close(lock_fd)
+    if getattr(app.state, "daemon", None) is None:
+        log.error("the daemon failed to start; see the messages above")
+        return 1
+    return 0

@@ -1,0 +1,122 @@
+"""The vault as the daemon serves it: one ``Vault`` handle, serialized, with unlock back-off.
+
+Only this process ever derives the vault key. Key derivation (Argon2id, ~100 ms) runs in a
+worker thread so the event loop keeps answering. Wrong passphrases are rate-limited: after
+``FREE_ATTEMPTS`` failures each further attempt must wait twice as long as the last (capped),
+and an attempt that comes too early is refused with ``429 too_many_attempts`` without running
+the KDF.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+from anyio import to_thread
+
+from aileron_cli.daemon.errors import DaemonError
+from aileron_core.models import VaultState
+from aileron_core.vault import EntryInfo, KdfParams, Vault, VaultLocked, WrongPassphrase
+
+T = TypeVar("T")
+
+FREE_ATTEMPTS = 3
+MAX_BACKOFF_S = 300.0
+
+
+class VaultService:
+    """Serialized access to the vault file, with the unlock rate limit."""
+
+    def __init__(self, path: Path, kdf: KdfParams | None = None) -> None:
+        self.path = path
+        self._kdf = kdf
+        self._vault: Vault | None = None
+        self._lock = asyncio.Lock()
+        self._failures = 0
+        self._not_before = 0.0
+
+    def state(self) -> VaultState:
+        if self._vault is not None and self._vault.is_unlocked:
+            return "unlocked"
+        return "locked" if self.path.exists() else "missing"
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        async with self._lock:
+            return await to_thread.run_sync(work)
+
+    def _unlocked(self) -> Vault:
+        if self._vault is None or not self._vault.is_unlocked:
+            raise VaultLocked("the vault is locked", hint="run `aileron vault unlock`")
+        return self._vault
+
+    async def init(self, passphrase: str) -> None:
+        def work() -> Vault:
+            if self._kdf is None:
+                return Vault.create(self.path, passphrase)
+            return Vault.create(self.path, passphrase, kdf=self._kdf)
+
+        self._vault = await self._run(work)
+
+    async def unlock(self, passphrase: str) -> None:
+        if self.state() == "unlocked":
+            raise DaemonError("vault_already_unlocked", "the vault is already unlocked")
+        wait = self._not_before - time.monotonic()
+        if wait > 0:
+            raise DaemonError(
+                "too_many_attempts",
+                f"too many wrong passphrases; try again in {wait:.0f} s",
+                details={"retry_after": round(wait, 1)},
+                retriable=True,
+            )
+
+        def work() -> Vault:
+            vault = Vault.open(self.path)
+            vault.unlock(passphrase)
+            return vault
+
+        try:
+            self._vault = await self._run(work)
+        except WrongPassphrase:
+            self._failures += 1
+            if self._failures >= FREE_ATTEMPTS:
+                backoff = min(2.0 ** (self._failures - FREE_ATTEMPTS), MAX_BACKOFF_S)
+                self._not_before = time.monotonic() + backoff
+            raise
+        self._failures = 0
+        self._not_before = 0.0
+
+    def lock(self) -> None:
+        if self._vault is not None:
+            self._vault.lock()
+        self._vault = None
+
+    async def change_passphrase(self, old: str, new: str) -> None:
+        def work() -> None:
+            vault = self._vault if self._vault is not None else Vault.open(self.path)
+            vault.change_passphrase(old, new)
+
+        await self._run(work)
+
+    async def rotate(self) -> None:
+        vault = self._unlocked()
+        await self._run(vault.rotate)
+
+    async def entries(self) -> list[EntryInfo]:
+        vault = self._unlocked()
+        return await self._run(vault.list)
+
+    async def put(self, path: str, value: str, metadata: Mapping[str, str] | None) -> EntryInfo:
+        vault = self._unlocked()
+        return await self._run(lambda: vault.put(path, value, metadata))
+
+    async def delete(self, path: str) -> None:
+        vault = self._unlocked()
+        await self._run(lambda: vault.delete(path))
+
+    async def get(self, path: str) -> bytes:
+        """A secret value, for the executor only: no route ever returns it."""
+        vault = self._unlocked()
+        return await self._run(lambda: vault.get(path))

@@ -1,0 +1,143 @@
+"""The daemon's HTTP client, shared by the CLI, ``aileron-mcp`` and the tests.
+
+It sends the bearer token, the client's version (``X-Aileron-Version``) and, for agents, the
+session id, and turns the daemon's error envelope (SPEC §5.2) into typed exceptions::
+
+    AileronError
+    ├── DaemonUnreachable   daemon_unreachable   nothing answered at the URL
+    └── ApiError            <the envelope's code> the daemon answered with an error
+        └── VersionMismatch version_mismatch     the daemon is of another version
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from aileron_core.__about__ import __version__
+from aileron_core.discovery import VERSION_HEADER
+from aileron_core.errors import AileronError
+
+SESSION_HEADER = "X-Aileron-Session-Id"
+
+
+class DaemonUnreachable(AileronError):
+    """Nothing answered at the daemon's URL."""
+
+    code = "daemon_unreachable"
+
+
+class ApiError(AileronError):
+    """The daemon answered with an error envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: Mapping[str, Any] | None = None,
+        retriable: bool = False,
+        audit_id: str | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.status = status
+        self.code = code
+        self.retriable = retriable
+        self.audit_id = audit_id
+
+
+class VersionMismatch(ApiError):
+    """The daemon runs another version of Aileron than this client."""
+
+
+def error_from_response(response: httpx.Response) -> ApiError:
+    """Build the typed error for a non-2xx daemon answer (tolerating a non-JSON body)."""
+    try:
+        envelope = response.json()["error"]
+        code = str(envelope["code"])
+        message = str(envelope["message"])
+    except (ValueError, KeyError, TypeError):
+        code = "http_error"
+        message = f"the daemon answered {response.status_code} without an error envelope"
+        envelope = {}
+    cls = VersionMismatch if code == "version_mismatch" else ApiError
+    return cls(
+        response.status_code,
+        code,
+        message,
+        details=envelope.get("details") if isinstance(envelope.get("details"), dict) else None,
+        retriable=bool(envelope.get("retriable", False)),
+        audit_id=envelope.get("audit_id"),
+    )
+
+
+class DaemonClient:
+    """A synchronous client of the daemon's ``/v1`` API."""
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str | None,
+        *,
+        session_id: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {VERSION_HEADER: __version__, "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if session_id:
+            headers[SESSION_HEADER] = session_id
+        self.api_url = api_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.api_url + "/", headers=headers, timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> DaemonClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Send one request; the decoded JSON answer, or a typed error."""
+        try:
+            response = self._http.request(
+                method,
+                path.lstrip("/"),
+                json=json,
+                params={k: v for k, v in (params or {}).items() if v is not None},
+            )
+        except httpx.TransportError as error:
+            raise DaemonUnreachable(
+                f"the Aileron daemon is unreachable at {self.api_url} ({error.__class__.__name__})",
+                hint="check `aileron daemon status`",
+            ) from error
+        if response.is_success:
+            return response.json() if response.content else None
+        raise error_from_response(response)
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, json: Any = None) -> Any:
+        return self.request("POST", path, json=json if json is not None else {})
+
+    def put(self, path: str, json: Any) -> Any:
+        return self.request("PUT", path, json=json)
+
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path)

@@ -1,0 +1,125 @@
+"""Finding the running daemon: ``daemon.json`` and a fast health probe.
+
+This module is on the CLI's hot path (every command that talks to the daemon starts here), so
+it uses only the standard library: importing httpx costs ~150 ms on the reference machine,
+more than the whole ``aileron daemon status`` budget allows (see ADR 0004).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from aileron_core.errors import AileronError
+
+API_PREFIX = "/v1"
+VERSION_HEADER = "X-Aileron-Version"
+
+
+class DaemonInfoInvalid(AileronError):
+    """``daemon.json`` exists but cannot be read as a daemon record."""
+
+    code = "daemon_info_invalid"
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    """The record a running daemon writes to ``daemon.json`` (0600)."""
+
+    url: str
+    pid: int
+    version: str
+    started_at: str
+    token: str
+    auto_spawned: bool = False
+
+    @property
+    def api_url(self) -> str:
+        """The base of the HTTP API (``…/v1``)."""
+        return self.url.rstrip("/") + API_PREFIX
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "pid": self.pid,
+            "version": self.version,
+            "started_at": self.started_at,
+            "token": self.token,
+            "auto_spawned": self.auto_spawned,
+        }
+
+
+def read_daemon_info(path: Path) -> DaemonInfo | None:
+    """Read ``daemon.json``; ``None`` when it does not exist."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(raw)
+        return DaemonInfo(
+            url=str(data["url"]),
+            pid=int(data["pid"]),
+            version=str(data["version"]),
+            started_at=str(data["started_at"]),
+            token=str(data["token"]),
+            auto_spawned=bool(data.get("auto_spawned", False)),
+        )
+    except (ValueError, KeyError, TypeError) as error:
+        raise DaemonInfoInvalid(
+            f"{path} is not a valid daemon record ({error})",
+            hint="run `aileron daemon stop`, then retry",
+        ) from error
+
+
+def get_json(url: str, path: str, *, token: str | None = None, timeout: float = 2.0) -> Any:
+    """GET ``url + path`` over plain HTTP and return the decoded JSON body.
+
+    Raises ``OSError`` when nothing answers and ``ValueError`` when the answer is not a 2xx
+    JSON document. Only for the daemon's loopback URL.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname is None:
+        raise ValueError(f"not a plain-HTTP daemon URL: {url}")
+    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        connection.request("GET", parts.path.rstrip("/") + path, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+    except http.client.HTTPException as error:
+        raise OSError(f"bad HTTP answer from {url}: {error}") from error
+    finally:
+        connection.close()
+    if not 200 <= response.status < 300:
+        raise ValueError(f"{url}{path} answered {response.status}")
+    return json.loads(body)
+
+
+def probe(info: DaemonInfo, *, timeout: float = 0.5) -> dict[str, Any] | None:
+    """Ask the daemon's ``/v1/health``; its answer, or ``None`` if nothing healthy answers."""
+    try:
+        health = get_json(info.url, f"{API_PREFIX}/health", timeout=timeout)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(health, dict) or health.get("service") != "aileron":
+        return None
+    return health
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists (it may belong to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
