@@ -36,11 +36,13 @@ def test_fuzzing_the_real_daemon_finds_nothing(real_daemon: DaemonInfo, tmp_path
             "--max-examples",
             "10",
             "--max-time",
-            "60",
+            "90",
             "--seed",
             "20261128",
             "--workers",
-            "2",
+            # one worker: with two, CPython 3.11's ast.parse (used by Hypothesis to describe
+            # lambdas) can fail with "AST constructor recursion depth mismatch".
+            "1",
             "--no-color",
             "--report",
             "junit",
