@@ -28,7 +28,8 @@ def test_every_script_prints_the_set_version(
 def test_help_lists_the_command_groups() -> None:
     """`aileron --help` shows the command groups of the product."""
     done = subprocess.run([script("aileron"), "--help"], capture_output=True, text=True, check=True)
-    for group in ("version", "launch", "action", "connector", "binding", "approval", "sandbox"):
+    groups = ("version", "launch", "action", "connector", "binding", "approval", "sandbox", "vault")
+    for group in groups:
         assert f"\n    {group}" in done.stdout
 
 

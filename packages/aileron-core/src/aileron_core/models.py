@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -31,3 +31,27 @@ class Session:
     ended_at: datetime | None = None
     exit_code: int | None = None
     state: SessionState = "running"
+
+
+ApprovalStatus = Literal["pending", "approved", "denied", "running", "succeeded", "failed"]
+ApprovalKind = Literal["action", "operation"]
+
+
+@attrs.frozen
+class Approval:
+    """A request to run something that needs a human's yes, bound to its exact arguments."""
+
+    id: str
+    kind: ApprovalKind
+    target: str  # the action's name, or "<fqn> <tool> <operation>"
+    args: dict[str, Any]
+    args_sha256: str
+    created_at: datetime
+    session_id: str | None = None
+    status: ApprovalStatus = "pending"
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    reason: str | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    audit_id: str | None = None

@@ -124,10 +124,24 @@ def unlocking(client: DaemonClient, args: argparse.Namespace, call: Callable[[],
     try:
         return call()
     except ApiError as error:
-        if error.code != "vault_locked" or not has_passphrase_source(args):
+        locked = error.code == "vault_locked" or (
+            error.code == "binding_required" and error.details.get("vault") == "locked"
+        )
+        if not locked or not has_passphrase_source(args):
             raise
     client.post("vault/unlock", {"passphrase": passphrase(args)})
     return call()
+
+
+def parse_meta(pairs: list[str]) -> dict[str, str]:
+    """``--meta KEY=VALUE`` options as a mapping."""
+    metadata = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--meta {pair!r} is not KEY=VALUE")
+        metadata[key] = value
+    return metadata
 
 
 def print_json(value: Any) -> None:

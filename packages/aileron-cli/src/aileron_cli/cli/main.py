@@ -12,7 +12,18 @@ import sys
 from collections.abc import Sequence
 
 from aileron_cli.__about__ import __version__
-from aileron_cli.cli import audit, daemon, planned, sessions, status, vault
+from aileron_cli.cli import (
+    action,
+    approval,
+    audit,
+    binding,
+    connector,
+    daemon,
+    planned,
+    sessions,
+    status,
+    vault,
+)
 from aileron_cli.cli.errors import EXIT_USAGE, report
 from aileron_core.errors import AileronError
 
@@ -40,7 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     version = subparsers.add_parser("version", help="Print the version of aileron.")
     version.set_defaults(handler=_print_version)
-    for module in (status, daemon, vault, sessions, audit, planned):
+    for module in (
+        status,
+        daemon,
+        vault,
+        connector,
+        action,
+        binding,
+        approval,
+        sessions,
+        audit,
+        planned,
+    ):
         module.register(subparsers)
     return parser
 

@@ -12,14 +12,6 @@ from aileron_cli.cli.errors import NotYetAvailable
 
 # (group, one-line help, its subcommands as the SPEC names them)
 PLANNED: tuple[tuple[str, str, str], ...] = (
-    ("connector", "Install and inspect connector specs.", "install | list | show | remove"),
-    (
-        "action",
-        "Install, inspect and run declared actions.",
-        "install | list | show | run | enable | disable | remove",
-    ),
-    ("binding", "Bind credentials in the vault to connectors.", "add | list | show | revoke"),
-    ("approval", "Approve or deny pending actions.", "list | approve | deny"),
     (
         "launch",
         "Launch an agent (claude, codex, goose, opencode) through Aileron.",

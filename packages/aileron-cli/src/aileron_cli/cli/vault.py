@@ -10,10 +10,10 @@ from pathlib import Path
 
 from aileron_cli.cli.common import (
     NEW_PASSPHRASE_ENV,
-    InputError,
     add_json_flag,
     add_passphrase_file,
     connect,
+    parse_meta,
     passphrase,
     print_json,
     print_table,
@@ -150,18 +150,8 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _metadata(pairs: list[str]) -> dict[str, str]:
-    metadata = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InputError(f"--meta {pair!r} is not KEY=VALUE")
-        metadata[key] = value
-    return metadata
-
-
 def _put(args: argparse.Namespace) -> int:
-    metadata = _metadata(args.meta)
+    metadata = parse_meta(args.meta)
     value = secret_from_stdin(f"Value for {args.path}")
     with connect() as client:
         unlocking(

@@ -17,7 +17,16 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aileron_cli.daemon.errors import install_error_handlers
-from aileron_cli.daemon.routes import audit, sessions, system, vault
+from aileron_cli.daemon.routes import (
+    actions,
+    approvals,
+    audit,
+    bindings,
+    connectors,
+    sessions,
+    system,
+    vault,
+)
 from aileron_cli.daemon.state import DaemonConfig, DaemonState
 
 VERSION_HEADER = b"x-aileron-version"
@@ -90,6 +99,7 @@ def create_app(
             yield
         finally:
             await state.audit.drain()
+            await state.executor.aclose()
             state.close()
             if on_stopped is not None:
                 on_stopped(state)
@@ -103,7 +113,7 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (system, vault, sessions, audit):
+    for module in (system, vault, sessions, audit, connectors, actions, bindings, approvals):
         app.include_router(module.router, prefix="/v1")
 
     def touch() -> None:

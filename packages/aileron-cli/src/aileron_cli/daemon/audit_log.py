@@ -402,6 +402,20 @@ class AuditLog:
         :class:`AuditWriteError` or :class:`AuditLogClosedError`. Cancelling the caller does
         not withdraw an event already queued.
         """
+        return await self.submit(type, actor, session_id, payload)
+
+    def submit(
+        self,
+        type: str,
+        actor: Actor,
+        session_id: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> asyncio.Future[AuditRecord]:
+        """Queue one event now and return the future of its record.
+
+        Events are committed in the order they were submitted, so awaiting a later event's
+        future also guarantees every earlier one is on disk. Must be called from the loop.
+        """
         event = AuditEvent(type=type, actor=actor, session_id=session_id, payload=payload or {})
         self._check_usable()
         loop = asyncio.get_running_loop()
@@ -409,7 +423,7 @@ class AuditLog:
         self._pending.append((event, future))
         if self._writer is None:
             self._writer = loop.create_task(self._drain())
-        return await future
+        return future
 
     def append_sync(
         self,

@@ -114,3 +114,137 @@ class AuditVerifyOut(BaseModel):
     first_bad_line: int | None
     reason: str | None
     last_hash: str
+
+
+class LoadErrorOut(BaseModel):
+    file: str
+    code: str
+    message: str
+
+
+class InstallConnector(Strict):
+    spec: dict[str, Any] = Field(description="the aileron.connector.v1 document")
+    sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="expected content digest"
+    )
+
+
+class OperationOut(BaseModel):
+    name: str
+    summary: str
+    method: str
+    path: str
+    hosts: list[str]
+    scheme: str
+    approval: Literal["required", "none"]
+    idempotency: str
+    inputs: list[dict[str, Any]]
+
+
+class ToolOut(BaseModel):
+    name: str
+    description: str
+    operations: list[OperationOut]
+
+
+class ConnectorOut(BaseModel):
+    fqn: str
+    version: str
+    description: str
+    sha256: str
+    credential: dict[str, Any]
+    tools: list[ToolOut]
+
+
+class InstallAction(Strict):
+    manifest: str = Field(min_length=1, max_length=256 * 1024)
+
+
+class ActionInputOut(BaseModel):
+    name: str
+    type: str
+    required: bool
+    description: str
+
+
+class ActionOut(BaseModel):
+    name: str
+    version: str
+    description: str
+    enabled: bool
+    approval_required: bool
+    inputs: list[ActionInputOut]
+    input_schema: dict[str, Any]
+    connectors: list[str]
+
+
+class ActionDetail(ActionOut):
+    manifest: str
+
+
+class ActionList(BaseModel):
+    actions: list[ActionOut]
+    load_errors: list[LoadErrorOut]
+
+
+class PatchAction(Strict):
+    enabled: bool
+
+
+class RunBody(Strict):
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class OperationRunBody(Strict):
+    connector_fqn: str = Field(min_length=1, max_length=256)
+    tool: str = Field(min_length=1, max_length=64)
+    operation: str = Field(min_length=1, max_length=64)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunDone(BaseModel):
+    audit_id: str
+    result: Any
+
+
+class RunPending(BaseModel):
+    status: Literal["pending_approval"]
+    approval_id: str
+    message: str
+
+
+class NewBinding(Strict):
+    name: str = Field(min_length=5, max_length=200)
+    value: str = Field(min_length=1, max_length=1 << 16)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class BindingOut(BaseModel):
+    name: str
+    kind: str
+    service: str
+    identity: str
+    created_at: datetime
+    metadata: dict[str, str]
+
+
+class Decision(Strict):
+    approved: bool
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class ApprovalOut(BaseModel):
+    id: str
+    kind: Literal["action", "operation"]
+    target: str
+    args: dict[str, Any]
+    args_sha256: str
+    created_at: datetime
+    session_id: str | None
+    status: Literal["pending", "approved", "denied", "running", "succeeded", "failed"]
+    decided_at: datetime | None
+    decided_by: str | None
+    reason: str | None
+    result: Any
+    error: dict[str, Any] | None
+    audit_id: str | None

@@ -86,7 +86,10 @@ def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
     """Run the daemon in this process until it is told to stop; returns the exit code."""
     layout.ensure()
     lock_fd = _take_life_lock(layout)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when their
+    # proto says TCP, and accepted sockets inherit it. With proto 0, every keep-alive answer
+    # (headers and body are two writes) waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     sock.listen(256)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aileron_cli.daemon.action_store import ActionStore
+from aileron_cli.daemon.approvals import ApprovalStore
 from aileron_cli.daemon.audit_log import AuditLog
 from aileron_cli.daemon.auth import TokenRegistry
+from aileron_cli.daemon.binding_store import BindingStore
+from aileron_cli.daemon.connector_store import ConnectorStore
+from aileron_cli.daemon.executor import Executor
 from aileron_cli.daemon.sessions import SessionStore
 from aileron_cli.daemon.vault_service import VaultService
 from aileron_core.audit import Actor, AuditRecord
@@ -44,6 +49,11 @@ class DaemonState:
     audit: AuditLog
     sessions: SessionStore
     vault: VaultService
+    connectors: ConnectorStore
+    actions: ActionStore
+    bindings: BindingStore
+    approvals: ApprovalStore
+    executor: Executor
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     pid: int = field(default_factory=os.getpid)
     last_activity: float = field(default_factory=time.monotonic)
@@ -58,12 +68,24 @@ class DaemonState:
         layout = config.layout.ensure()
         audit, recovery = AuditLog.open(layout.audit)
         sessions, orphaned = SessionStore.open(layout.sessions)
+        approvals, failed = ApprovalStore.open(layout.approvals)
+        connectors = ConnectorStore(layout.connector_store)
+        connectors.load()
+        actions = ActionStore(layout.actions_dir)
+        actions.load(connectors.specs())
+        bindings = BindingStore(layout.bindings)
+        bindings.load()
         state = cls(
             config=config,
             tokens=TokenRegistry(config.master_token),
             audit=audit,
             sessions=sessions,
             vault=VaultService(layout.vault, config.kdf),
+            connectors=connectors,
+            actions=actions,
+            bindings=bindings,
+            approvals=approvals,
+            executor=Executor(),
         )
         audit.append_sync(
             "daemon.started", SERVICE, None, {"version": config.version, "pid": state.pid}
@@ -75,6 +97,13 @@ class DaemonState:
             )
         if not recovery.chain_ok:
             log.error("audit log: the chain does not verify (%s)", recovery.reason)
+        for approval in failed:
+            audit.append_sync(
+                "approval.failed",
+                SERVICE,
+                approval.session_id,
+                {"approval_id": approval.id, "reason": "daemon stopped during execution"},
+            )
         for session in orphaned:
             audit.append_sync(
                 "session.orphaned",
@@ -87,8 +116,14 @@ class DaemonState:
     async def record(
         self, type: str, actor: Actor, session_id: str | None = None, **payload: Any
     ) -> AuditRecord:
-        """Append one audit event, durable before this returns."""
+        """Append one audit event, durable before this returns (and so is every earlier one)."""
         return await self.audit.append(type, actor, session_id, payload)
+
+    def note(self, type: str, actor: Actor, session_id: str | None = None, **payload: Any) -> None:
+        """Queue one audit event without waiting for it. The request that caused it must end
+        with a :meth:`record`, whose durability covers this event (the chain is ordered)."""
+        future = self.audit.submit(type, actor, session_id, payload)
+        future.add_done_callback(_consume)
 
     def close(self) -> None:
         """Clean stop: close running sessions, compact the state logs, seal the audit log."""
@@ -100,11 +135,13 @@ class DaemonState:
                 {"agent": session.agent, "reason": "daemon stopped"},
             )
         self.sessions.compact()
+        self.approvals.compact()
         self.vault.lock()
         self.audit.append_sync("daemon.stopped", SERVICE, None, {"pid": self.pid})
         self.audit.close()
 
 
-def payload_of(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop ``None`` values from an audit payload."""
-    return {k: v for k, v in values.items() if v is not None}
+def _consume(future: asyncio.Future[AuditRecord]) -> None:
+    """A noted event's failure is reported by the record awaited after it; mark it seen."""
+    if not future.cancelled() and future.exception() is not None:
+        log.error("audit append failed: %s", future.exception())

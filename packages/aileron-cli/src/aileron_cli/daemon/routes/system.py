@@ -35,7 +35,7 @@ async def status(state: State, _: Annotated[Principal, Depends(require(ADMIN))])
         uptime_s=round((now - state.started_at).total_seconds(), 3),
         vault=state.vault.state(),
         active_sessions=state.sessions.active_count(),
-        actions=0,
-        connectors=0,
-        bindings=0,
+        actions=len(state.actions.list()),
+        connectors=len(state.connectors.list()),
+        bindings=len(state.bindings.list()),
     )

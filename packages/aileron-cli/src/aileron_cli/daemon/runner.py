@@ -1,0 +1,288 @@
+"""Running actions and connector operations: arguments, approvals, credentials, audit.
+
+The flow of one run (SPEC §7):
+
+1. validate the arguments against the declared inputs (422 naming every bad field);
+2. if the action or any operation it runs needs approval, record a pending approval bound to
+   the arguments' sha256 and answer 202; nothing runs until a human approves;
+3. otherwise (or once approved) audit ``execution.started``, run each step through the
+   executor with the credential resolved from its binding (412 ``binding_required`` when the
+   vault is locked or the binding is missing), audit ``binding.used`` per resolution, then
+   ``execution.succeeded`` or ``execution.failed`` with the same invocation id.
+
+The credential is redacted from everything that leaves this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from aileron_cli.daemon.errors import DaemonError
+from aileron_cli.daemon.executor import Secret, redact
+from aileron_core.actions import ActionManifest, args_digest, render_step_args, validate_args
+from aileron_core.audit import Actor
+from aileron_core.connectors import ConnectorSpec, Operation
+from aileron_core.errors import AileronError
+from aileron_core.ids import new_ulid
+from aileron_core.models import Approval
+from aileron_core.vault import EntryNotFound, VaultLocked
+
+if TYPE_CHECKING:
+    from aileron_cli.daemon.state import DaemonState
+
+
+@dataclass(frozen=True)
+class Done:
+    """A finished run: the audit record of its success and the result of its last step."""
+
+    audit_id: str
+    result: Any
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A run waiting for approval."""
+
+    approval: Approval
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{self.approval.target} needs approval before it runs; approval id"
+            f" {self.approval.id}. Ask the user to run `aileron approval approve"
+            f" {self.approval.id}` (or deny it), then poll check_action_status / GET"
+            f" /v1/approvals/{self.approval.id} for the result."
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run will execute: connector operations with their rendered arguments."""
+
+    kind: str  # "action" | "operation"
+    target: str
+    manifest: ActionManifest | None
+    operation: tuple[ConnectorSpec, str, str] | None  # (spec, tool, op) for direct runs
+    args: dict[str, Any]
+
+    def needs_approval(self, state: DaemonState) -> bool:
+        if self.manifest is None:
+            assert self.operation is not None
+            spec, tool, op = self.operation
+            return spec.find_operation(tool, op).approval_required
+        if self.manifest.approval_required:
+            return True
+        for step in self.manifest.execute:
+            spec = state.connectors.get(step.connector).spec
+            if spec.find_operation(step.tool, step.op).approval_required:
+                return True
+        return False
+
+
+def plan_action(state: DaemonState, name: str, args: Mapping[str, Any]) -> Plan:
+    installed = state.actions.get(name)
+    if not installed.enabled:
+        raise DaemonError(
+            "action_disabled",
+            f"action {name!r} is disabled",
+            hint=f"enable it with `aileron action enable {name}`",
+        )
+    checked = validate_args(installed.manifest, args)
+    return Plan("action", name, installed.manifest, None, checked)
+
+
+def plan_operation(
+    state: DaemonState, fqn: str, tool: str, operation: str, args: Mapping[str, Any]
+) -> Plan:
+    spec = state.connectors.get(fqn).spec
+    op = spec.find_operation(tool, operation)
+    checked = validate_args(op, args)
+    return Plan("operation", f"{fqn} {tool} {operation}", None, (spec, tool, operation), checked)
+
+
+async def start(
+    state: DaemonState, plan: Plan, actor: Actor, session_id: str | None
+) -> Done | Pending:
+    """Run ``plan`` now, or park it as a pending approval."""
+    if plan.needs_approval(state):
+        approval = state.approvals.request(plan.kind, plan.target, plan.args, session_id)  # type: ignore[arg-type]
+        await state.record(
+            "approval.requested",
+            actor,
+            session_id,
+            approval_id=approval.id,
+            target=plan.target,
+            args_sha256=approval.args_sha256,
+        )
+        return Pending(approval)
+    return await execute(state, plan, actor, session_id)
+
+
+async def decide(
+    state: DaemonState, approval_id: str, approved: bool, actor: Actor, reason: str | None
+) -> Approval:
+    """Record a human's decision; on approval run exactly the approved arguments, once."""
+    approval = state.approvals.decide(approval_id, approved, actor.id, reason)
+    if not approved:
+        await state.record(
+            "approval.denied", actor, approval.session_id, approval_id=approval.id, reason=reason
+        )
+        return approval
+    await state.record("approval.approved", actor, approval.session_id, approval_id=approval.id)
+    approval = state.approvals.save(attrs.evolve(approval, status="running"))
+    if approval.kind == "action":
+        plan = Plan(
+            "action",
+            approval.target,
+            state.actions.get(approval.target).manifest,
+            None,
+            approval.args,
+        )
+    else:
+        fqn, tool, op = approval.target.split(" ")
+        plan = Plan(
+            "operation",
+            approval.target,
+            None,
+            (state.connectors.get(fqn).spec, tool, op),
+            approval.args,
+        )
+    try:
+        done = await execute(state, plan, actor, approval.session_id, approval_id=approval.id)
+    except AileronError as error:
+        return state.approvals.save(
+            attrs.evolve(
+                approval, status="failed", error={"code": error.code, "message": str(error)}
+            )
+        )
+    return state.approvals.save(
+        attrs.evolve(approval, status="succeeded", result=done.result, audit_id=done.audit_id)
+    )
+
+
+async def _credential(
+    state: DaemonState,
+    spec: ConnectorSpec,
+    override: str | None,
+    actor: Actor,
+    session_id: str | None,
+    invocation: str,
+) -> Secret:
+    service = spec.credential.service
+    if override is not None:
+        name = state.bindings.get(override).name
+    else:
+        candidates = state.bindings.find_default(service)
+        if not candidates:
+            raise DaemonError(
+                "binding_required",
+                f"{spec.fqn} needs a credential for {service!r}"
+                f" and no binding */{service}/default exists",
+                hint=f"add one with `aileron binding add token/{service}/default`",
+                details={"service": service},
+            )
+        if len(candidates) > 1:
+            names = ", ".join(b.name for b in candidates)
+            raise DaemonError(
+                "binding_required",
+                f"several bindings could serve {service!r} ({names})",
+                hint="name one in the action's [[requires.connectors]] binding",
+                details={"service": service},
+            )
+        name = candidates[0].name
+    try:
+        value = await state.vault.get(name)
+    except VaultLocked:
+        raise DaemonError(
+            "binding_required",
+            f"the vault is locked, so binding {name!r} cannot be used",
+            hint="run `aileron vault unlock`",
+            details={"binding": name, "vault": "locked"},
+        ) from None
+    except EntryNotFound:
+        raise DaemonError(
+            "binding_required",
+            f"binding {name!r} has no secret in the vault",
+            hint=f"add it again with `aileron binding add {name}`",
+            details={"binding": name},
+        ) from None
+    state.note("binding.used", actor, session_id, binding=name, invocation_id=invocation)
+    return Secret(value.decode("utf-8"))
+
+
+async def execute(
+    state: DaemonState,
+    plan: Plan,
+    actor: Actor,
+    session_id: str | None,
+    *,
+    approval_id: str | None = None,
+) -> Done:
+    """Run every operation of ``plan`` now, audited as one invocation."""
+    invocation = f"inv_{new_ulid()}"
+    base = {"invocation_id": invocation, "target": plan.target, "kind": plan.kind}
+    state.note(
+        "execution.started",
+        actor,
+        session_id,
+        **base,
+        args_sha256=args_digest(plan.args),
+        approval_id=approval_id,
+    )
+    secrets: list[Secret] = []
+    try:
+        result = await _run_steps(state, plan, (actor, session_id, invocation), secrets)
+    except AileronError as error:
+        message = str(error)
+        for secret in secrets:
+            message = redact(message, secret)
+        await state.record(
+            "execution.failed", actor, session_id, **base, code=error.code, message=message
+        )
+        raise
+    record = await state.record("execution.succeeded", actor, session_id, **base)
+    return Done(record.id, result)
+
+
+async def _call(
+    state: DaemonState,
+    spec: ConnectorSpec,
+    operation: Operation,
+    args: dict[str, Any],
+    binding: str | None,
+    context: tuple[Actor, str | None, str],
+    secrets: list[Secret],
+) -> Any:
+    actor, session_id, invocation = context
+    secret = await _credential(state, spec, binding, actor, session_id, invocation)
+    secrets.append(secret)
+    return (await state.executor.run(spec, operation, args, secret)).body
+
+
+async def _run_steps(
+    state: DaemonState,
+    plan: Plan,
+    context: tuple[Actor, str | None, str],
+    secrets: list[Secret],
+) -> Any:
+    manifest = plan.manifest
+    if manifest is None:
+        assert plan.operation is not None
+        spec, tool, op = plan.operation
+        operation = spec.find_operation(tool, op)
+        return await _call(state, spec, operation, plan.args, None, context, secrets)
+    results: dict[str, Any] = {}
+    last: Any = None
+    for step in manifest.execute:
+        spec = state.connectors.get(step.connector).spec
+        operation = spec.find_operation(step.tool, step.op)
+        step_args = validate_args(operation, render_step_args(manifest, step, plan.args, results))
+        requirement = manifest.requirement(step.connector)
+        binding = requirement.binding if requirement is not None else None
+        last = await _call(state, spec, operation, step_args, binding, context, secrets)
+        results[step.id] = last
+    return last
