@@ -71,9 +71,8 @@ def main() -> int:
     print(f"\n{'FIG':<15} {'WHAT':<62} {'VALUE':>26} {'REFERENCE':>26}  RESULT  BUDGET")
     for f in report:
         if "skipped" in f:
-            print(
-                f"{f['figure']:<15} {'(' + f['script'] + ')':<62} {'':>26} {'':>26}  SKIP    {f['skipped']}"
-            )
+            script = f"({f['script']})"
+            print(f"{f['figure']:<15} {script:<62} {'':>26} {'':>26}  SKIP    {f['skipped']}")
             continue
         unit = f.get("unit") or ("ms" if "value_ms" in f else "")
         value = f"{_cell(f, 'value', 'value_ms')} {unit}".strip()
