@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from aileron_cli.daemon.executor import ExecutionResult, Executor, Secret
+from aileron_cli.daemon.executor import ExecutionResult, Executor
+from aileron_cli.daemon.redaction import Secret
 from aileron_core.connectors import ConnectorSpec, Operation, parse_connector_spec
 
 SECRET = "tok_S3cr3t+/=~value"

@@ -9,7 +9,8 @@ import pytest
 from executor.connector import SECRET, execute, make_spec
 from executor.upstream_server import Reply, UpstreamServer, closed_port, running
 
-from aileron_cli.daemon.executor import EXCERPT_BYTES, REDACTED, Secret, UpstreamError
+from aileron_cli.daemon.executor import EXCERPT_BYTES, UpstreamError
+from aileron_cli.daemon.redaction import REDACTED, Secret
 
 
 @pytest.fixture

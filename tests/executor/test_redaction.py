@@ -14,7 +14,8 @@ import pytest
 from executor.connector import SECRET, execute, make_spec
 from executor.upstream_server import Reply, UpstreamServer, closed_port, running
 
-from aileron_cli.daemon.executor import REDACTED, Secret, UpstreamError, redact
+from aileron_cli.daemon.executor import UpstreamError
+from aileron_cli.daemon.redaction import REDACTED, Secret, redact
 from aileron_core.errors import AileronError
 
 PASSWORD = "hunter2-" + SECRET

@@ -10,7 +10,8 @@ import pytest
 from executor.connector import SECRET, execute, make_spec
 from executor.upstream_server import Reply, UpstreamServer, running
 
-from aileron_cli.daemon.executor import HostNotAllowed, Secret, UpstreamError
+from aileron_cli.daemon.executor import HostNotAllowed, UpstreamError
+from aileron_cli.daemon.redaction import Secret
 
 Servers = tuple[UpstreamServer, UpstreamServer, UpstreamServer]
 

@@ -10,14 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aileron_core.actions import (
-    ActionManifest,
-    ArgsError,
-    args_digest,
-    coerce_cli_arg,
-    parse_action_manifest,
-    validate_args,
-)
+from aileron_core.actions import ActionManifest, parse_action_manifest
+from aileron_core.arguments import ArgsError, args_digest, coerce_cli_arg, validate_args
 from aileron_core.canonical import canonical_sha256
 from aileron_core.connectors import parse_connector_spec
 

@@ -8,7 +8,8 @@ from importlib.resources.abc import Traversable
 
 import pytest
 
-from aileron_core.actions import check_requirements, parse_action_manifest, validate_args
+from aileron_core.actions import check_requirements, parse_action_manifest
+from aileron_core.arguments import validate_args
 from aileron_core.connectors import ConnectorSpec, parse_connector_spec, spec_digest
 
 EXAMPLES = files("aileron_cli") / "examples"

@@ -1,4 +1,4 @@
-"""Action manifests (``<name>.md``): the model, the strict parser, and argument checking.
+"""Action manifests (``<name>.md``): the model, the strict parser, and fitting to connectors.
 
 An action is a Markdown file whose first line is ``+++``; TOML front matter runs to the next
 ``+++`` line, and the Markdown after it (surrounding white space stripped, never empty) is the
@@ -51,20 +51,17 @@ Rules beyond plain types (each broken rule is a ``ManifestError`` naming the key
 - Whether the steps fit the installed connectors (operations exist, argument names, versions,
   binding services) needs the specs, so it is ``check_requirements``'s job, not the parser's.
 
-Arguments: ``validate_args`` checks a call's arguments against the declared inputs (of an
-action, or of a connector operation called directly), ``coerce_cli_arg`` turns ``--arg k=v``
-text into the declared type, and ``args_digest`` is what an approval binds to.
+``render_step_args`` fills a step's placeholders in when the action runs. A call's arguments
+are checked against the declared inputs by ``aileron_core.arguments``.
 
 Errors::
 
     AileronError
-    ├── ManifestError   invalid_action_manifest   details {"source", "line"?, "key"?, "problem"}
-    └── ArgsError       invalid_arguments         details {"fields": [{"name", "problem"}]}
+    └── ManifestError   invalid_action_manifest   details {"source", "line"?, "key"?, "problem"}
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import tomllib
@@ -73,7 +70,6 @@ from typing import Any, NoReturn, cast
 
 import attrs
 
-from aileron_core.canonical import canonical_sha256
 from aileron_core.connectors import (
     FQN_PATTERN,
     FQN_RULE,
@@ -84,13 +80,17 @@ from aileron_core.connectors import (
     VERSION_RULE,
     ConnectorSpec,
     InputType,
-    Location,
     Operation,
-    StrictReader,
-    format_location,
-    show,
 )
 from aileron_core.errors import AileronError
+from aileron_core.strict import (
+    LONE_SURROGATE,
+    MAX_JSON_DEPTH,
+    TEXT_CONTROL_CHARS,
+    Location,
+    StrictReader,
+    format_location,
+)
 from aileron_core.templating import (
     ROOT_PATTERN,
     Reference,
@@ -116,11 +116,6 @@ _NAME = re.compile(NAME_PATTERN)
 _VERSION = re.compile(VERSION_PATTERN)
 _FQN = re.compile(FQN_PATTERN)
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
-_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-_INTEGER_TEXT = re.compile(r"[+-]?[0-9]{1,100}")
-_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_MAX_JSON_DEPTH = 64
 
 ACTION_NAME_RULE = "use kebab-case: lowercase letters and digits in '-'-separated words"
 INPUT_NAME_RULE = "use letters, digits, '_' and '-', starting with a letter or '_'"
@@ -131,12 +126,6 @@ class ManifestError(AileronError):
     """An action manifest cannot be read or breaks a rule."""
 
     code = "invalid_action_manifest"
-
-
-class ArgsError(AileronError):
-    """A call's arguments do not fit the declared inputs; names every bad field at once."""
-
-    code = "invalid_arguments"
 
 
 # --- the model -----------------------------------------------------------------------------
@@ -253,7 +242,7 @@ class _ManifestParser:
             text = data
         else:
             self.fail_line(None, f"must be text (str or bytes), not {type(data).__name__}")
-        if _SURROGATE.search(text):
+        if LONE_SURROGATE.search(text):
             self.fail_line(None, "is not valid Unicode text (it holds a lone surrogate)")
         return text.removeprefix("\ufeff").replace("\r\n", "\n")
 
@@ -292,7 +281,7 @@ class _ManifestParser:
                 closing_line + 1,
                 "the Markdown body after the front matter is empty; it is the tool description",
             )
-        bad = _TEXT_CONTROL.search(description)
+        bad = TEXT_CONTROL_CHARS.search(description)
         if bad:
             offset = len(body) - len(body.lstrip()) + bad.start()
             self.fail_line(
@@ -444,8 +433,8 @@ class _ManifestParser:
 
     def json_value(self, value: Any, at: Location, depth: int) -> None:
         """Fail unless ``value`` is JSON data (TOML also has dates and non-finite floats)."""
-        if depth > _MAX_JSON_DEPTH:
-            self.fail(at, f"is nested more than {_MAX_JSON_DEPTH} levels deep")
+        if depth > MAX_JSON_DEPTH:
+            self.fail(at, f"is nested more than {MAX_JSON_DEPTH} levels deep")
         if isinstance(value, str):
             self.reader.string(value, at)
         elif isinstance(value, float) and not math.isfinite(value):
@@ -632,166 +621,3 @@ def render_step_args(
     context["args"] = {item.name: args.get(item.name) for item in manifest.inputs}
     rendered = render(step.args, context)
     return {key: value for key, value in rendered.items() if value is not None}
-
-
-# --- arguments -----------------------------------------------------------------------------
-
-
-def _target(target: ActionManifest | Operation) -> str:
-    return (
-        f"action {target.name!r}"
-        if isinstance(target, ActionManifest)
-        else (f"operation {target.name!r}")
-    )
-
-
-def _signature(target: ActionManifest | Operation) -> str:
-    parts = [
-        f"{item.name} ({item.type}{', required' if item.required else ''})"
-        for item in target.inputs
-    ]
-    return "inputs: " + (", ".join(parts) if parts else "none")
-
-
-def _json_problem(value: Any, depth: int = 0) -> str | None:
-    if depth > _MAX_JSON_DEPTH:
-        return f"is nested more than {_MAX_JSON_DEPTH} levels deep"
-    if value is None or isinstance(value, bool | int):
-        return None
-    if isinstance(value, str):
-        return "holds a lone surrogate (not valid Unicode)" if _SURROGATE.search(value) else None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else "holds NaN or infinity (not JSON)"
-    if isinstance(value, list):
-        return next((p for item in value if (p := _json_problem(item, depth + 1))), None)
-    if isinstance(value, dict):
-        if not all(isinstance(key, str) for key in value):
-            return "has an object key that is not a string"
-        return next((p for item in value.values() if (p := _json_problem(item, depth + 1))), None)
-    return f"holds a {type(value).__name__}, which is not JSON data"
-
-
-def _type_problem(kind: str, value: Any) -> str | None:
-    """Why ``value`` is not of input type ``kind`` (or not JSON data), or ``None``."""
-    expected = {
-        "string": isinstance(value, str),
-        "integer": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, int | float) and not isinstance(value, bool),
-        "boolean": isinstance(value, bool),
-        "array": isinstance(value, list),
-        "object": isinstance(value, dict),
-    }[kind]
-    if not expected:
-        return f"expected {_article(kind)}, got {StrictReader.describe(value)}"
-    return _json_problem(value)
-
-
-def _article(kind: str) -> str:
-    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
-
-
-def validate_args(target: ActionManifest | Operation, args: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``args`` against the declared inputs of an action or operation; return them.
-
-    Every required input must be present, no undeclared name may appear, and each value must
-    have its input's type: ``integer`` excludes booleans (a float with an integral value such
-    as ``3.0`` is accepted and returned as ``3``), ``number`` is an int or finite float but not
-    a boolean, ``array`` a list, ``object`` a dict, and everything JSON data. ``None`` for an
-    optional input means "not given" and is dropped. Raises ``ArgsError`` naming every bad
-    field at once.
-    """
-    what = _target(target)
-    received: object = args  # callers pass decoded JSON: check, whatever the annotation says
-    if not isinstance(received, Mapping):
-        wrong = f"arguments must be an object, not {StrictReader.describe(received)}"
-        raise ArgsError(
-            f"invalid arguments for {what}: {wrong}",
-            hint=_signature(target),
-            details={"fields": [{"name": "", "problem": wrong}]},
-        )
-    fields: list[dict[str, str]] = []
-    result: dict[str, Any] = {}
-    declared = {item.name for item in target.inputs}
-    for item in target.inputs:
-        value = args.get(item.name)
-        if value is None:
-            if item.required:
-                absent = (
-                    "is required but missing" if item.name not in args else "is required, got null"
-                )
-                fields.append({"name": item.name, "problem": absent})
-            continue
-        if item.type == "integer" and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        problem = _type_problem(item.type, value)
-        if problem:
-            fields.append({"name": item.name, "problem": problem})
-        else:
-            result[item.name] = value
-    for name in args:
-        if name not in declared:
-            label = name if isinstance(name, str) else ascii(name)
-            fields.append({"name": label, "problem": f"unknown argument for {what}"})
-    if fields:
-        summary = "; ".join(f"{field['name']}: {field['problem']}" for field in fields)
-        raise ArgsError(
-            f"invalid arguments for {what}: {summary}",
-            hint=_signature(target),
-            details={"fields": fields},
-        )
-    return result
-
-
-def coerce_cli_arg(target: ActionManifest | Operation, name: str, text: str) -> Any:
-    """Turn the text of ``--arg name=text`` into ``name``'s declared type.
-
-    string → as is; integer → decimal digits with an optional sign; number → an integer or a
-    decimal/exponent number; boolean → ``true``/``false`` (any case); array and object → JSON.
-    Raises ``ArgsError`` for an unknown name or text that is not of the type.
-    """
-    item = next((i for i in target.inputs if i.name == name), None)
-    if item is None:
-        _cli_error(target, name, f"unknown argument for {_target(target)}")
-    kind = item.type
-    if kind == "string":
-        return text
-    stripped = text.strip()
-    if kind == "integer" and _INTEGER_TEXT.fullmatch(stripped):
-        return int(stripped)
-    if kind == "number":
-        if _INTEGER_TEXT.fullmatch(stripped):
-            return int(stripped)
-        if _NUMBER_TEXT.fullmatch(stripped) and math.isfinite(number := float(stripped)):
-            return number
-    if kind == "boolean" and stripped.lower() in ("true", "false"):
-        return stripped.lower() == "true"
-    if kind in ("array", "object"):
-        try:
-            value = json.loads(stripped, parse_constant=_no_constant)
-        except (ValueError, RecursionError):
-            _cli_error(target, name, f"expected {_article(kind)} as JSON, got {show(text)}")
-        problem = _type_problem(kind, value)
-        if problem:
-            _cli_error(target, name, problem)
-        return value
-    _cli_error(target, name, f"expected {_article(kind)}, got {show(text)}")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _cli_error(target: ActionManifest | Operation, name: str, problem: str) -> NoReturn:
-    raise ArgsError(
-        f"invalid argument {name!r} for {_target(target)}: {problem}",
-        hint=_signature(target),
-        details={"fields": [{"name": name, "problem": problem}]},
-    )
-
-
-def args_digest(args: Mapping[str, Any]) -> str:
-    """Hex sha256 of the canonical JSON of ``args``: what an approval is bound to.
-
-    Pass validated arguments (``validate_args``'s result): they are JSON data by then.
-    """
-    return canonical_sha256(dict(args))

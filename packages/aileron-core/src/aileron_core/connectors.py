@@ -12,9 +12,9 @@ they may go, and which credential they need (SPEC §7)::
           "inputs": [{"name": "owner", "type": "string", "in": "path", "description": "…"}],
           "approval": "none", "idempotency": "idempotent", "scheme": "https"}]}]}
 
-The parser is strict: an unknown key, a missing key, a value of the wrong JSON type or a broken
-rule is a ``SpecError`` that names the place (``$.tools[1].operations[0].hosts[0]``) and says
-what is wrong. The rules beyond plain types:
+The parser is strict (it reads with ``aileron_core.strict``): an unknown key, a missing key, a
+value of the wrong JSON type or a broken rule is a ``SpecError`` that names the place
+(``$.tools[1].operations[0].hosts[0]``) and says what is wrong. The rules beyond plain types:
 
 - **Names** (tool, operation, input, credential service) match ``NAME_PATTERN``: letters,
   digits, ``.``, ``-`` and ``_``, starting with a letter or digit, at most 64 characters; they
@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NoReturn, cast, get_args
 from urllib.parse import quote
 
@@ -68,6 +68,16 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from aileron_core.canonical import canonical_sha256
 from aileron_core.convert import converter
 from aileron_core.errors import AileronError
+from aileron_core.strict import (
+    CONTROL_CHARS,
+    DuplicateKey,
+    Location,
+    StrictReader,
+    format_location,
+    no_constants,
+    no_duplicate_keys,
+    show,
+)
 
 SCHEMA_VERSION = "aileron.connector.v1"
 MAX_SPEC_BYTES = 1 << 20
@@ -117,12 +127,6 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _PORT = re.compile(r"[1-9][0-9]{0,4}")
 _OCTET = re.compile(r"0|[1-9][0-9]{0,2}")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-MAX_LINE_CHARS = 300
-MAX_TEXT_CHARS = 20_000
 
 
 class SpecError(AileronError):
@@ -296,181 +300,14 @@ def spec_digest(spec: ConnectorSpec) -> str:
     return canonical_sha256(spec_to_json(spec))
 
 
-# --- strict reading, shared with aileron_core.actions --------------------------------------
-
-Location = tuple[str | int, ...]
-"""Where a value sits in a document: keys and array indexes from the root."""
-
-
-def format_location(location: Location, *, root: str = "$") -> str:
-    """``("tools", 1, "name")`` → ``$.tools[1].name``; odd keys are quoted: ``$["a b"]``."""
-    text = root
-    for part in location:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif _IDENTIFIER.fullmatch(part):
-            text += f".{part}" if text else part
-        else:
-            text += f"[{json.dumps(part)}]"
-    return text
-
-
-def show(value: Any, limit: int = 60) -> str:
-    """A short, printable rendering of a user-supplied value for a message.
-
-    ``repr`` escapes control characters and lone surrogates, so the message stays one line of
-    encodable text whatever the input held.
-    """
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-class StrictReader:
-    """Checks decoded JSON or TOML data against a schema, one value at a time.
-
-    Every problem goes to ``fail(location, problem)``, which raises the caller's own error.
-    """
-
-    def __init__(
-        self, fail: Callable[[Location, str], NoReturn], *, locate: Callable[[Location], str]
-    ) -> None:
-        self.fail = fail
-        self.locate = locate
-
-    @staticmethod
-    def describe(value: Any) -> str:
-        """The JSON/TOML kind of ``value`` with its article, for "must be X, not Y"."""
-        if value is None:
-            return "null"
-        if isinstance(value, bool):
-            return "a boolean"
-        if isinstance(value, int):
-            return "an integer"
-        if isinstance(value, float):
-            return "a number"
-        if isinstance(value, str):
-            return "a string"
-        if isinstance(value, list):
-            return "an array"
-        if isinstance(value, dict):
-            return "an object"
-        return f"a {type(value).__name__}"
-
-    def table(
-        self, value: Any, at: Location, *, required: Iterable[str], optional: Iterable[str] = ()
-    ) -> dict[str, Any]:
-        """``value`` as an object with exactly the allowed keys and every required one."""
-        table = self.mapping(value, at)
-        required = tuple(required)
-        allowed = (*required, *optional)
-        for key in table:
-            if key not in allowed:
-                self.fail((*at, key), f"unknown key (allowed here: {', '.join(allowed)})")
-        for key in required:
-            if key not in table:
-                self.fail((*at, key), "is required but missing")
-        return table
-
-    def mapping(self, value: Any, at: Location) -> dict[str, Any]:
-        """``value`` as an object with any keys."""
-        if not isinstance(value, dict):
-            self.fail(at, f"must be an object, not {self.describe(value)}")
-        return value
-
-    def array(self, value: Any, at: Location, *, non_empty: bool = True) -> list[Any]:
-        """``value`` as an array (non-empty unless told otherwise)."""
-        if not isinstance(value, list):
-            self.fail(at, f"must be an array, not {self.describe(value)}")
-        if non_empty and not value:
-            self.fail(at, "must not be empty")
-        return value
-
-    def boolean(self, value: Any, at: Location) -> bool:
-        """``value`` as true or false."""
-        if not isinstance(value, bool):
-            self.fail(at, f"must be true or false, not {self.describe(value)}")
-        return value
-
-    def string(self, value: Any, at: Location) -> str:
-        """``value`` as a string of Unicode scalar values (no lone surrogates)."""
-        if not isinstance(value, str):
-            self.fail(at, f"must be a string, not {self.describe(value)}")
-        if _SURROGATE.search(value):
-            self.fail(at, "must be valid Unicode (it holds a lone surrogate)")
-        return value
-
-    def matching(self, value: Any, at: Location, pattern: re.Pattern[str], rule: str) -> str:
-        """``value`` as a string that matches ``pattern`` in full; ``rule`` says how to fix it."""
-        text = self.string(value, at)
-        if not pattern.fullmatch(text):
-            self.fail(at, f"{show(text)} is not valid here: {rule}")
-        return text
-
-    def line(self, value: Any, at: Location, *, allow_empty: bool = False) -> str:
-        """``value`` as one line of text: no control characters, at most 300 characters."""
-        text = self.string(value, at)
-        if not text.strip() and not allow_empty:
-            self.fail(at, "must not be empty")
-        if _CONTROL.search(text):
-            self.fail(at, "must be a single line without control characters")
-        if len(text) > MAX_LINE_CHARS:
-            self.fail(at, f"must be at most {MAX_LINE_CHARS} characters (it has {len(text)})")
-        return text
-
-    def text(self, value: Any, at: Location, *, allow_empty: bool = False) -> str:
-        """``value`` as free text: newlines and tabs allowed, other control characters not."""
-        text = self.string(value, at)
-        if not text.strip() and not allow_empty:
-            self.fail(at, "must not be empty")
-        if _TEXT_CONTROL.search(text):
-            self.fail(at, "must not contain control characters other than newline and tab")
-        if len(text) > MAX_TEXT_CHARS:
-            self.fail(at, f"must be at most {MAX_TEXT_CHARS} characters (it has {len(text)})")
-        return text
-
-    def choice(self, value: Any, at: Location, options: Sequence[str]) -> str:
-        """``value`` as one of ``options``."""
-        text = self.string(value, at)
-        if text not in options:
-            self.fail(at, f"{show(text)} is not one of {', '.join(options)}")
-        return text
-
-    def unique(self, named: Iterable[tuple[str, Location]], what: str) -> None:
-        """Fail at the second of any two entries that share a name."""
-        seen: dict[str, Location] = {}
-        for name, at in named:
-            if name in seen:
-                self.fail(at, f"duplicate {what} {show(name)} (first at {self.locate(seen[name])})")
-            seen[name] = at
-
-
 # --- the parser ----------------------------------------------------------------------------
-
-
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
-    return result
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def host_problem(host: str) -> str | None:
     """Why ``host`` is not a valid ``host`` or ``host:port`` entry, or ``None`` when it is."""
     if "*" in host:
         return "wildcards are not allowed: list every host"
-    if any(mark in host for mark in "/?#@\\[] ") or _CONTROL.search(host):
+    if any(mark in host for mark in "/?#@\\[] ") or CONTROL_CHARS.search(host):
         return "write a bare host or host:port (no scheme, path, user info or spaces)"
     if host.count(":") > 1:
         return "IPv6 literals are not supported"
@@ -529,9 +366,9 @@ class _SpecParser:
             self.fail((), f"must be JSON text (bytes or str), not {type(data).__name__}")
         try:
             return json.loads(
-                text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants
+                text, object_pairs_hook=no_duplicate_keys, parse_constant=no_constants
             )
-        except _DuplicateKey as exc:
+        except DuplicateKey as exc:
             self.fail((), f"is not valid JSON: an object repeats the key {show(exc.key)}")
         except json.JSONDecodeError as exc:
             self.fail((), f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")

@@ -127,7 +127,8 @@ def _show(args: argparse.Namespace) -> int:
 
 def _collect_args(args: argparse.Namespace, manifest_text: str | None) -> dict[str, Any]:
     """``--args`` JSON, then each ``--arg k=v`` coerced to the input's declared type."""
-    from aileron_core.actions import ArgsError, coerce_cli_arg, parse_action_manifest
+    from aileron_core.actions import parse_action_manifest
+    from aileron_core.arguments import ArgsError, coerce_cli_arg
 
     collected: dict[str, Any] = {}
     if args.args is not None:

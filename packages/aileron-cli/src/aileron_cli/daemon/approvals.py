@@ -17,7 +17,7 @@ import attrs
 
 from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.statelog import StateLog
-from aileron_core.actions import args_digest
+from aileron_core.arguments import args_digest
 from aileron_core.convert import converter
 from aileron_core.ids import new_ulid
 from aileron_core.models import Approval, ApprovalKind, ApprovalStatus

@@ -7,8 +7,9 @@ in a worker thread (the event loop keeps serving while the disk works), then wak
 A write or sync failure poisons the log: the chain on disk is then unknown, so every later
 append fails with ``audit_write_failed`` until the daemon restarts and reopens (and repairs) it.
 
-Read path. Opening the file walks it once: a torn last line is truncated, the chain is
-verified, and a compact in-memory index (offset, seq, time, type, session per record, plus
+Read path. Opening the file walks it once (``aileron_cli.daemon.audit_recovery``): a torn last
+line is truncated, the chain is verified, and a compact in-memory index
+(``aileron_cli.daemon.audit_index``: offset, seq, time, type, session per record, plus
 id -> position) is built. ``get``/``list`` read only the lines they return (with ``pread``), and
 the most recent records are kept in memory, so tail reads do not touch the disk. Readers may
 run in other threads; the index only ever shows fully committed records.
@@ -29,17 +30,17 @@ import builtins
 import collections
 import contextlib
 import fcntl
-import json
 import os
 import threading
-from array import array
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import attrs
 
+from aileron_cli.daemon.audit_index import AuditIndex, to_micros
+from aileron_cli.daemon.audit_recovery import RecoveryReport, read_lines, recover
 from aileron_core.audit import (
     GENESIS_PREV,
     Actor,
@@ -52,7 +53,6 @@ from aileron_core.audit import (
     parse_line,
     seal_line,
 )
-from aileron_core.convert import converter
 from aileron_core.fileio import fsync_dir
 from aileron_core.paths import HOME_MODE, SECRET_FILE_MODE
 
@@ -61,9 +61,6 @@ RECENT_RECORDS = 1024
 
 MAX_BATCH = 1024
 """Most records one group commit writes."""
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_READ_CHUNK = 1 << 20
 
 
 class AuditLogClosedError(AuditError):
@@ -90,154 +87,6 @@ class AuditQueryError(AuditError):
     code = "invalid_audit_query"
 
 
-@attrs.frozen
-class RecoveryReport:
-    """What :meth:`AuditLog.open` found and did.
-
-    ``dropped_bytes`` > 0 means a torn tail (``dropped_lines`` lines: a last line without its
-    newline, and/or a last complete line that is not even JSON) was cut off at offset
-    ``dropped_at``; a write is acknowledged only after its newline is on disk, so no caller was
-    ever told these lines were recorded. A last line that is JSON but not an intact record looks
-    like an edit, not a torn write: it is kept, like every unreadable line before the tail
-    (``unreadable_lines``), and the chain reports it. ``verify`` is the
-    chain's verdict after any repair; appends continue after the last readable record either way.
-    """
-
-    created: bool
-    records: int
-    last_seq: int
-    dropped_bytes: int
-    dropped_lines: int
-    dropped_at: int | None
-    unreadable_lines: int
-    verify: VerifyReport
-
-    @property
-    def repaired(self) -> bool:
-        """Whether a torn tail was cut off."""
-        return self.dropped_bytes > 0
-
-    @property
-    def chain_ok(self) -> bool:
-        """Whether the chain verified (``verify.ok``)."""
-        return self.verify.ok
-
-    @property
-    def reason(self) -> str | None:
-        """Why the chain did not verify (``verify.reason``), or ``None``."""
-        return self.verify.reason
-
-    def summary(self) -> str:
-        """One line for the daemon's log (never any payload)."""
-        parts = [f"audit log: {self.records} records, last seq {self.last_seq}"]
-        if self.created:
-            parts.append("created")
-        if self.repaired:
-            parts.append(
-                f"torn tail truncated ({self.dropped_lines} line(s), "
-                f"{self.dropped_bytes} bytes at offset {self.dropped_at})"
-            )
-        if self.unreadable_lines:
-            parts.append(f"{self.unreadable_lines} unreadable line(s) kept")
-        if self.verify.ok:
-            parts.append("chain verified")
-        else:
-            parts.append(
-                f"CHAIN BROKEN at seq {self.verify.first_bad_seq} "
-                f"(line {self.verify.first_bad_line}): {self.verify.reason}"
-            )
-        return "; ".join(parts)
-
-
-def _micros(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def _is_json(line: bytes) -> bool:
-    """Whether ``line`` is JSON at all: a torn write is not; an edited record still is."""
-    try:
-        json.loads(line.decode("utf-8"))
-    except (ValueError, RecursionError):
-        return False
-    return True
-
-
-def _lines(handle: BinaryIO, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(offset, line)`` for each line of a binary file, the last maybe without newline."""
-    offset = 0
-    pending = b""
-    remaining = limit
-    while True:
-        size = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
-        chunk = handle.read(size) if size else b""
-        if not chunk:
-            break
-        if remaining is not None:
-            remaining -= len(chunk)
-        data = pending + chunk
-        start = 0
-        while (end := data.find(b"\n", start)) != -1:
-            yield offset, data[start : end + 1]
-            offset += end + 1 - start
-            start = end + 1
-        pending = data[start:]
-    if pending:
-        yield offset, pending
-
-
-class _Index:
-    """Where each readable record is, and what list() filters on, in compact arrays."""
-
-    def __init__(self) -> None:
-        self.offsets = array("q")
-        self.lengths = array("q")
-        self.seqs = array("q")
-        self.micros = array("q")
-        self.types = array("l")
-        self.sessions = array("l")
-        self.ids: dict[str, int] = {}
-        self._codes: dict[str | None, int] = {None: 0}
-
-    def __len__(self) -> int:
-        return len(self.offsets)
-
-    def code(self, value: str | None) -> int | None:
-        """The small integer a type or session id is stored as, if it was ever seen."""
-        return self._codes.get(value)
-
-    def add(
-        self,
-        offset: int,
-        length: int,
-        *,
-        seq: int,
-        id: str,  # the record field is called id
-        ts: datetime,
-        type: str,
-        session_id: str | None,
-    ) -> None:
-        self.offsets.append(offset)
-        self.lengths.append(length)
-        self.seqs.append(seq)
-        self.micros.append(_micros(ts))
-        self.types.append(self._codes.setdefault(type, len(self._codes)))
-        self.sessions.append(self._codes.setdefault(session_id, len(self._codes)))
-        self.ids[id] = len(self.offsets) - 1
-
-    def add_record(self, record: AuditRecord, offset: int, length: int) -> None:
-        self.add(
-            offset,
-            length,
-            seq=record.seq,
-            id=record.id,
-            ts=record.ts,
-            type=record.type,
-            session_id=record.session_id,
-        )
-
-
 class AuditLog:
     """The append-only, hash-chained audit file. Build it with :meth:`open`."""
 
@@ -247,7 +96,7 @@ class AuditLog:
         self._size = size
         self._next_seq = 1
         self._last_hash = GENESIS_PREV
-        self._index = _Index()
+        self._index = AuditIndex()
         self._recent: collections.deque[AuditRecord] = collections.deque(maxlen=RECENT_RECORDS)
         self._commits = 0
         self._closed = False
@@ -293,64 +142,11 @@ class AuditLog:
         return log, report
 
     def _recover(self, created: bool) -> RecoveryReport:
-        verifier = ChainVerifier()
-        last: dict[str, Any] | None = None
-        newest: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT_RECORDS)
-        unreadable = 0
-        held: tuple[int, bytes] | None = None  # the last complete line, fed once we know more
-        torn_at: int | None = None
-        torn_lines = 0
-
-        def take(offset: int, line: bytes) -> None:
-            nonlocal last, unreadable
-            value = verifier.feed(line)
-            if value is None:
-                unreadable += 1
-                return
-            last = value
-            self._index.add(
-                offset,
-                len(line),
-                seq=value["seq"],
-                id=value["id"],
-                ts=datetime.fromisoformat(value["ts"]),
-                type=value["type"],
-                session_id=value["session_id"],
-            )
-            newest.append(value)
-
-        with os.fdopen(os.dup(self._fd), "rb") as handle:
-            for offset, line in _lines(handle):
-                if not line.endswith(b"\n"):
-                    torn_at, torn_lines = offset, 1
-                    break
-                if held is not None:
-                    take(*held)
-                held = (offset, line)
-        if held is not None:
-            if _is_json(held[1]):
-                take(*held)
-            else:
-                torn_at, torn_lines = held[0], torn_lines + 1
-        truncated = 0
-        if torn_at is not None:
-            truncated = self._size - torn_at
-            os.ftruncate(self._fd, torn_at)
-            os.fsync(self._fd)
-            self._size = torn_at
-        if last is not None:
-            self._next_seq, self._last_hash = last["seq"] + 1, last["hash"]
-        self._recent.extend(converter.structure(value, AuditRecord) for value in newest)
-        return RecoveryReport(
-            created=created,
-            records=len(self._index),
-            last_seq=self._next_seq - 1,
-            dropped_bytes=truncated,
-            dropped_lines=torn_lines,
-            dropped_at=torn_at,
-            unreadable_lines=unreadable,
-            verify=verifier.report(),
-        )
+        found = recover(self._fd, self._size, self._index, created=created, keep=RECENT_RECORDS)
+        self._size = found.size
+        self._next_seq, self._last_hash = found.next_seq, found.last_hash
+        self._recent.extend(found.newest)
+        return found.report
 
     # -- state --------------------------------------------------------------------------------
 
@@ -566,8 +362,8 @@ class AuditLog:
         """
         if limit is not None and limit < 0:
             raise AuditQueryError(f"limit must be 0 or more, got {limit}")
-        lo = _micros(since) if since is not None else None
-        hi = _micros(until) if until is not None else None
+        lo = to_micros(since) if since is not None else None
+        hi = to_micros(until) if until is not None else None
         with self._index_lock:
             self._check_open()
             index = self._index
@@ -608,7 +404,7 @@ class AuditLog:
         with handle:
             verifier = ChainVerifier()
             lines = 0
-            for _, line in _lines(handle, size):
+            for _, line in read_lines(handle, size):
                 lines += 1
                 verifier.feed(line)
                 if verifier.broken:
@@ -667,5 +463,4 @@ __all__ = [
     "AuditLogLockedError",
     "AuditQueryError",
     "AuditWriteError",
-    "RecoveryReport",
 ]

@@ -32,11 +32,12 @@ keep the credential where it belongs:
   ``Accept-Encoding: identity`` and a compressed answer is refused, so no small body can
   inflate past the cap.
 - **Redaction.** The credential never appears in an error's message, hint or details, in the
-  returned URL or in the returned body: ``redact`` replaces the raw value, its JSON-escaped,
-  percent-encoded and base64 forms, and for ``user:password`` values the password alone (when
-  at least 4 characters), with ``[REDACTED]``. Upstream errors carry a redacted excerpt of at
-  most ``EXCERPT_BYTES`` of the body. httpx's own INFO request log (which prints URLs, query
-  credential included) is raised to WARNING when an executor is created.
+  returned URL or in the returned body: a ``Redactor`` (``aileron_cli.daemon.redaction``)
+  replaces the raw value, its JSON-escaped, percent-encoded and base64 forms, and for
+  ``user:password`` values the password alone (when at least 4 characters), with
+  ``[REDACTED]``. Upstream errors carry a redacted excerpt of at most ``EXCERPT_BYTES`` of the
+  body. httpx's own INFO request log (which prints URLs, query credential included) is raised
+  to WARNING when an executor is created.
 
 The result: ``body`` is the decoded JSON when the answer's ``Content-Type`` is JSON (and the
 text parses as standard JSON), ``None`` for an empty body, and ``{"text": …}`` (UTF-8 with
@@ -73,7 +74,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, NoReturn
-from urllib.parse import quote, quote_plus, unquote_plus
+from urllib.parse import unquote_plus
 
 import anyio
 import attrs
@@ -81,22 +82,19 @@ import httpx
 
 from aileron_cli.__about__ import __version__
 from aileron_cli.daemon.errors import DaemonError
-from aileron_core.actions import ArgsError
+from aileron_cli.daemon.redaction import REDACTED, Redactor, Secret
+from aileron_core.arguments import ArgsError
 from aileron_core.connectors import ConnectorSpec, Credential, Operation, is_loopback
 
 __all__ = [
     "EXCERPT_BYTES",
-    "REDACTED",
     "ExecutionResult",
     "Executor",
     "HostNotAllowed",
     "InvalidCredential",
-    "Secret",
     "UpstreamError",
-    "redact",
 ]
 
-REDACTED = "[REDACTED]"
 EXCERPT_BYTES = 2048
 """Largest excerpt of an upstream error body kept in ``UpstreamError.details``."""
 
@@ -108,89 +106,6 @@ _JSON_TYPE = re.compile(r"application/(?:[\w.+-]+\+)?json", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # An RFC 9110 field value that h11 accepts: visible ASCII, inner spaces and tabs only.
 _HEADER_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?")
-_PERCENT_HEX = re.compile(r"%[0-9A-F]{2}")
-_MIN_PASSWORD_CHARS = 4
-
-
-# --- secrets and redaction -----------------------------------------------------------------
-
-
-@attrs.frozen(repr=False)
-class Secret:
-    """A credential value; its ``repr`` and ``str`` never show it."""
-
-    value: str = attrs.field(repr=False)
-
-    def __repr__(self) -> str:
-        return f"Secret({REDACTED})"
-
-
-def _secret_forms(value: str) -> list[str]:
-    """Every spelling of ``value`` an HTTP exchange or an echoing upstream may produce."""
-    if not value:
-        return []
-    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
-    for text in (value, f"{value}:"):
-        encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
-        forms.update({encoded, encoded.rstrip("=")})
-        forms.add(base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii"))
-    httpx_form = str(httpx.QueryParams([("k", value)]))[2:]
-    for encoded in (quote(value, safe=""), quote_plus(value, safe=""), httpx_form):
-        forms.update({encoded, _PERCENT_HEX.sub(lambda m: m.group().lower(), encoded)})
-    _, colon, password = value.partition(":")
-    if colon and len(password) >= _MIN_PASSWORD_CHARS:
-        forms.update({password, quote(password, safe=""), quote_plus(password, safe="")})
-    return sorted((form for form in forms if form), key=len, reverse=True)
-
-
-class _Redactor:
-    """Replaces every form of one secret in text and in decoded JSON data."""
-
-    def __init__(self, secret: Secret | None) -> None:
-        self._forms = _secret_forms(secret.value) if secret is not None else []
-        self._pattern = (
-            re.compile("|".join(re.escape(form) for form in self._forms)) if self._forms else None
-        )
-
-    def text(self, text: str) -> str:
-        return self._pattern.sub(REDACTED, text) if self._pattern else text
-
-    def data(self, value: Any) -> Any:
-        """``value`` with the secret replaced in every string, key and number of it."""
-        if self._pattern is None:
-            return value
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, Mapping):
-            return {self.data(key): self.data(item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.data(item) for item in value]
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return REDACTED if self.text(json.dumps(value)) != json.dumps(value) else value
-        return value
-
-    def excerpt(self, text: str, *, cut: bool, limit: int = EXCERPT_BYTES) -> str:
-        """At most ``limit`` UTF-8 bytes of redacted ``text``.
-
-        ``cut`` says ``text`` is the start of something longer; then, as when the excerpt
-        itself is shortened, a tail that could be the first part of a secret is dropped.
-        """
-        text = self.text(text)
-        if len(text.encode("utf-8")) > limit:
-            text = text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
-            cut = True
-        for form in self._forms if cut else ():
-            for size in range(min(len(form) - 1, len(text)), 0, -1):
-                if text.endswith(form[:size]):
-                    text = text[:-size]
-                    break
-        return text
-
-
-def redact(text: str, secret: Secret | None) -> str:
-    """``text`` with every form of ``secret`` (raw, JSON-escaped, percent-encoded, base64)
-    replaced by ``[REDACTED]``; ``text`` unchanged when ``secret`` is ``None``."""
-    return _Redactor(secret).text(text)
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -269,7 +184,7 @@ class _Plan:
     spec: ConnectorSpec
     operation: Operation
     secret: Secret | None
-    redactor: _Redactor
+    redactor: Redactor
     started: float
 
     @property
@@ -409,7 +324,7 @@ class Executor:
             spec=spec,
             operation=operation,
             secret=credential,
-            redactor=_Redactor(credential),
+            redactor=Redactor(credential),
             started=time.monotonic(),
         )
         _check_secret(spec.credential, credential)
@@ -500,7 +415,7 @@ class Executor:
                 hint=_status_hint(status),
                 details={
                     "status": status,
-                    "excerpt": plan.redactor.excerpt(text, cut=cut),
+                    "excerpt": plan.redactor.excerpt(text, cut=cut, limit=EXCERPT_BYTES),
                     "url": plan.display_url(url),
                 },
                 retriable=status in (429, 503) or (status in (502, 504) and plan.idempotent),

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from aileron_cli.daemon.errors import DaemonError
-from aileron_cli.daemon.executor import Secret, redact
-from aileron_core.actions import ActionManifest, args_digest, render_step_args, validate_args
+from aileron_cli.daemon.redaction import Secret, redact
+from aileron_core.actions import ActionManifest, render_step_args
+from aileron_core.arguments import args_digest, validate_args
 from aileron_core.audit import Actor
 from aileron_core.connectors import ConnectorSpec, Operation
 from aileron_core.errors import AileronError
