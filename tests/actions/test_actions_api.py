@@ -211,3 +211,17 @@ def test_pending_approval_survives_a_restart(layout: Layout, echo: EchoServer) -
         decided = second.post(f"approvals/{approval_id}/decide", json={"approved": True}).json()
         assert decided["status"] == "succeeded"
     assert len(echo.seen) == 1
+
+
+def test_approving_after_the_action_was_removed_fails_cleanly(
+    api: TestClient, echo: EchoServer
+) -> None:
+    """An approval whose action is gone ends `failed` (never stuck `running`) and sends nothing."""
+    setup_echo(api, echo)
+    pending = api.post("actions/echo-careful/run", json={"args": {"message": "m"}}).json()
+    assert api.delete("actions/echo-careful").status_code == 204
+    decided = api.post(f"approvals/{pending['approval_id']}/decide", json={"approved": True})
+    assert decided.status_code == 200
+    assert decided.json()["status"] == "failed"
+    assert decided.json()["error"]["code"] == "action_not_found"
+    assert echo.seen == []

@@ -29,7 +29,7 @@ from aileron_core.audit import Actor
 from aileron_core.connectors import ConnectorSpec, Operation
 from aileron_core.errors import AileronError
 from aileron_core.ids import new_ulid
-from aileron_core.models import Approval
+from aileron_core.models import Approval, ApprovalKind
 from aileron_core.vault import EntryNotFound, VaultLocked
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class Pending:
 class Plan:
     """What one run will execute: connector operations with their rendered arguments."""
 
-    kind: str  # "action" | "operation"
+    kind: ApprovalKind
     target: str
     manifest: ActionManifest | None
     operation: tuple[ConnectorSpec, str, str] | None  # (spec, tool, op) for direct runs
@@ -110,7 +110,7 @@ async def start(
 ) -> Done | Pending:
     """Run ``plan`` now, or park it as a pending approval."""
     if plan.needs_approval(state):
-        approval = state.approvals.request(plan.kind, plan.target, plan.args, session_id)  # type: ignore[arg-type]
+        approval = state.approvals.request(plan.kind, plan.target, plan.args, session_id)
         await state.record(
             "approval.requested",
             actor,
@@ -135,24 +135,9 @@ async def decide(
         return approval
     await state.record("approval.approved", actor, approval.session_id, approval_id=approval.id)
     approval = state.approvals.save(attrs.evolve(approval, status="running"))
-    if approval.kind == "action":
-        plan = Plan(
-            "action",
-            approval.target,
-            state.actions.get(approval.target).manifest,
-            None,
-            approval.args,
-        )
-    else:
-        fqn, tool, op = approval.target.split(" ")
-        plan = Plan(
-            "operation",
-            approval.target,
-            None,
-            (state.connectors.get(fqn).spec, tool, op),
-            approval.args,
-        )
     try:
+        # Re-planned from what is installed now: the action or connector may have gone.
+        plan = _replan(state, approval)
         done = await execute(state, plan, actor, approval.session_id, approval_id=approval.id)
     except AileronError as error:
         return state.approvals.save(
@@ -163,6 +148,16 @@ async def decide(
     return state.approvals.save(
         attrs.evolve(approval, status="succeeded", result=done.result, audit_id=done.audit_id)
     )
+
+
+def _replan(state: DaemonState, approval: Approval) -> Plan:
+    """The plan an approval stands for, against what is installed now."""
+    if approval.kind == "action":
+        manifest = state.actions.get(approval.target).manifest
+        return Plan("action", approval.target, manifest, None, approval.args)
+    fqn, tool, op = approval.target.split(" ")
+    spec = state.connectors.get(fqn).spec
+    return Plan("operation", approval.target, None, (spec, tool, op), approval.args)
 
 
 async def _credential(
