@@ -35,9 +35,9 @@ def test_help_lists_the_command_groups() -> None:
 
 def test_planned_group_fails_clearly() -> None:
     """A command group not in this build exits 1 with one `aileron: error:` line, no traceback."""
-    done = subprocess.run([script("aileron"), "launch", "codex"], capture_output=True, text=True)
+    done = subprocess.run([script("aileron"), "sandbox", "build"], capture_output=True, text=True)
     assert done.returncode == 1
-    assert done.stderr.startswith("aileron: error: 'aileron launch' is not part of this build yet")
+    assert done.stderr.startswith("aileron: error: 'aileron sandbox' is not part of this build yet")
     assert "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1
 

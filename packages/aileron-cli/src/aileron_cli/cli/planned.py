@@ -12,11 +12,6 @@ from aileron_cli.cli.errors import NotYetAvailable
 
 # (group, one-line help, its subcommands as the SPEC names them)
 PLANNED: tuple[tuple[str, str, str], ...] = (
-    (
-        "launch",
-        "Launch an agent (claude, codex, goose, opencode) through Aileron.",
-        "[--sandbox=…] AGENT [-- ARGS…]",
-    ),
     ("sandbox", "Build and check agent sandbox images.", "build | check"),
     (
         "enclave",

@@ -1,0 +1,256 @@
+"""The four agents ``aileron launch`` knows, and how each one is wired to Aileron.
+
+Each agent is one :class:`Agent` row: its command, how to install it, and a *wiring* — a pure
+function from a :class:`LaunchContext` (the session, the paths, the user's own arguments and
+environment) to the :class:`Invocation` to run. Every wiring adds ``aileron-mcp`` as an MCP
+server named ``aileron`` through per-invocation flags or environment, so the user's own config
+files stay untouched. ADR 0007 records, per agent, the flags used and the version they were
+checked against.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from aileron_cli.launch.environment import session_variables
+from aileron_cli.launch.errors import AgentSetupInvalid, UnknownAgent
+from aileron_cli.launch.routing import SESSION_TOKEN_HEADER, llm_base_url
+
+MCP_SERVER_NAME = "aileron"
+
+
+@attrs.frozen
+class LaunchContext:
+    """What an agent's wiring is built from."""
+
+    agent_path: str
+    """Absolute path of the agent's command."""
+    mcp_command: str
+    """Absolute path of ``aileron-mcp``."""
+    api_url: str
+    """The daemon's API base, ending in ``/v1``."""
+    session_id: str
+    session_token: str = attrs.field(repr=False)
+    args: tuple[str, ...] = ()
+    """The user's own arguments for the agent (what followed ``--``)."""
+    env: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    """The agent's environment so far: the user's, scrubbed, plus the session variables."""
+
+    @property
+    def mcp_env(self) -> dict[str, str]:
+        """The environment ``aileron-mcp`` needs: ``AILERON_URL``/``_TOKEN``/``_SESSION_ID``."""
+        return session_variables(self.api_url, self.session_id, self.session_token)
+
+
+@attrs.frozen
+class Invocation:
+    """The exact command line and complete environment of one agent run."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = attrs.field(repr=False)
+
+
+Wiring = Callable[[LaunchContext], Invocation]
+
+
+@attrs.frozen
+class Agent:
+    """One agent ``aileron launch`` can run."""
+
+    name: str
+    command: str
+    title: str
+    install: str
+    """How to install it, for the error when ``command`` is not on PATH."""
+    wire: Wiring
+
+
+# --- Claude Code ------------------------------------------------------------------------------
+
+
+def _with_header(existing: str | None, name: str, value: str) -> str:
+    """``ANTHROPIC_CUSTOM_HEADERS`` (``Name: value`` lines) with ``name`` set to ``value``."""
+    lines = [
+        line
+        for line in (existing or "").splitlines()
+        if line.strip() and line.partition(":")[0].strip().lower() != name.lower()
+    ]
+    return "\n".join([*lines, f"{name}: {value}"])
+
+
+def wire_claude(ctx: LaunchContext) -> Invocation:
+    """``claude --mcp-config=<json> ARGS…``; LLM traffic to the gateway.
+
+    The ``=`` form matters: ``--mcp-config`` takes several values, so a separate JSON argument
+    would swallow the user's prompt as a second config. The session token reaches the gateway
+    as a custom header, which leaves the user's own API key or subscription login in place.
+    """
+    server = {"command": ctx.mcp_command, "args": [], "env": ctx.mcp_env}
+    config = json.dumps({"mcpServers": {MCP_SERVER_NAME: server}}, separators=(",", ":"))
+    env = dict(ctx.env)
+    env["ANTHROPIC_BASE_URL"] = llm_base_url(ctx.api_url, "anthropic")
+    env["ANTHROPIC_CUSTOM_HEADERS"] = _with_header(
+        ctx.env.get("ANTHROPIC_CUSTOM_HEADERS"), SESSION_TOKEN_HEADER, ctx.session_token
+    )
+    return Invocation((ctx.agent_path, f"--mcp-config={config}", *ctx.args), env)
+
+
+# --- Codex CLI --------------------------------------------------------------------------------
+
+
+def toml_string(value: str) -> str:
+    """``value`` as a TOML basic string (what ``codex -c key=value`` parses the value as)."""
+    out = ['"']
+    for char in value:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char < " " or char == "\x7f":
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def wire_codex(ctx: LaunchContext) -> Invocation:
+    """``codex -c mcp_servers.aileron.command="…" -c …env.K="…" ARGS…``.
+
+    ``-c`` is a global option, so it may precede any subcommand the user names (``exec``,
+    ``mcp list`` …). ``args = []`` is set too, so a same-named server in the user's
+    ``config.toml`` cannot leak its arguments into ours.
+    """
+    prefix = f"mcp_servers.{MCP_SERVER_NAME}"
+    overrides = [f"{prefix}.command={toml_string(ctx.mcp_command)}", f"{prefix}.args=[]"]
+    overrides += [
+        f"{prefix}.env.{name}={toml_string(value)}" for name, value in sorted(ctx.mcp_env.items())
+    ]
+    argv = [ctx.agent_path]
+    for override in overrides:
+        argv += ["-c", override]
+    env = dict(ctx.env)
+    env["OPENAI_BASE_URL"] = llm_base_url(ctx.api_url, "openai")
+    return Invocation((*argv, *ctx.args), env)
+
+
+# --- Goose ------------------------------------------------------------------------------------
+
+# goose subcommands that start an agent session and take --with-extension.
+_GOOSE_SESSION_COMMANDS = ("session", "s", "run")
+# Top-level flags that must stay top-level (``goose session --version`` is not a thing).
+_GOOSE_TOP_LEVEL_FLAGS = ("-h", "--help", "-V", "--version")
+# goose splits the extension string on whitespace (older releases) or shell-style (newer), so
+# a word with whitespace, quotes or backslashes would be read differently by different goose
+# versions; such words are refused rather than guessed at.
+_GOOSE_UNSAFE = frozenset(" \t\n\r\v\f'\"\\")
+
+
+def _goose_extension(ctx: LaunchContext) -> str:
+    words = [f"{name}={value}" for name, value in ctx.mcp_env.items()] + [ctx.mcp_command]
+    for word in words:
+        if _GOOSE_UNSAFE.intersection(word):
+            shown = ctx.mcp_command if word == ctx.mcp_command else word.partition("=")[0]
+            raise AgentSetupInvalid(
+                f"goose cannot be given {shown!r} in --with-extension"
+                " (it contains whitespace, a quote or a backslash)",
+                hint="install Aileron under a path without spaces or quotes",
+            )
+    return " ".join(words)
+
+
+def wire_goose(ctx: LaunchContext) -> Invocation:
+    """``goose session --with-extension "K=V … /path/aileron-mcp" ARGS…``.
+
+    With no arguments, or arguments that start with an option, the session is ``goose
+    session``; ``session``/``s``/``run`` named by the user get the flag right after them; any
+    other subcommand (``configure``, ``info`` …) starts no agent session and runs as given.
+    """
+    extension = ["--with-extension", _goose_extension(ctx)]
+    args = ctx.args
+    if args and args[0] in _GOOSE_SESSION_COMMANDS:
+        argv = (ctx.agent_path, args[0], *extension, *args[1:])
+    elif not args or (args[0].startswith("-") and args[0] not in _GOOSE_TOP_LEVEL_FLAGS):
+        argv = (ctx.agent_path, "session", *extension, *args)
+    else:
+        argv = (ctx.agent_path, *args)
+    return Invocation(argv, dict(ctx.env))
+
+
+# --- OpenCode ---------------------------------------------------------------------------------
+
+OPENCODE_CONFIG_VAR = "OPENCODE_CONFIG_CONTENT"
+
+
+def wire_opencode(ctx: LaunchContext) -> Invocation:
+    """``opencode ARGS…`` with ``OPENCODE_CONFIG_CONTENT`` adding ``mcp.aileron``.
+
+    OpenCode merges that inline config over the user's own config files; an inline config the
+    user already set is kept and extended.
+    """
+    raw = ctx.env.get(OPENCODE_CONFIG_VAR, "").strip()
+    try:
+        config = json.loads(raw) if raw else {}
+    except ValueError:
+        config = None
+    if not isinstance(config, dict) or not isinstance(config.get("mcp", {}), dict):
+        raise AgentSetupInvalid(
+            f"{OPENCODE_CONFIG_VAR} is set but is not a JSON config object",
+            hint=f"fix or unset {OPENCODE_CONFIG_VAR}; Aileron adds its MCP server to it",
+        )
+    servers = dict(config.get("mcp", {}))
+    servers[MCP_SERVER_NAME] = {
+        "type": "local",
+        "command": [ctx.mcp_command],
+        "environment": ctx.mcp_env,
+        "enabled": True,
+    }
+    env = dict(ctx.env)
+    env[OPENCODE_CONFIG_VAR] = json.dumps({**config, "mcp": servers}, separators=(",", ":"))
+    return Invocation((ctx.agent_path, *ctx.args), env)
+
+
+AGENTS: Mapping[str, Agent] = {
+    agent.name: agent
+    for agent in (
+        Agent(
+            name="claude",
+            command="claude",
+            title="Claude Code",
+            install="`npm install -g @anthropic-ai/claude-code`",
+            wire=wire_claude,
+        ),
+        Agent(
+            name="codex",
+            command="codex",
+            title="Codex CLI",
+            install="`npm install -g @openai/codex`",
+            wire=wire_codex,
+        ),
+        Agent(
+            name="goose",
+            command="goose",
+            title="Goose",
+            install="`brew install block-goose-cli`, or the installer from goose's releases page",
+            wire=wire_goose,
+        ),
+        Agent(
+            name="opencode",
+            command="opencode",
+            title="OpenCode",
+            install="`npm install -g opencode-ai`",
+            wire=wire_opencode,
+        ),
+    )
+}
+
+
+def agent_named(name: str) -> Agent:
+    """The agent called ``name``, or :class:`UnknownAgent` listing the known ones."""
+    try:
+        return AGENTS[name]
+    except KeyError:
+        raise UnknownAgent(
+            f"unknown agent {name!r}", hint=f"known agents: {', '.join(sorted(AGENTS))}"
+        ) from None

@@ -1,0 +1,49 @@
+"""Why ``aileron launch`` did not run an agent.
+
+Every check that can fail runs before anything starts (no daemon spawned, no session
+registered), except :class:`AgentStartFailed`, which happens after the session exists; that
+session is then ended with a null exit code::
+
+    AileronError
+    └── LaunchError              launch_failed
+        ├── UnknownAgent         unknown_agent          not one of claude, codex, goose, opencode
+        ├── AgentNotInstalled    agent_not_installed    the agent's command is not on PATH
+        ├── McpAdapterMissing    mcp_adapter_missing    no ``aileron-mcp`` to wire into the agent
+        ├── SandboxUnavailable   sandbox_unavailable    a ``--sandbox`` mode this build lacks
+        ├── AgentSetupInvalid    agent_setup_invalid    the wiring cannot be expressed safely
+        └── AgentStartFailed     agent_start_failed     the agent's command could not be executed
+"""
+
+from __future__ import annotations
+
+from aileron_core.errors import AileronError
+
+
+class LaunchError(AileronError):
+    """An agent could not be launched."""
+
+    code = "launch_failed"
+
+
+class UnknownAgent(LaunchError):
+    code = "unknown_agent"
+
+
+class AgentNotInstalled(LaunchError):
+    code = "agent_not_installed"
+
+
+class McpAdapterMissing(LaunchError):
+    code = "mcp_adapter_missing"
+
+
+class SandboxUnavailable(LaunchError):
+    code = "sandbox_unavailable"
+
+
+class AgentSetupInvalid(LaunchError):
+    code = "agent_setup_invalid"
+
+
+class AgentStartFailed(LaunchError):
+    code = "agent_start_failed"

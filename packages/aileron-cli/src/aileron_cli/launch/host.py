@@ -1,0 +1,223 @@
+"""Running an agent on the host (SPEC §11, ``--sandbox=off``).
+
+:func:`prepare` finds the agent's command and ``aileron-mcp`` and builds the agent's wiring
+once with stand-in session values, so everything that can be refused is refused before
+anything starts. :func:`launch` then registers the session, runs the agent in the current
+directory with the terminal passed through and signals forwarded, and always ends the session
+with the agent's exit code (null when the agent never ran).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import attrs
+
+from aileron_cli.launch.agents import Agent, Invocation, LaunchContext
+from aileron_cli.launch.environment import agent_environment, session_variables
+from aileron_cli.launch.errors import (
+    AgentNotInstalled,
+    AgentStartFailed,
+    LaunchError,
+    McpAdapterMissing,
+)
+from aileron_core.errors import AileronError
+
+if TYPE_CHECKING:
+    from aileron_core.client import DaemonClient
+
+MCP_ADAPTER = "aileron-mcp"
+# Signals forwarded to the agent. The terminal itself sends SIGINT/SIGQUIT (Ctrl-C, Ctrl-\) to
+# the whole foreground process group, which the agent shares with us: those are forwarded only
+# when they cannot have come from the terminal, or the agent would get each one twice.
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+TERMINAL_SIGNALS = frozenset({signal.SIGINT, signal.SIGQUIT})
+
+
+@attrs.frozen
+class HostPlan:
+    """An agent ready to launch: its command and ``aileron-mcp`` found, its wiring buildable."""
+
+    agent: Agent
+    agent_path: str
+    mcp_command: str
+    args: tuple[str, ...]
+
+    def invocation(
+        self,
+        *,
+        api_url: str,
+        session_id: str,
+        token: str,
+        inherited: Mapping[str, str],
+        secrets: Collection[str] = (),
+    ) -> Invocation:
+        """The agent's command line and environment for this session."""
+        env = agent_environment(
+            inherited, session_variables(api_url, session_id, token), secrets=secrets
+        )
+        context = LaunchContext(
+            agent_path=self.agent_path,
+            mcp_command=self.mcp_command,
+            api_url=api_url,
+            session_id=session_id,
+            session_token=token,
+            args=self.args,
+            env=env,
+        )
+        return self.agent.wire(context)
+
+
+def find_agent(agent: Agent, env: Mapping[str, str]) -> str:
+    """Absolute path of the agent's command on ``env``'s PATH."""
+    found = shutil.which(agent.command, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise AgentNotInstalled(
+            f"{agent.command} ({agent.title}) is not on PATH",
+            hint=f"install it ({agent.install}), then run this again",
+        )
+    return os.path.abspath(found)
+
+
+def find_mcp_adapter(env: Mapping[str, str], *, interpreter: str | None = None) -> str:
+    """Absolute path of ``aileron-mcp``: beside the running interpreter (where pipx and
+    virtualenvs put it), else on PATH."""
+    python = interpreter or sys.executable
+    beside = Path(python).parent / MCP_ADAPTER
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return os.path.abspath(beside)
+    found = shutil.which(MCP_ADAPTER, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise McpAdapterMissing(
+            f"{MCP_ADAPTER} was found neither beside {python} nor on PATH",
+            hint="reinstall Aileron (`pipx install aileron-cli` installs aileron-mcp with it)",
+        )
+    return os.path.abspath(found)
+
+
+def prepare(agent: Agent, args: tuple[str, ...], env: Mapping[str, str]) -> HostPlan:
+    """Check everything that can be checked before the daemon or the agent is touched."""
+    plan = HostPlan(agent, find_agent(agent, env), find_mcp_adapter(env), args)
+    # A trial build with stand-in session values raises whatever the real one would.
+    plan.invocation(
+        api_url="http://127.0.0.1:1/v1",
+        session_id="trial",
+        token="ais_trial",  # noqa: S106 (a stand-in shaped like a session token)
+        inherited=env,
+    )
+    return plan
+
+
+def launch(
+    plan: HostPlan,
+    client: DaemonClient,
+    *,
+    cwd: str,
+    inherited: Mapping[str, str],
+    secrets: Collection[str],
+) -> int:
+    """Register a session, run the agent, end the session; the agent's exit code."""
+    session = client.post("sessions", {"agent": plan.agent.name, "working_dir": cwd})
+    session_id = str(session["id"])
+    exit_code: int | None = None
+    try:
+        invocation = plan.invocation(
+            api_url=client.api_url,
+            session_id=session_id,
+            token=str(session["token"]),
+            inherited=inherited,
+            secrets=secrets,
+        )
+        _refuse_secrets(invocation, secrets)
+        exit_code = run(invocation, cwd)
+        return exit_code
+    finally:
+        _end_session(client, session_id, exit_code)
+
+
+def _refuse_secrets(invocation: Invocation, secrets: Collection[str]) -> None:
+    """The master token never goes to an agent, even when the user typed it as an argument."""
+    values = [*invocation.argv, *invocation.env.values()]
+    if any(secret and secret in value for secret in secrets for value in values):
+        raise LaunchError(
+            "refusing to give the daemon's master token to the agent",
+            hint="remove it from the agent's arguments; the agent gets a session token",
+        )
+
+
+def _end_session(client: DaemonClient, session_id: str, exit_code: int | None) -> None:
+    try:
+        client.post(f"sessions/{session_id}/end", {"exit_code": exit_code})
+    except AileronError as error:
+        print(f"aileron: warning: could not end session {session_id}: {error}", file=sys.stderr)
+
+
+def _foreground_on_terminal() -> bool:
+    """Whether our process group (the agent's too) is its terminal's foreground job."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+class _Forwarder:
+    """A signal handler that passes signals on to the agent (held until it exists)."""
+
+    def __init__(self) -> None:
+        self.child: subprocess.Popen[bytes] | None = None
+        self.pending: list[int] = []
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if signum in TERMINAL_SIGNALS and _foreground_on_terminal():
+            return  # the terminal sent it to the agent as well
+        if self.child is None:
+            self.pending.append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.child.send_signal(signum)
+
+    def attach(self, child: subprocess.Popen[bytes]) -> None:
+        self.child = child
+        for signum in self.pending:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signum)
+
+
+def run(invocation: Invocation, cwd: str) -> int:
+    """Run the agent with our terminal, forwarding signals; its exit code (128+N for a death
+    by signal N, as a shell reports it)."""
+    forwarder = _Forwarder()
+    previous = {}
+    for signum in FORWARDED_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue  # whoever started us ignores it; the agent inherits that
+        previous[signum] = signal.signal(signum, forwarder)
+    try:
+        try:
+            child = subprocess.Popen(list(invocation.argv), env=dict(invocation.env), cwd=cwd)
+        except OSError as error:
+            raise AgentStartFailed(
+                f"could not start {invocation.argv[0]}: {error.strerror or error}",
+                hint="check that the agent is installed correctly",
+            ) from error
+        forwarder.attach(child)
+        returncode = child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 128 - returncode if returncode < 0 else returncode

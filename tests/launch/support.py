@@ -1,0 +1,111 @@
+"""Helpers for launch tests (imported as ``launch.support``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from helpers import script
+
+from aileron_core.client import DaemonClient
+from aileron_core.discovery import DaemonInfo
+
+CODEX_VERSION = "0.171.0"  # the version scripts/bootstrap installs
+# Where scripts/bootstrap caches the real Codex CLI. Read when this module is imported (at
+# collection), before the autouse fixture points HOME and XDG_CACHE_HOME at a temp dir.
+NPM_PREFIX = Path(
+    os.environ.get("AILERON_TEST_NPM_PREFIX")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aileron-tests" / "npm"
+)
+REAL_CODEX = NPM_PREFIX / "node_modules" / ".bin" / "codex"
+
+# What every stand-in does first: write down how it was started.
+_RECORD = """\
+import json, os, signal, sys, time
+def record():
+    with open(os.environ["STANDIN_RECORD"] + ".tmp", "w") as f:
+        json.dump({"argv": sys.argv, "env": dict(os.environ), "cwd": os.getcwd()}, f)
+    os.replace(os.environ["STANDIN_RECORD"] + ".tmp", os.environ["STANDIN_RECORD"])
+"""
+
+EXIT_42 = "record()\nsys.exit(42)\n"
+# Traps TERM (exit 7) and INT (exit 3); records only once the traps are set.
+TRAPS = """\
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))
+signal.signal(signal.SIGINT, lambda *_: sys.exit(3))
+record()
+while True:
+    time.sleep(0.05)
+"""
+KILLS_ITSELF = "record()\nos.kill(os.getpid(), signal.SIGKILL)\n"
+
+
+def standin(bindir: Path, name: str, body: str = EXIT_42) -> Path:
+    """An executable ``bindir/name`` that records its argv, env and cwd, then runs ``body``."""
+    bindir.mkdir(parents=True, exist_ok=True)
+    path = bindir / name
+    path.write_text(f"#!{sys.executable}\n{_RECORD}{body}")
+    path.chmod(0o755)
+    return path
+
+
+def launch_env(bindir: Path, record: Path, **extra: str) -> dict[str, str]:
+    """The test's environment with ``bindir`` first on PATH and the record file named."""
+    return dict(
+        os.environ,
+        PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}",
+        STANDIN_RECORD=str(record),
+        **extra,
+    )
+
+
+def read_record(record: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(record.read_text())
+    return data
+
+
+def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    """Wait until ``path`` exists (the stand-in is ready), failing early if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"aileron exited early: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def start_launch(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """Start `aileron launch ARGS` in a session of its own (no controlling terminal)."""
+    return subprocess.Popen(
+        [script("aileron"), "launch", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def sessions(info: DaemonInfo) -> list[dict[str, Any]]:
+    """Every session the daemon knows, asked with the master token."""
+    with DaemonClient(info.api_url, info.token) as client:
+        found: list[dict[str, Any]] = client.get("sessions")
+    return found
+
+
+def only_session(info: DaemonInfo) -> dict[str, Any]:
+    found = sessions(info)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def mentions(record: dict[str, Any], secret: str) -> list[str]:
+    """Where ``secret`` appears in a stand-in's argv or environment."""
+    places = [f"argv[{i}]" for i, arg in enumerate(record["argv"]) if secret in arg]
+    places += [f"env {k}" for k, v in record["env"].items() if secret in v]
+    return places

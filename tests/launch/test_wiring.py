@@ -1,0 +1,171 @@
+"""The per-agent wiring and the launch environment, in-process."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aileron_cli.cli.launch import AGENT_NAMES
+from aileron_cli.launch import (
+    AGENTS,
+    AgentSetupInvalid,
+    LaunchContext,
+    McpAdapterMissing,
+    UnknownAgent,
+    agent_named,
+    llm_base_url,
+)
+from aileron_cli.launch.agents import toml_string, wire_claude, wire_goose, wire_opencode
+from aileron_cli.launch.environment import agent_environment, session_variables
+from aileron_cli.launch.host import find_mcp_adapter
+
+API = "http://127.0.0.1:4321/v1"
+MCP = "/opt/aileron/bin/aileron-mcp"
+TOKEN = "ais_session-token"  # noqa: S105
+
+
+def context(*args: str, env: dict[str, str] | None = None, mcp: str = MCP) -> LaunchContext:
+    return LaunchContext(
+        agent_path="/usr/bin/agent",
+        mcp_command=mcp,
+        api_url=API,
+        session_id="01SESSION",
+        session_token=TOKEN,
+        args=args,
+        env=env or {},
+    )
+
+
+def test_cli_lists_exactly_the_declared_agents() -> None:
+    """The agent names in `aileron launch --help` are the agents the launch table declares."""
+    assert AGENT_NAMES == tuple(sorted(AGENTS))
+
+
+def test_unknown_agent_names_the_known_ones() -> None:
+    """Looking up an unknown agent raises UnknownAgent listing every known agent."""
+    with pytest.raises(UnknownAgent) as caught:
+        agent_named("aider")
+    assert (
+        str(caught.value) == "unknown agent 'aider' — known agents: claude, codex, goose, opencode"
+    )
+
+
+def test_gateway_base_urls() -> None:
+    """OpenAI's base URL keeps the SDK's /v1; Anthropic's SDK adds /v1 itself."""
+    assert llm_base_url(API, "openai") == f"{API}/gateway/openai/v1"
+    assert llm_base_url(API + "/", "anthropic") == f"{API}/gateway/anthropic"
+
+
+@given(st.text())
+def test_toml_string_round_trips(value: str) -> None:
+    """Any text quoted by toml_string parses back to itself as a TOML value (codex -c syntax)."""
+    assert tomllib.loads(f"v = {toml_string(value)}")["v"] == value
+
+
+def test_claude_keeps_user_headers_and_replaces_a_stale_session_header() -> None:
+    """ANTHROPIC_CUSTOM_HEADERS keeps the user's own headers and carries exactly one session
+    token header; the user's prompt stays a separate argument after --mcp-config=…"""
+    env = {"ANTHROPIC_CUSTOM_HEADERS": "X-Team: blue\nx-aileron-session-token: ais_old"}
+    invocation = wire_claude(context("-p", "hi", env=env))
+    assert invocation.env["ANTHROPIC_CUSTOM_HEADERS"] == (
+        f"X-Team: blue\nX-Aileron-Session-Token: {TOKEN}"
+    )
+    assert invocation.argv[1].startswith("--mcp-config={")
+    assert invocation.argv[2:] == ("-p", "hi")
+
+
+EXTENSION = f"AILERON_URL={API} AILERON_TOKEN={TOKEN} AILERON_SESSION_ID=01SESSION {MCP}"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((), ("session", "--with-extension", EXTENSION)),
+        (("--name", "x"), ("session", "--with-extension", EXTENSION, "--name", "x")),
+        (("session", "-r"), ("session", "--with-extension", EXTENSION, "-r")),
+        (("s",), ("s", "--with-extension", EXTENSION)),
+        (("run", "-t", "hi"), ("run", "--with-extension", EXTENSION, "-t", "hi")),
+        (("info", "-v"), ("info", "-v")),
+        (("--version",), ("--version",)),
+    ],
+)
+def test_goose_extension_goes_where_goose_starts_a_session(
+    args: tuple[str, ...], expected: tuple[str, ...]
+) -> None:
+    """--with-extension follows session/s/run (`session` when none is named); other goose
+    subcommands and top-level flags run as given."""
+    assert wire_goose(context(*args)).argv[1:] == expected
+
+
+def test_goose_refuses_words_it_would_split() -> None:
+    """An aileron-mcp path with a space cannot be put in goose's --with-extension; the error
+    says so instead of launching a goose that cannot start the server."""
+    with pytest.raises(AgentSetupInvalid, match="install Aileron under a path without spaces"):
+        wire_goose(context(mcp="/home/J Doe/bin/aileron-mcp"))
+
+
+def test_opencode_extends_an_inline_config_the_user_already_set() -> None:
+    """A user's OPENCODE_CONFIG_CONTENT keeps its settings and MCP servers; mcp.aileron is added."""
+    mine = {"model": "x/y", "mcp": {"mine": {"type": "local", "command": ["/bin/true"]}}}
+    invocation = wire_opencode(context(env={"OPENCODE_CONFIG_CONTENT": json.dumps(mine)}))
+    config = json.loads(invocation.env["OPENCODE_CONFIG_CONTENT"])
+    assert config["model"] == "x/y"
+    assert sorted(config["mcp"]) == ["aileron", "mine"]
+    assert config["mcp"]["aileron"]["command"] == [MCP]
+
+
+@pytest.mark.parametrize("bad", ["{not json", "[1, 2]", '{"mcp": []}'])
+def test_opencode_refuses_an_inline_config_it_cannot_extend(bad: str) -> None:
+    """An OPENCODE_CONFIG_CONTENT that is not a JSON config object is reported, not overwritten."""
+    with pytest.raises(AgentSetupInvalid, match="OPENCODE_CONFIG_CONTENT"):
+        wire_opencode(context(env={"OPENCODE_CONFIG_CONTENT": bad}))
+
+
+def test_agent_environment_drops_the_cli_daemon_variables_and_any_master_token() -> None:
+    """The agent keeps the user's variables but not AILERON_API_URL, an inherited AILERON_TOKEN
+    or any value containing the master token; the session variables are set."""
+    master = "aim_master"  # noqa: S105
+    inherited = {
+        "HOME": "/home/u",
+        "AILERON_API_URL": "http://127.0.0.1:9/v1",
+        "AILERON_TOKEN": master,
+        "STASHED": f"x{master}y",
+        "AILERON_SESSION_ID": "stale",
+    }
+    env = agent_environment(
+        inherited, session_variables(API, "01SESSION", TOKEN), secrets=[master, ""]
+    )
+    assert env == {
+        "HOME": "/home/u",
+        "AILERON_URL": API,
+        "AILERON_TOKEN": TOKEN,
+        "AILERON_SESSION_ID": "01SESSION",
+    }
+
+
+def test_mcp_adapter_is_found_beside_the_interpreter_first(tmp_path: Path) -> None:
+    """aileron-mcp beside the running interpreter wins over one on PATH."""
+    (tmp_path / "venv").mkdir()
+    (tmp_path / "path").mkdir()
+    for where in ("venv", "path"):
+        adapter = tmp_path / where / "aileron-mcp"
+        adapter.write_text("#!/bin/sh\n")
+        adapter.chmod(0o755)
+    env = {"PATH": str(tmp_path / "path")}
+    found = find_mcp_adapter(env, interpreter=str(tmp_path / "venv" / "python"))
+    assert found == str(tmp_path / "venv" / "aileron-mcp")
+    found = find_mcp_adapter(env, interpreter=str(tmp_path / "elsewhere" / "python"))
+    assert found == str(tmp_path / "path" / "aileron-mcp")
+
+
+def test_missing_mcp_adapter_is_a_clear_error(tmp_path: Path) -> None:
+    """With aileron-mcp neither beside the interpreter nor on PATH, launch names the fix."""
+    with pytest.raises(McpAdapterMissing) as caught:
+        find_mcp_adapter({"PATH": str(tmp_path)}, interpreter=str(tmp_path / "python"))
+    assert "pipx install aileron-cli" in str(caught.value)
+    assert str(tmp_path / "python") in str(caught.value)
