@@ -5,9 +5,11 @@ Printed with its reference, measured in the same run on the same disk:
         for --seconds; budget >= 2,000 events/s
   ref   raw write+fdatasync of one audit-sized line, per second: what one-fsync-per-event
         durability could reach at best on this disk
-  info  strictly sequential appends (one await at a time), append_sync, re-open and verify
+  info  strictly sequential appends (one await at a time), append_sync, re-open (with the
+        checkpoint a clean close leaves, and without it: a full walk) and verify
 
-Usage: python bench/audit_bench.py [--seconds 3] [--in-flight 64] [--dir DIR] [--json PATH]
+Usage: python bench/audit_bench.py [--seconds 3] [--in-flight 64] [--reopen-records N]
+                                   [--dir DIR] [--json PATH]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aileron_cli.daemon.audit_checkpoint import checkpoint_path
 from aileron_cli.daemon.audit_log import AuditLog
 from aileron_core.audit import Actor
 
@@ -94,7 +97,29 @@ def sequential_sync(log: AuditLog, seconds: float) -> tuple[int, float]:
     return count, time.perf_counter() - start
 
 
-def measure(directory: Path, seconds: float, in_flight: int) -> dict[str, Any]:
+async def grow(log: AuditLog, records: int) -> None:
+    """Append until the log holds ``records`` records, 1024 per group commit."""
+    while len(log) < records:
+        batch = [
+            log.submit("action.invoked", ACTOR, ACTOR.id, PAYLOAD)
+            for _ in range(min(1024, records - len(log)))
+        ]
+        await asyncio.gather(*batch)
+
+
+def timed_open(path: Path) -> tuple[float, int]:
+    """Open and close the log at ``path``; return (seconds to open, lines the open walked)."""
+    start = time.perf_counter()
+    log, report = AuditLog.open(path)
+    elapsed = time.perf_counter() - start
+    log.close()
+    assert report.chain_ok, report.summary()
+    return elapsed, report.scanned_lines
+
+
+def measure(
+    directory: Path, seconds: float, in_flight: int, reopen_records: int = 0
+) -> dict[str, Any]:
     probe = fsync_probe(directory)
     path = directory / "audit.jsonl"
     log, _ = AuditLog.open(path)
@@ -104,9 +129,10 @@ def measure(directory: Path, seconds: float, in_flight: int) -> dict[str, Any]:
         commits = log.commit_count - commits_before
         seq_events, seq_elapsed = asyncio.run(sequential(log, max(1.0, seconds / 2)))
         sync_events, sync_elapsed = sequential_sync(log, max(1.0, seconds / 2))
+        asyncio.run(grow(log, reopen_records))
         total = len(log)
     finally:
-        log.close()
+        log.close()  # a clean close: writes the checkpoint
     start = time.perf_counter()
     log, report = AuditLog.open(path)
     open_s = time.perf_counter() - start
@@ -116,6 +142,12 @@ def measure(directory: Path, seconds: float, in_flight: int) -> dict[str, Any]:
         verify_s = time.perf_counter() - start
     finally:
         log.close()
+    checkpointed = min(timed_open(path) for _ in range(3))
+    full = []
+    for _ in range(3):
+        checkpoint_path(path).unlink()
+        full.append(timed_open(path))  # its close writes the checkpoint back
+    walked = min(full)
     value = events / elapsed
     return {
         "figure": "B12",
@@ -138,6 +170,11 @@ def measure(directory: Path, seconds: float, in_flight: int) -> dict[str, Any]:
             "records_in_log": total,
             "file_bytes": path.stat().st_size,
             "reopen_ms": round(open_s * 1000, 1),
+            "reopen_checkpoint_ms": round(checkpointed[0] * 1000, 1),
+            "reopen_checkpoint_lines_walked": checkpointed[1],
+            "reopen_full_walk_ms": round(walked[0] * 1000, 1),
+            "reopen_full_walk_lines_walked": walked[1],
+            "checkpoint_bytes": checkpoint_path(path).stat().st_size,
             "verify_ms": round(verify_s * 1000, 1),
             "chain_verified": verified.ok and verified.records == total,
         },
@@ -150,11 +187,17 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="length of the B12 run")
     parser.add_argument("--in-flight", type=int, default=64, help="concurrent appends")
+    parser.add_argument(
+        "--reopen-records",
+        type=int,
+        default=0,
+        help="grow the log to this many records before the re-open figures",
+    )
     parser.add_argument("--dir", type=Path, help="where to write (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aileron-audit-bench-", dir=args.dir) as tmp:
-        figure = measure(Path(tmp), args.seconds, args.in_flight)
+        figure = measure(Path(tmp), args.seconds, args.in_flight, args.reopen_records)
     details = figure["details"]
     print(
         f"{figure['figure']:<4} {figure['what']:<52} {figure['value']:>8} {figure['unit']}"
@@ -177,9 +220,17 @@ def main() -> int:
         ),
         ("sequential append_sync", f"{details['sequential_sync_events_per_s']} events/s"),
         (
-            "re-open (index + verify) of the log",
+            "first re-open after the clean close",
             f"{details['records_in_log']} records, "
             f"{details['file_bytes'] // 1024} KiB: {details['reopen_ms']} ms",
+        ),
+        (
+            "re-open with / without checkpoint (best of 3)",
+            f"{details['reopen_checkpoint_ms']} ms "
+            f"({details['reopen_checkpoint_lines_walked']} lines walked) / "
+            f"{details['reopen_full_walk_ms']} ms "
+            f"({details['reopen_full_walk_lines_walked']} lines walked); "
+            f"checkpoint {details['checkpoint_bytes'] // 1024} KiB",
         ),
         (
             "verify() re-read of the log",

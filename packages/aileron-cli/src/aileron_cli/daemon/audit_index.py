@@ -3,13 +3,16 @@
 One entry per readable record, in compact arrays: the line's offset and length, the record's
 seq, its time (``to_micros``: microseconds since the epoch), its type and its session, plus
 id -> position. Types and session ids are stored as small integers (``code``), so a filter
-compares integers. ``AuditLog`` guards it with its own lock.
+compares integers. ``AuditLog`` guards it with its own lock. ``arrays``/``codes_list`` and
+``restore`` let ``aileron_cli.daemon.audit_checkpoint`` save and reload it without re-reading
+the log.
 """
 
 from __future__ import annotations
 
 from array import array
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from aileron_core.audit import AuditRecord
 
@@ -40,6 +43,44 @@ class AuditIndex:
 
     def __len__(self) -> int:
         return len(self.offsets)
+
+    def arrays(self) -> tuple[tuple[str, array[int]], ...]:
+        """The per-record arrays by name, in a fixed order (what a checkpoint stores)."""
+        return (
+            ("offsets", self.offsets),
+            ("lengths", self.lengths),
+            ("seqs", self.seqs),
+            ("micros", self.micros),
+            ("types", self.types),
+            ("sessions", self.sessions),
+        )
+
+    def codes_list(self) -> list[str]:
+        """Every type and session id seen, in code order from 1 (code 0 is ``None``)."""
+        return [value for value in self._codes if value is not None]
+
+    def ids_by_position(self) -> list[str | None]:
+        """The id ``get`` finds at each position (``None`` where a later record reused it)."""
+        found: list[str | None] = [None] * len(self)
+        for id, position in self.ids.items():  # the record field is called id
+            found[position] = id
+        return found
+
+    @classmethod
+    def restore(
+        cls, arrays: dict[str, array[int]], ids: list[str | None], codes: list[str]
+    ) -> AuditIndex:
+        """An index from what :meth:`arrays`, :meth:`ids_by_position` and :meth:`codes_list`
+        gave; the caller has checked that the arrays have equal lengths and valid codes."""
+        index = cls()
+        for name, _ in index.arrays():
+            setattr(index, name, arrays[name])
+        found: dict[str | None, int] = dict(zip(ids, range(len(ids)), strict=True))
+        found.pop(None, None)
+        index.ids = cast(dict[str, int], found)  # None was its only non-str key
+        index._codes = {None: 0}
+        index._codes.update(zip(codes, range(1, len(codes) + 1), strict=True))
+        return index
 
     def code(self, value: str | None) -> int | None:
         """The small integer a type or session id is stored as, if it was ever seen."""

@@ -14,6 +14,10 @@ id -> position) is built. ``get``/``list`` read only the lines they return (with
 the most recent records are kept in memory, so tail reads do not touch the disk. Readers may
 run in other threads; the index only ever shows fully committed records.
 
+Checkpoint. A clean close of a log whose chain verified writes ``audit.jsonl.checkpoint``, so
+the next open re-hashes the prefix it vouches for and walks only what came after it; see
+``aileron_cli.daemon.audit_checkpoint``. ``verify`` ignores it and re-reads the whole file.
+
 Errors (beside :mod:`aileron_core.audit`'s)::
 
     AuditError
@@ -30,6 +34,7 @@ import builtins
 import collections
 import contextlib
 import fcntl
+import hashlib
 import os
 import threading
 from collections.abc import Iterable, Mapping
@@ -39,8 +44,9 @@ from typing import Any
 
 import attrs
 
+from aileron_cli.daemon import audit_checkpoint
 from aileron_cli.daemon.audit_index import AuditIndex, to_micros
-from aileron_cli.daemon.audit_recovery import RecoveryReport, read_lines, recover
+from aileron_cli.daemon.audit_recovery import RecoveryReport, read_lines
 from aileron_core.audit import (
     GENESIS_PREV,
     Actor,
@@ -109,6 +115,11 @@ class AuditLog:
         self._readers = 0  # threads reading record lines from the file right now
         self._pending: list[tuple[AuditEvent, asyncio.Future[AuditRecord]]] = []
         self._writer: asyncio.Task[None] | None = None
+        # The sha256 of the file's first _size bytes as verified at open or written since;
+        # what the checkpoint written at close vouches for. Guarded by _write_lock.
+        self._hasher = hashlib.sha256()
+        self._checkpoint_ok = False  # whether the whole chain verified at open
+        self._checkpointed_size: int | None = None  # what the checkpoint on disk covers
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -142,10 +153,16 @@ class AuditLog:
         return log, report
 
     def _recover(self, created: bool) -> RecoveryReport:
-        found = recover(self._fd, self._size, self._index, created=created, keep=RECENT_RECORDS)
+        opened = audit_checkpoint.open_walk(
+            self._path, self._fd, self._size, created=created, keep=RECENT_RECORDS
+        )
+        self._index, self._hasher = opened.index, opened.hasher
+        self._checkpointed_size = opened.covered
+        found = opened.found
         self._size = found.size
         self._next_seq, self._last_hash = found.next_seq, found.last_hash
         self._recent.extend(found.newest)
+        self._checkpoint_ok = found.report.chain_ok and len(self._index) == self._next_seq - 1
         return found.report
 
     # -- state --------------------------------------------------------------------------------
@@ -283,6 +300,7 @@ class AuditLog:
                     hint="free disk space or fix the file system, then restart the daemon",
                 ) from exc
             self._size = start + len(data)
+            self._hasher.update(data)
             self._next_seq, self._last_hash = seq, prev
             self._commits += 1
             with self._index_lock:
@@ -342,7 +360,12 @@ class AuditLog:
         with self._index_lock:
             self._check_open()
             position = self._index.ids.get(id)
-        return None if position is None else self._fetch([position])[0]
+        if position is None:
+            return None
+        record = self._fetch([position])[0]
+        if record.id != id:
+            raise AuditCorruptError(f"the audit record with id {id} changed on disk")
+        return record
 
     def list(
         self,
@@ -454,7 +477,23 @@ class AuditLog:
             if not self._closed:
                 self._closed = True
                 self._no_readers.wait_for(lambda: self._readers == 0)
-                os.close(self._fd)
+                try:
+                    self._write_checkpoint()
+                finally:
+                    os.close(self._fd)
+
+    def _write_checkpoint(self) -> None:
+        """Vouch for the whole file as it now is, if its chain is known good and the checkpoint
+        on disk does not already cover it (best effort: an older one still holds)."""
+        if self._checkpoint_ok and self._failure is None and self._checkpointed_size != self._size:
+            audit_checkpoint.save(
+                self._path,
+                self._index,
+                log_size=self._size,
+                last_seq=self._next_seq - 1,
+                last_hash=self._last_hash,
+                hasher=self._hasher,
+            )
 
 
 __all__ = [

@@ -4,6 +4,12 @@
 uses): every readable record goes into the ``AuditIndex`` and through a ``ChainVerifier``, and a
 torn tail is cut off (the file truncated and fsynced). ``RecoveryReport`` says what it found and
 did; ``Recovered`` adds where the log's appends continue.
+
+When a checkpoint (``aileron_cli.daemon.audit_checkpoint``) vouches for a prefix of the file,
+``recover`` is given a ``Resume``: the index already holds the prefix's records, and the walk
+starts at the end of the prefix, continuing the chain from the checkpoint's last seq and hash.
+Either way every byte ``recover`` keeps is fed to ``hasher``, so the caller's running sha256
+covers exactly the bytes that were verified (the next checkpoint's prefix hash).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import json
 import os
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import attrs
 
@@ -21,9 +27,14 @@ from aileron_cli.daemon.audit_index import AuditIndex
 from aileron_core.audit import GENESIS_PREV, AuditRecord, ChainVerifier, VerifyReport
 from aileron_core.convert import converter
 
-__all__ = ["Recovered", "RecoveryReport", "read_lines", "recover"]
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
+__all__ = ["CheckpointStatus", "Recovered", "RecoveryReport", "Resume", "read_lines", "recover"]
 
 _READ_CHUNK = 1 << 20
+
+CheckpointStatus = Literal["absent", "used", "rejected"]
 
 
 @attrs.frozen
@@ -37,6 +48,11 @@ class RecoveryReport:
     like an edit, not a torn write: it is kept, like every unreadable line before the tail
     (``unreadable_lines``), and the chain reports it. ``verify`` is the
     chain's verdict after any repair; appends continue after the last readable record either way.
+
+    ``checkpoint`` says whether a checkpoint was ``absent``, ``used`` (the walk started at
+    ``scanned_from``, the end of the prefix it vouches for) or ``rejected`` (why:
+    ``checkpoint_reason``; the whole file was walked instead). ``scanned_lines`` counts the
+    lines this open read and checked.
     """
 
     created: bool
@@ -47,6 +63,15 @@ class RecoveryReport:
     dropped_at: int | None
     unreadable_lines: int
     verify: VerifyReport
+    checkpoint: CheckpointStatus = "absent"
+    checkpoint_reason: str | None = None
+    scanned_from: int = 0
+    scanned_lines: int = 0
+
+    @property
+    def full_scan(self) -> bool:
+        """Whether the whole file was read and verified (no checkpoint was used)."""
+        return self.checkpoint != "used"
 
     @property
     def repaired(self) -> bool:
@@ -68,6 +93,13 @@ class RecoveryReport:
         parts = [f"audit log: {self.records} records, last seq {self.last_seq}"]
         if self.created:
             parts.append("created")
+        if self.checkpoint == "used":
+            parts.append(
+                f"checkpoint used: {self.scanned_lines} line(s) after byte {self.scanned_from} "
+                "scanned"
+            )
+        elif self.checkpoint == "rejected":
+            parts.append(f"CHECKPOINT REJECTED ({self.checkpoint_reason}); full scan")
         if self.repaired:
             parts.append(
                 f"torn tail truncated ({self.dropped_lines} line(s), "
@@ -100,13 +132,51 @@ class Recovered:
     """The newest records (at most ``keep``), oldest first."""
 
 
-def recover(fd: int, size: int, index: AuditIndex, *, created: bool, keep: int) -> Recovered:
+@attrs.frozen(kw_only=True)
+class Resume:
+    """Where a walk starts when a checkpoint vouches for the file's first ``offset`` bytes: a
+    verified chain of ``last_seq`` records (one per line), ending with ``last_hash``."""
+
+    offset: int
+    last_seq: int
+    last_hash: str
+
+
+class _ResumedVerifier(ChainVerifier):
+    """A ``ChainVerifier`` that has already accepted ``resume.last_seq`` records."""
+
+    def __init__(self, resume: Resume) -> None:
+        super().__init__()
+        # ChainVerifier keeps its position in these attributes; a checkpoint only ever covers
+        # a chain that verified, one record per line, so this is the state it had there.
+        self._line = resume.last_seq
+        self._verified = resume.last_seq
+        self._expected_seq = resume.last_seq + 1
+        self._last_hash = resume.last_hash
+
+
+def recover(
+    fd: int,
+    size: int,
+    index: AuditIndex,
+    *,
+    created: bool,
+    keep: int,
+    hasher: _Hash,
+    resume: Resume | None = None,
+    checkpoint: CheckpointStatus = "absent",
+    checkpoint_reason: str | None = None,
+) -> Recovered:
     """Walk the log open at ``fd`` (``size`` bytes) once: index, repair a torn tail, verify.
 
     Every readable record is added to ``index``; the ``keep`` newest come back parsed.
-    ``created`` (the file was just made) is passed on to the report.
+    ``created`` (the file was just made) and the checkpoint's fate are passed on to the report.
+    With ``resume``, only the bytes after ``resume.offset`` are read (``index`` and ``hasher``
+    already cover the rest); every line kept is fed to ``hasher``.
     """
-    verifier = ChainVerifier()
+    verifier = ChainVerifier() if resume is None else _ResumedVerifier(resume)
+    start = 0 if resume is None else resume.offset
+    scanned = 0
     last: dict[str, Any] | None = None
     newest: collections.deque[dict[str, Any]] = collections.deque(maxlen=keep)
     unreadable = 0
@@ -115,7 +185,9 @@ def recover(fd: int, size: int, index: AuditIndex, *, created: bool, keep: int) 
     torn_lines = 0
 
     def take(offset: int, line: bytes) -> None:
-        nonlocal last, unreadable
+        nonlocal last, unreadable, scanned
+        hasher.update(line)
+        scanned += 1
         value = verifier.feed(line)
         if value is None:
             unreadable += 1
@@ -133,7 +205,7 @@ def recover(fd: int, size: int, index: AuditIndex, *, created: bool, keep: int) 
         newest.append(value)
 
     with os.fdopen(os.dup(fd), "rb") as handle:
-        for offset, line in read_lines(handle):
+        for offset, line in read_lines(handle, start=start):
             if not line.endswith(b"\n"):
                 torn_at, torn_lines = offset, 1
                 break
@@ -151,7 +223,12 @@ def recover(fd: int, size: int, index: AuditIndex, *, created: bool, keep: int) 
         os.ftruncate(fd, torn_at)
         os.fsync(fd)
         size = torn_at
-    next_seq, last_hash = (last["seq"] + 1, last["hash"]) if last is not None else (1, GENESIS_PREV)
+    if last is not None:
+        next_seq, last_hash = last["seq"] + 1, last["hash"]
+    elif resume is not None:
+        next_seq, last_hash = resume.last_seq + 1, resume.last_hash
+    else:
+        next_seq, last_hash = 1, GENESIS_PREV
     records = tuple(converter.structure(value, AuditRecord) for value in newest)
     report = RecoveryReport(
         created=created,
@@ -162,15 +239,24 @@ def recover(fd: int, size: int, index: AuditIndex, *, created: bool, keep: int) 
         dropped_at=torn_at,
         unreadable_lines=unreadable,
         verify=verifier.report(),
+        checkpoint=checkpoint,
+        checkpoint_reason=checkpoint_reason,
+        scanned_from=start,
+        scanned_lines=scanned + torn_lines,
     )
     return Recovered(
         report=report, size=size, next_seq=next_seq, last_hash=last_hash, newest=records
     )
 
 
-def read_lines(handle: BinaryIO, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(offset, line)`` for each line of a binary file, the last maybe without newline."""
-    offset = 0
+def read_lines(
+    handle: BinaryIO, limit: int | None = None, *, start: int = 0
+) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(offset, line)`` for each line of a binary file from byte ``start`` (up to
+    ``limit`` bytes), the last maybe without its newline."""
+    if start:
+        handle.seek(start)
+    offset = start
     pending = b""
     remaining = limit
     while True:
