@@ -23,6 +23,7 @@ from aileron_cli.daemon.routes import (
     audit,
     bindings,
     connectors,
+    gateway,
     sessions,
     system,
     vault,
@@ -100,6 +101,7 @@ def create_app(
         finally:
             await state.audit.drain()
             await state.executor.aclose()
+            await state.gateway.aclose()
             state.close()
             if on_stopped is not None:
                 on_stopped(state)
@@ -113,7 +115,17 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (system, vault, sessions, audit, connectors, actions, bindings, approvals):
+    for module in (
+        gateway,  # first: LLM traffic is the hottest path, and its prefix shadows nothing
+        system,
+        vault,
+        sessions,
+        audit,
+        connectors,
+        actions,
+        bindings,
+        approvals,
+    ):
         app.include_router(module.router, prefix="/v1")
 
     def touch() -> None:

@@ -19,6 +19,8 @@ from aileron_cli.daemon.connector_store import ConnectorStore
 from aileron_cli.daemon.executor import Executor
 from aileron_cli.daemon.sessions import SessionStore
 from aileron_cli.daemon.vault_service import VaultService
+from aileron_cli.gateway.config import GatewayConfig, load_gateway_config
+from aileron_cli.gateway.proxy import Gateway
 from aileron_core.audit import Actor, AuditRecord
 from aileron_core.paths import Layout
 from aileron_core.vault import KdfParams
@@ -38,6 +40,7 @@ class DaemonConfig:
     master_token: str | None = None
     kdf: KdfParams | None = None  # tests may use cheap parameters; None = the default
     idle_timeout_s: float | None = None
+    gateway: GatewayConfig | None = None  # None = read [gateway] from config.toml at start
 
 
 @dataclass
@@ -54,6 +57,7 @@ class DaemonState:
     bindings: BindingStore
     approvals: ApprovalStore
     executor: Executor
+    gateway: Gateway
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     pid: int = field(default_factory=os.getpid)
     last_activity: float = field(default_factory=time.monotonic)
@@ -66,6 +70,7 @@ class DaemonState:
     def open(cls, config: DaemonConfig) -> DaemonState:
         """Open every store, repairing what a crash left behind, and audit the recovery."""
         layout = config.layout.ensure()
+        gateway = config.gateway or load_gateway_config(layout.config)  # before taking locks
         audit, recovery = AuditLog.open(layout.audit)
         sessions, orphaned = SessionStore.open(layout.sessions)
         approvals, failed = ApprovalStore.open(layout.approvals)
@@ -86,6 +91,7 @@ class DaemonState:
             bindings=bindings,
             approvals=approvals,
             executor=Executor(),
+            gateway=Gateway(gateway),
         )
         audit.append_sync(
             "daemon.started", SERVICE, None, {"version": config.version, "pid": state.pid}
