@@ -77,7 +77,9 @@ def _check_codex(info: DaemonInfo, record: dict[str, Any], mcp: str) -> None:
     ]
     expected = [arg for override in overrides for arg in ("-c", override)]
     assert record["argv"][1:] == [*expected, *EXTRA]
-    assert record["env"]["OPENAI_BASE_URL"] == f"{info.api_url}/gateway/openai/v1"
+    # No OpenAI key in the vault: codex's own LLM set-up is left alone.
+    assert "OPENAI_BASE_URL" not in record["env"]
+    assert not any("model_provider" in arg for arg in record["argv"])
 
 
 def _check_goose(info: DaemonInfo, record: dict[str, Any], mcp: str) -> None:

@@ -17,9 +17,10 @@ import attrs
 
 from aileron_cli.launch.environment import session_variables
 from aileron_cli.launch.errors import AgentSetupInvalid, UnknownAgent
-from aileron_cli.launch.routing import SESSION_TOKEN_HEADER, llm_base_url
+from aileron_cli.launch.routing import SESSION_TOKEN_HEADER, Provider, llm_base_url
 
 MCP_SERVER_NAME = "aileron"
+CODEX_PROVIDER = "aileron"  # the model provider codex is given when its traffic is routed
 
 
 @attrs.frozen
@@ -38,6 +39,8 @@ class LaunchContext:
     """The user's own arguments for the agent (what followed ``--``)."""
     env: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     """The agent's environment so far: the user's, scrubbed, plus the session variables."""
+    keyed: frozenset[Provider] = frozenset()
+    """The LLM providers whose key Aileron holds (so their traffic can go through the gateway)."""
 
     @property
     def mcp_env(self) -> dict[str, str]:
@@ -127,11 +130,25 @@ def wire_codex(ctx: LaunchContext) -> Invocation:
     overrides += [
         f"{prefix}.env.{name}={toml_string(value)}" for name, value in sorted(ctx.mcp_env.items())
     ]
+    env = dict(ctx.env)
+    if "openai" in ctx.keyed:
+        # Aileron holds the OpenAI key: codex talks to the gateway as a Responses API provider
+        # that authenticates with the session token (the gateway swaps in the real key). Codex
+        # ignores OPENAI_BASE_URL and its built-in provider wants a WebSocket the gateway does
+        # not proxy, hence a custom provider. The two variables serve scripts the agent runs.
+        gateway = llm_base_url(ctx.api_url, "openai")
+        overrides += [
+            f"model_provider={toml_string(CODEX_PROVIDER)}",
+            f"model_providers.{CODEX_PROVIDER}.name={toml_string('Aileron gateway')}",
+            f"model_providers.{CODEX_PROVIDER}.base_url={toml_string(gateway)}",
+            f"model_providers.{CODEX_PROVIDER}.env_key={toml_string('AILERON_TOKEN')}",
+            f"model_providers.{CODEX_PROVIDER}.wire_api={toml_string('responses')}",
+        ]
+        env["OPENAI_BASE_URL"] = gateway
+        env["OPENAI_API_KEY"] = ctx.session_token
     argv = [ctx.agent_path]
     for override in overrides:
         argv += ["-c", override]
-    env = dict(ctx.env)
-    env["OPENAI_BASE_URL"] = llm_base_url(ctx.api_url, "openai")
     return Invocation((*argv, *ctx.args), env)
 
 

@@ -24,6 +24,7 @@ import attrs
 
 from aileron_cli.launch.agents import Agent, Invocation, LaunchContext
 from aileron_cli.launch.environment import agent_environment, session_variables
+from aileron_cli.launch.routing import PROVIDERS, Provider
 from aileron_cli.launch.errors import (
     AgentNotInstalled,
     AgentStartFailed,
@@ -60,6 +61,7 @@ class HostPlan:
         token: str,
         inherited: Mapping[str, str],
         secrets: Collection[str] = (),
+        keyed: frozenset[Provider] = frozenset(),
     ) -> Invocation:
         """The agent's command line and environment for this session."""
         env = agent_environment(
@@ -73,6 +75,7 @@ class HostPlan:
             session_token=token,
             args=self.args,
             env=env,
+            keyed=keyed,
         )
         return self.agent.wire(context)
 
@@ -136,12 +139,19 @@ def launch(
             token=str(session["token"]),
             inherited=inherited,
             secrets=secrets,
+            keyed=keyed_providers(client),
         )
         _refuse_secrets(invocation, secrets)
         exit_code = run(invocation, cwd)
         return exit_code
     finally:
         _end_session(client, session_id, exit_code)
+
+
+def keyed_providers(client: DaemonClient) -> frozenset[Provider]:
+    """The LLM providers whose key Aileron holds (binding ``api_key/<provider>/default``)."""
+    names = {str(binding["name"]) for binding in client.get("bindings")}
+    return frozenset(p for p in PROVIDERS if f"api_key/{p}/default" in names)
 
 
 def _refuse_secrets(invocation: Invocation, secrets: Collection[str]) -> None:

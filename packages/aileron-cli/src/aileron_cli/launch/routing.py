@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 Provider = Literal["openai", "anthropic"]
+PROVIDERS: tuple[Provider, ...] = ("openai", "anthropic")
 
 # The path under the daemon's API base (``…/v1``) that each provider's SDK expects as its base
 # URL: OpenAI clients add ``/responses`` (etc.) to a base that already ends in ``/v1``;
