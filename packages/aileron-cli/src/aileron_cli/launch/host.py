@@ -24,13 +24,13 @@ import attrs
 
 from aileron_cli.launch.agents import Agent, Invocation, LaunchContext
 from aileron_cli.launch.environment import agent_environment, session_variables
-from aileron_cli.launch.routing import PROVIDERS, Provider
 from aileron_cli.launch.errors import (
     AgentNotInstalled,
     AgentStartFailed,
     LaunchError,
     McpAdapterMissing,
 )
+from aileron_cli.launch.routing import PROVIDERS, Provider
 from aileron_core.errors import AileronError
 
 if TYPE_CHECKING:
