@@ -211,3 +211,19 @@ def _wait_for_daemon(layout: Layout) -> DaemonInfo:
             return info
         time.sleep(0.05)
     raise AssertionError("the daemon did not come up")
+
+
+def test_bad_config_is_reported_by_the_command_that_spawned(layout: Layout) -> None:
+    """A malformed config.toml makes auto-spawn fail with the config error, not a vague exit."""
+    layout.ensure()
+    layout.config.write_text('[gateway.openai]\nbase_url = "ftp://nowhere"\n')
+    try:
+        done = aileron("status")
+        assert done.returncode == 1
+        assert done.stderr.startswith(
+            "aileron: error: the daemon exited with code 1 while starting"
+        )
+        assert "config.toml" in done.stderr and "base_url" in done.stderr
+        assert not layout.daemon_json.exists()
+    finally:
+        kill_daemon(layout)

@@ -73,6 +73,18 @@ def _rotate_log(path: Path) -> None:
         path.replace(path.with_name(f"{path.name}.1"))
 
 
+def _last_log_line(path: Path) -> str | None:
+    """The last non-empty line of the daemon's log (its dying words), shortened."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 4096))
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    last = next((line.strip() for line in reversed(lines) if line.strip()), None)
+    return last[:300] if last else None
+
+
 def spawn(layout: Layout, *, auto_spawned: bool) -> DaemonInfo:
     """Start a detached daemon and wait until it answers."""
     layout.ensure()
@@ -95,8 +107,10 @@ def spawn(layout: Layout, *, auto_spawned: bool) -> DaemonInfo:
     deadline = time.monotonic() + SPAWN_BUDGET_S
     while time.monotonic() < deadline:
         if child.poll() is not None:
+            last = _last_log_line(layout.daemon_log)
             raise DaemonStartFailed(
-                f"the daemon exited with code {child.returncode} while starting",
+                f"the daemon exited with code {child.returncode} while starting"
+                + (f": {last}" if last else ""),
                 hint=f"see {layout.daemon_log}",
             )
         info = read_daemon_info(layout.daemon_json)

@@ -25,6 +25,7 @@ import uvicorn
 from aileron_cli.__about__ import __version__
 from aileron_cli.daemon.app import create_app
 from aileron_cli.daemon.state import DaemonConfig, DaemonState
+from aileron_cli.gateway.config import load_gateway_config
 from aileron_core.discovery import DaemonInfo, read_daemon_info
 from aileron_core.errors import AileronError, ConfigError
 from aileron_core.fileio import atomic_write
@@ -85,6 +86,9 @@ def _remove_daemon_json(layout: Layout, token: str) -> None:
 def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
     """Run the daemon in this process until it is told to stop; returns the exit code."""
     layout.ensure()
+    # Settings first: a malformed config.toml is reported before anything is locked or bound.
+    idle_timeout = _idle_timeout(layout)
+    gateway = load_gateway_config(layout.config)
     lock_fd = _take_life_lock(layout)
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when their
     # proto says TCP, and accepted sockets inherit it. With proto 0, every keep-alive answer
@@ -97,7 +101,8 @@ def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
         layout=layout,
         version=os.environ.get(VERSION_OVERRIDE_ENV) or __version__,
         url=url,
-        idle_timeout_s=_idle_timeout(layout),
+        idle_timeout_s=idle_timeout,
+        gateway=gateway,
     )
     server: uvicorn.Server | None = None
     watcher: list[asyncio.Task[None]] = []

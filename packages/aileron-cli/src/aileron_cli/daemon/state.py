@@ -96,13 +96,12 @@ class DaemonState:
         audit.append_sync(
             "daemon.started", SERVICE, None, {"version": config.version, "pid": state.pid}
         )
+        if recovery.repaired or not recovery.chain_ok or recovery.checkpoint == "rejected":
+            log.warning("audit log: %s", recovery.summary())
         if recovery.dropped_bytes:
-            log.warning("audit log: dropped a torn last line of %d bytes", recovery.dropped_bytes)
             audit.append_sync(
                 "audit.recovered", SERVICE, None, {"dropped_bytes": recovery.dropped_bytes}
             )
-        if not recovery.chain_ok:
-            log.error("audit log: the chain does not verify (%s)", recovery.reason)
         for approval in failed:
             audit.append_sync(
                 "approval.failed",
