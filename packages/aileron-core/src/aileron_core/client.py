@@ -74,6 +74,24 @@ def error_from_response(response: httpx.Response) -> ApiError:
     )
 
 
+def client_headers(token: str | None, session_id: str | None) -> dict[str, str]:
+    """The headers every client of the daemon sends: version, and token/session if any."""
+    headers = {VERSION_HEADER: __version__, "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if session_id:
+        headers[SESSION_HEADER] = session_id
+    return headers
+
+
+def unreachable(api_url: str, error: Exception) -> DaemonUnreachable:
+    """The error for a daemon that did not answer at ``api_url``."""
+    return DaemonUnreachable(
+        f"Aileron daemon unreachable at {api_url} ({error.__class__.__name__})",
+        hint="check `aileron daemon status`",
+    )
+
+
 class DaemonClient:
     """A synchronous client of the daemon's ``/v1`` API."""
 
@@ -86,14 +104,12 @@ class DaemonClient:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        headers = {VERSION_HEADER: __version__, "Accept": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if session_id:
-            headers[SESSION_HEADER] = session_id
         self.api_url = api_url.rstrip("/")
         self._http = httpx.Client(
-            base_url=self.api_url + "/", headers=headers, timeout=timeout, transport=transport
+            base_url=self.api_url + "/",
+            headers=client_headers(token, session_id),
+            timeout=timeout,
+            transport=transport,
         )
 
     def __enter__(self) -> DaemonClient:
@@ -122,10 +138,7 @@ class DaemonClient:
                 params={k: v for k, v in (params or {}).items() if v is not None},
             )
         except httpx.TransportError as error:
-            raise DaemonUnreachable(
-                f"the Aileron daemon is unreachable at {self.api_url} ({error.__class__.__name__})",
-                hint="check `aileron daemon status`",
-            ) from error
+            raise unreachable(self.api_url, error) from error
         if response.is_success:
             return response.json() if response.content else None
         raise error_from_response(response)

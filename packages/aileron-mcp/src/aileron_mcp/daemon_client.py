@@ -15,9 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from aileron_core.__about__ import __version__
-from aileron_core.client import SESSION_HEADER, DaemonUnreachable, error_from_response
-from aileron_core.discovery import VERSION_HEADER
+from aileron_core.client import client_headers, error_from_response, unreachable
 from aileron_mcp.loopback import LoopbackTransport
 
 # A run may wait on an upstream API for the executor's own timeout (30 s by default).
@@ -48,13 +46,8 @@ class AsyncDaemonClient:
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        headers = {VERSION_HEADER: __version__, "Accept": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if session_id:
-            headers[SESSION_HEADER] = session_id
         self.api_url = api_url.rstrip("/")
-        self._headers = httpx.Headers(headers)
+        self._headers = httpx.Headers(client_headers(token, session_id))
         # Parsing a URL is a third of what building a request costs; the paths repeat.
         self._url = lru_cache(maxsize=256)(self._parse_url)
         self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
@@ -96,10 +89,7 @@ class AsyncDaemonClient:
             finally:
                 await response.aclose()
         except httpx.TransportError as error:
-            raise DaemonUnreachable(
-                f"Aileron daemon unreachable at {self.api_url} ({error.__class__.__name__})",
-                hint="check `aileron daemon status`",
-            ) from error
+            raise unreachable(self.api_url, error) from error
         if response.is_success:
             return response.json() if response.content else None
         raise error_from_response(response)
