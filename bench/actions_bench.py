@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +144,34 @@ def b5(api: str, headers: dict[str, str], clients: int, seconds: float) -> dict[
     }
 
 
+@contextlib.contextmanager
+def running_daemon() -> Iterator[tuple[str, dict[str, str], EchoServer]]:
+    """A real daemon in a throw-away AILERON_HOME, set up with the echo action; stopped after."""
+    with tempfile.TemporaryDirectory(prefix="aileron-bench-") as tmp, EchoServer(TOKEN) as echo:
+        home = Path(tmp) / "home"
+        api, headers = _setup(home, echo)
+        try:
+            yield api, headers, echo
+        finally:
+            subprocess.run(
+                [str(BIN / "aileron"), "daemon", "stop"],
+                env=dict(os.environ, AILERON_HOME=str(home)),
+                stdout=subprocess.DEVNULL,
+            )
+
+
+def report(figures: list[dict[str, Any]], json_path: Path | None) -> None:
+    """Print one line per figure and write the JSON list that bench/all.py collects."""
+    for f in figures:
+        verdict = "PASS" if f["pass"] else "FAIL"
+        print(
+            f"{f['figure']:<4} {f['what']:<58} {f['value']:>24} {f['unit']:<3}"
+            f" ref {f['reference']}  {verdict} ({f['budget']})"
+        )
+    if json_path:
+        json_path.write_text(json.dumps(figures, indent=2) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=2000)
@@ -149,28 +179,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="aileron-bench-") as tmp, EchoServer(TOKEN) as echo:
-        home = Path(tmp) / "home"
-        api, headers = _setup(home, echo)
-        try:
-            figures = [
-                b4(api, headers, echo, args.runs),
-                b5(api, headers, args.clients, args.seconds),
-            ]
-        finally:
-            subprocess.run(
-                [str(BIN / "aileron"), "daemon", "stop"],
-                env=dict(os.environ, AILERON_HOME=str(home)),
-                stdout=subprocess.DEVNULL,
-            )
-    for f in figures:
-        verdict = "PASS" if f["pass"] else "FAIL"
-        print(
-            f"{f['figure']:<4} {f['what']:<58} {f['value']:>24} {f['unit']:<3}"
-            f" ref {f['reference']}  {verdict} ({f['budget']})"
-        )
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    with running_daemon() as (api, headers, echo):
+        figures = [
+            b4(api, headers, echo, args.runs),
+            b5(api, headers, args.clients, args.seconds),
+        ]
+    report(figures, args.json)
     return 0
 
 

@@ -13,12 +13,9 @@ Budget: ``tools/call`` adds <= 2 ms p50 over the direct call.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,9 +25,8 @@ import httpx
 from mcp import Client, StdioServerParameters, types
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from actions_bench import BIN, TOKEN, _pct, _setup  # noqa: E402 (the bench dir, just added)
+from actions_bench import BIN, _pct, report, running_daemon  # noqa: E402 (the bench dir, just added)
 
-from aileron_cli.examples.echo_server import EchoServer  # noqa: E402
 from aileron_core.client import SESSION_HEADER  # noqa: E402
 
 WARMUP = 50
@@ -132,25 +128,9 @@ def main() -> int:
     )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="aileron-bench-") as tmp, EchoServer(TOKEN) as echo:
-        home = Path(tmp) / "home"
-        api, headers = _setup(home, echo)
-        try:
-            figures = [b6(api, headers, args.runs, args.mode)]
-        finally:
-            subprocess.run(
-                [str(BIN / "aileron"), "daemon", "stop"],
-                env=dict(os.environ, AILERON_HOME=str(home)),
-                stdout=subprocess.DEVNULL,
-            )
-    for f in figures:
-        verdict = "PASS" if f["pass"] else "FAIL"
-        print(
-            f"{f['figure']:<4} {f['what']:<58} {f['value']:>24} {f['unit']:<3}"
-            f" ref {f['reference']}  {verdict} ({f['budget']})"
-        )
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    with running_daemon() as (api, headers, _echo):
+        figures = [b6(api, headers, args.runs, args.mode)]
+    report(figures, args.json)
     return 0
 
 

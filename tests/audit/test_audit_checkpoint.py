@@ -7,16 +7,14 @@ import errno
 import hashlib
 import json
 import os
-import signal
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from audit.kill import run_and_kill
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -289,38 +287,13 @@ def test_decoding_any_signed_garbage_only_ever_rejects(header: Any, body: bytes)
         audit_checkpoint.decode(data + hashlib.sha256(data).digest())
 
 
-def run_until_killed(path: Path, acks: int) -> set[int]:
-    """Run the appender process, SIGKILL it after ``acks`` acknowledged appends; return them."""
-    child = subprocess.Popen(
-        [sys.executable, str(APPENDER), str(path), "8", "300"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert child.stdout is not None and child.stderr is not None
-    acked: set[int] = set()
-    try:
-        while len(acked) < acks:
-            line = child.stdout.readline()
-            if not line:
-                raise AssertionError(f"appender exited early: {child.stderr.read().decode()}")
-            acked.add(int(line))
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        if child.poll() is None:
-            child.kill()
-        rest, _ = child.communicate()
-    acked.update(int(line) for line in rest.splitlines(keepends=True) if line.endswith(b"\n"))
-    assert child.returncode == -signal.SIGKILL
-    return acked
-
-
 def test_kill_9_after_appends_reopens_from_the_old_checkpoint_and_the_tail(path: Path) -> None:
     """After a SIGKILL (no clean close), open trusts the old checkpoint, walks the tail, keeps
     every acknowledged record, and the chain verifies end to end."""
     fill(path, 20)
     covered = path.stat().st_size
     before = checkpoint_path(path).read_bytes()
-    acked = run_until_killed(path, 200)
+    acked = run_and_kill(path, 200, workers=8, payload_bytes=300)
     assert checkpoint_path(path).read_bytes() == before  # the killed process never wrote one
     log, report = reopen(path)
     try:
