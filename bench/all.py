@@ -66,7 +66,7 @@ def main() -> int:
             if isinstance(result, str):
                 report.append({"figure": figures, "script": script, "skipped": result})
                 continue
-            for figure in result:
+            for figure in result:  # a figure may be skipped on its own (e.g. no engine)
                 report.append({"script": script, **figure})
     print(f"\n{'FIG':<15} {'WHAT':<62} {'VALUE':>26} {'REFERENCE':>26}  RESULT  BUDGET")
     for f in report:

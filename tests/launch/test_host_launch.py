@@ -191,15 +191,17 @@ def test_missing_agent_binary_says_how_to_install_it(layout: Layout, tmp_path: P
     assert not layout.daemon_json.exists()
 
 
-def test_sandbox_modes_are_refused_before_anything_starts(
+def test_sandbox_options_without_a_sandbox_are_a_usage_error(
     real_daemon: DaemonInfo, tmp_path: Path
 ) -> None:
-    """`--sandbox=podman` fails with "not part of this build yet", exit 1: no session, no agent."""
+    """--image or --sandbox-build on a host launch is a usage error (exit 2): no session, no
+    agent."""
     bindir, record = tmp_path / "bin", tmp_path / "record.json"
     standin(bindir, "codex")
-    done = aileron("launch", "--sandbox=podman", "codex", env=launch_env(bindir, record))
-    assert done.returncode == 1
-    assert "sandbox launch (--sandbox=podman) is not part of this build yet" in done.stderr
+    for option in ("--image=some/image", "--sandbox-build=never"):
+        done = aileron("launch", option, "codex", env=launch_env(bindir, record))
+        assert done.returncode == 2, done.stderr
+        assert "only apply to a sandboxed launch" in done.stderr
     assert not record.exists()
     assert sessions(real_daemon) == []
 

@@ -93,3 +93,8 @@ class Layout:
     @property
     def config(self) -> Path:
         return self.home / "config.toml"
+
+    @property
+    def enclave(self) -> Path:
+        """The attachment to an ``aileron-enclave`` and the escrowed bindings (no secrets)."""
+        return self.home / "enclave.json"

@@ -1,4 +1,4 @@
-"""``aileron binding add|list|show|revoke``: credentials that connectors use, by name."""
+"""``aileron binding add|list|show|revoke|escrow``: credentials that connectors use, by name."""
 
 from __future__ import annotations
 
@@ -46,6 +46,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     revoke.add_argument("name")
     add_passphrase_file(revoke)
     revoke.set_defaults(handler=_revoke)
+    escrow = commands.add_parser(
+        "escrow",
+        help="Move a binding's secret into the attached enclave.",
+        description=(
+            "Seal the binding's secret to the attached enclave (`aileron enclave attach`) and"
+            " delete it from the vault; from then on the enclave injects it, and only into"
+            " requests to the hosts of the connectors that use the binding's service (or the"
+            " --host values given). There is no way to move it back: to change it, revoke the"
+            " binding and add it again."
+        ),
+    )
+    escrow.add_argument("name")
+    escrow.add_argument(
+        "--host",
+        action="append",
+        dest="hosts",
+        metavar="HOST[:PORT]",
+        help="a host the enclave may send the credential to (repeatable; default: the hosts"
+        " of the installed connectors)",
+    )
+    add_passphrase_file(escrow)
+    escrow.set_defaults(handler=_escrow)
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -63,6 +85,20 @@ def _add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _escrow(args: argparse.Namespace) -> int:
+    with connect() as client:
+        record = unlocking(
+            client,
+            args,
+            lambda: client.post(f"bindings/{args.name}/escrow", {"hosts": args.hosts}),
+        )
+    print(
+        f"escrowed binding {args.name} as {record['escrow_id']} (hosts:"
+        f" {', '.join(record['hosts'])}); the vault no longer holds its secret"
+    )
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     with connect() as client:
         bindings = client.get("bindings")
@@ -70,8 +106,18 @@ def _list(args: argparse.Namespace) -> int:
         print_json(bindings)
         return 0
     print_table(
-        ((b["name"], b["kind"], b["service"], b["identity"], b["created_at"]) for b in bindings),
-        ("NAME", "KIND", "SERVICE", "IDENTITY", "CREATED"),
+        (
+            (
+                b["name"],
+                b["kind"],
+                b["service"],
+                b["identity"],
+                b["created_at"],
+                "enclave" if b.get("escrow") else "vault",
+            )
+            for b in bindings
+        ),
+        ("NAME", "KIND", "SERVICE", "IDENTITY", "CREATED", "HELD BY"),
     )
     return 0
 

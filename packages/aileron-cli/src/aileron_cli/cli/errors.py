@@ -19,10 +19,10 @@ def report(error: BaseException) -> int:
     if os.environ.get("AILERON_DEBUG") == "1":
         traceback.print_exception(error)
     print(f"aileron: error: {error}", file=sys.stderr)
-    return EXIT_ERROR
+    return EXIT_USAGE if isinstance(error, UsageError) else EXIT_ERROR
 
 
-class NotYetAvailable(AileronError):
-    """A command group that is planned but not part of this build."""
+class UsageError(AileronError):
+    """Arguments that parse but do not go together (exit 2, like argparse's own errors)."""
 
-    code = "not_available"
+    code = "usage"

@@ -1,14 +1,17 @@
-"""``aileron launch [--sandbox=off] AGENT [-- AGENT_ARGS…]``: run an agent through Aileron."""
+"""``aileron launch [--sandbox=…] [--sandbox-build=…] [--image IMG] AGENT [-- AGENT_ARGS…]``:
+run an agent through Aileron, on the host or in a container."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 # The agents of aileron_cli.launch.agents.AGENTS, spelled here so that `aileron --help` does
 # not import the launch machinery (a test keeps the two lists equal).
 AGENT_NAMES = ("claude", "codex", "goose", "opencode")
 SANDBOX_MODES = ("off", "auto", "docker", "podman")
+BUILD_POLICIES = ("auto", "always", "never")
 
 DESCRIPTION = """\
 Run a coding agent in the current directory with Aileron wired in: the agent gets Aileron's
@@ -16,10 +19,17 @@ actions as MCP tools (through aileron-mcp), a session token of its own (never th
 master token), and LLM traffic routed through Aileron's gateway where the agent supports it.
 Your own agent config files are not changed.
 
+With --sandbox=podman|docker|auto the agent runs in a container instead: the current
+directory is its workspace (/home/agent/workspace), Aileron's actions are shell commands
+listed in /etc/aileron/tools.txt, the host environment is not passed in, and the container
+reaches Aileron through a listener of the session's own. The image is
+aileron/sandbox-AGENT:VERSION (built on first use; see `aileron sandbox build`) or --image.
+
 Aileron's exit code is the agent's; Ctrl-C and termination signals reach the agent.
 
 examples:
   aileron launch codex
+  aileron launch --sandbox=podman codex
   aileron launch claude -- -p "summarise this repository"
   aileron launch goose -- run -t "fix the failing test"
 
@@ -37,8 +47,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--sandbox",
         choices=SANDBOX_MODES,
         default="off",
-        help="where the agent runs: off (default) = on this host; the container modes"
-        " are not part of this build yet",
+        help="where the agent runs: off (default) = on this host; docker or podman = in a"
+        " container of that engine; auto = the first engine that works",
+    )
+    parser.add_argument(
+        "--sandbox-build",
+        choices=BUILD_POLICIES,
+        default="auto",
+        help="with a sandbox: build Aileron's image if missing (auto, default), rebuild it"
+        " (always), or fail if missing (never)",
+    )
+    parser.add_argument(
+        "--image", metavar="IMAGE", help="with a sandbox: run this image instead of Aileron's"
     )
     parser.add_argument("agent", metavar="AGENT", help=", ".join(AGENT_NAMES))
     parser.add_argument(
@@ -52,17 +72,58 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _launch(args: argparse.Namespace) -> int:
     from aileron_cli.cli.common import connect
-    from aileron_cli.launch import SandboxUnavailable, agent_named, launch, prepare
+    from aileron_cli.launch import agent_named, launch, prepare
 
     if args.sandbox != "off":
-        raise SandboxUnavailable(
-            f"sandbox launch (--sandbox={args.sandbox}) is not part of this build yet",
-            hint="run the agent on this host with --sandbox=off (the default)",
+        return _launch_sandboxed(args)
+    if args.image is not None or args.sandbox_build != "auto":
+        from aileron_cli.cli.errors import UsageError
+
+        raise UsageError(
+            "--image and --sandbox-build only apply to a sandboxed launch",
+            hint="add --sandbox=podman (or docker, auto), or drop them",
         )
     env = dict(os.environ)
     plan = prepare(agent_named(args.agent), tuple(args.agent_args), env)
     with connect() as client:
         return launch(plan, client, cwd=os.getcwd(), inherited=env, secrets=_master_tokens(env))
+
+
+def _launch_sandboxed(args: argparse.Namespace) -> int:
+    import threading
+
+    from aileron_cli.cli.common import connect
+    from aileron_cli.launch import agent_named
+    from aileron_cli.sandbox.launch import launch, prepare
+
+    # Import the daemon client and the shims generator while prepare() waits on the engine's
+    # CLI (the waits release the GIL): ~0.1 s of the sandbox launch budget (B11).
+    preload = threading.Thread(target=_preload, name="preload", daemon=True)
+    preload.start()
+    env = dict(os.environ)
+    plan = prepare(
+        agent_named(args.agent),
+        tuple(args.agent_args),
+        env,
+        mode=args.sandbox,
+        policy=args.sandbox_build,
+        image=args.image,
+    )
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    with connect() as client:
+        return launch(
+            plan,
+            client,
+            cwd=os.getcwd(),
+            inherited=env,
+            secrets=_master_tokens(env),
+            tty=tty,
+        )
+
+
+def _preload() -> None:
+    import aileron_core.client  # noqa: F401
+    import aileron_shims  # noqa: F401
 
 
 def _master_tokens(env: dict[str, str]) -> tuple[str, ...]:

@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         binding,
         connector,
         daemon,
+        enclave,
         launch,
-        planned,
+        sandbox,
         sessions,
         status,
         vault,
@@ -66,10 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         action,
         binding,
         approval,
+        enclave,
         launch,
+        sandbox,
         sessions,
         audit,
-        planned,
     ):
         module.register(subparsers)
     return parser

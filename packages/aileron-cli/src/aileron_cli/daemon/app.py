@@ -23,6 +23,7 @@ from aileron_cli.daemon.routes import (
     audit,
     bindings,
     connectors,
+    enclave,
     gateway,
     sessions,
     system,
@@ -99,6 +100,7 @@ def create_app(
         try:
             yield
         finally:
+            await state.listeners.aclose()  # first: no request may reach the closing stores
             await state.audit.drain()
             await state.executor.aclose()
             await state.gateway.aclose()
@@ -125,6 +127,7 @@ def create_app(
         actions,
         bindings,
         approvals,
+        enclave,
     ):
         app.include_router(module.router, prefix="/v1")
 

@@ -43,6 +43,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "unsupported_version": 409,
     "session_not_found": 404,
     "session_ended": 409,
+    "master_token_refused": 403,
+    "listener_exists": 409,
+    "listener_bind_failed": 422,
     "audit_record_not_found": 404,
     "invalid_connector_spec": 422,
     "invalid_action_manifest": 422,
@@ -68,6 +71,21 @@ STATUS_BY_CODE: dict[str, int] = {
     "upstream_response_too_large": 502,
     "upstream_too_many_redirects": 502,
     "upstream_timeout": 504,
+    # the enclave (SPEC §12)
+    "invalid_enclave_url": 422,
+    "invalid_scope": 422,
+    "sealed_credential_invalid": 422,
+    "enclave_not_attached": 412,
+    "enclave_client_key_missing": 412,
+    "enclave_attached": 409,
+    "enclave_in_use": 409,
+    "enclave_state_corrupt": 409,
+    "binding_escrowed": 409,
+    "escrow_scope_unknown": 409,
+    "enclave_unreachable": 502,
+    "enclave_certificate_mismatch": 502,
+    "enclave_refused": 502,
+    "attestation_invalid": 502,
 }
 
 

@@ -20,12 +20,13 @@ keep the credential where it belongs:
 - **Paths.** ``Operation.expand_path`` percent-encodes every reserved character of a value, so
   a value cannot add a segment, a query or a host; a value that is empty, ``.`` or ``..`` is
   refused (``ArgsError``) because it would change which resource the path names.
-- **Credential kinds.** ``bearer`` → ``Authorization: Bearer <v>``; ``header`` → ``<name>: <v>``;
-  ``basic`` → ``Authorization: Basic base64(<v>)`` where ``<v>`` is ``user:password`` — a value
-  without ``:`` is an API key used as the user name with an empty password (``<v>:``, Stripe's
-  convention); ``query`` → query parameter ``<name>=<v>``. A value that cannot travel safely
-  (empty, control characters, or for header kinds non-ASCII or surrounding white space) is
-  ``InvalidCredential`` before anything is sent.
+- **Credential kinds** (``aileron_core.credentials``, shared with the enclave). ``bearer`` →
+  ``Authorization: Bearer <v>``; ``header`` → ``<name>: <v>``; ``basic`` → ``Authorization:
+  Basic base64(<v>)`` where ``<v>`` is ``user:password`` — a value without ``:`` is an API key
+  used as the user name with an empty password (``<v>:``, Stripe's convention); ``query`` →
+  query parameter ``<name>=<v>``. A value that cannot travel safely (empty, control characters,
+  or for header kinds non-ASCII or surrounding white space) is ``InvalidCredential`` before
+  anything is sent.
 - **Limits.** ``timeout_s`` bounds the whole exchange, redirects included (and each connect,
   read and write). The body is read as a stream and reading stops at ``max_response_bytes``;
   a larger ``Content-Length`` is refused without reading. The request asks for
@@ -67,7 +68,6 @@ Errors::
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import re
@@ -85,6 +85,11 @@ from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.redaction import REDACTED, Redactor, Secret
 from aileron_core.arguments import ArgsError
 from aileron_core.connectors import ConnectorSpec, Credential, Operation, is_loopback
+from aileron_core.credentials import (
+    credential_headers,
+    credential_problem,
+    with_query_credential,
+)
 
 __all__ = [
     "EXCERPT_BYTES",
@@ -103,9 +108,6 @@ _EXCERPT_READ_BYTES = 16 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _JSON_TYPE = re.compile(r"application/(?:[\w.+-]+\+)?json", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# An RFC 9110 field value that h11 accepts: visible ASCII, inner spaces and tabs only.
-_HEADER_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?")
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -186,6 +188,8 @@ class _Plan:
     secret: Secret | None
     redactor: Redactor
     started: float
+    sender: httpx.AsyncClient | None = None
+    """Where requests go instead of the executor's own client (the enclave, §12)."""
 
     @property
     def credential(self) -> Credential:
@@ -204,23 +208,16 @@ class _Plan:
         if has_body:
             headers["Content-Type"] = "application/json"
         if self.secret is not None:
-            value, kind = self.secret.value, self.credential.kind
-            if kind == "bearer":
-                headers["Authorization"] = f"Bearer {value}"
-            elif kind == "basic":
-                pair = value if ":" in value else f"{value}:"
-                token = base64.b64encode(pair.encode("utf-8")).decode("ascii")
-                headers["Authorization"] = f"Basic {token}"
-            elif kind == "header":
-                headers[self._credential_name()] = value
+            credential = self.credential
+            headers.update(credential_headers(credential.kind, credential.name, self.secret.value))
         return headers
 
     def with_credential(self, url: httpx.URL) -> httpx.URL:
         """``url`` carrying the query credential (replacing any value a redirect put there)."""
-        if self.secret is None or self.credential.kind != "query":
+        if self.secret is None:
             return url
-        name = self._credential_name()
-        return url.copy_with(params=url.params.remove(name).add(name, self.secret.value))
+        credential = self.credential
+        return with_query_credential(url, credential.kind, credential.name, self.secret.value)
 
     def display_url(self, url: httpx.URL) -> str:
         """``url`` as sent, as text, the query credential's value replaced by ``[REDACTED]``."""
@@ -236,11 +233,6 @@ class _Plan:
                 )
             text = f"{base}?{'&'.join(pairs)}"
         return self.redactor.text(text)
-
-    def _credential_name(self) -> str:
-        if self.credential.name is None:  # the spec parser guarantees a name for these kinds
-            raise ValueError(f"credential kind {self.credential.kind!r} needs a name")
-        return self.credential.name
 
     def upstream_error(
         self,
@@ -314,8 +306,14 @@ class Executor:
         operation: Operation,
         args: Mapping[str, Any],
         credential: Secret | None,
+        *,
+        sender: httpx.AsyncClient | None = None,
     ) -> ExecutionResult:
         """Perform ``operation`` with ``args`` (validated by the caller) and ``credential``.
+
+        With ``sender`` (an escrowed binding: ``credential`` is then ``None``), every request
+        and redirect hop is built and checked here as usual but sent through ``sender``, which
+        hands it to the enclave to inject the credential (``aileron_cli.daemon.enclave_client``).
 
         Raises ``HostNotAllowed``, ``InvalidCredential``, ``UpstreamError`` or, for a path
         value that would change the path's shape, ``ArgsError``.
@@ -326,6 +324,7 @@ class Executor:
             secret=credential,
             redactor=Redactor(credential),
             started=time.monotonic(),
+            sender=sender,
         )
         _check_secret(spec.credential, credential)
         url, body = _build(operation, args)
@@ -360,7 +359,8 @@ class Executor:
             )
             bytes_out += len(body or b"")
             try:
-                response = await self._client.send(request, stream=True)
+                client = plan.sender if plan.sender is not None else self._client
+                response = await client.send(request, stream=True)
                 try:
                     if response.status_code not in _REDIRECTS:
                         return await self._answer(plan, url, method, response), bytes_out
@@ -482,14 +482,7 @@ class Executor:
 def _check_secret(credential: Credential, secret: Secret | None) -> None:
     if secret is None:
         return
-    value = secret.value
-    problem = None
-    if not value:
-        problem = "it is empty"
-    elif _CONTROL.search(value):
-        problem = "it contains control characters (a trailing newline?)"
-    elif credential.kind in ("bearer", "header") and not _HEADER_VALUE.fullmatch(value):
-        problem = "a header value must be ASCII without surrounding spaces"
+    problem = credential_problem(credential.kind, secret.value)
     if problem:
         raise InvalidCredential(
             f"the credential bound for service {credential.service!r} cannot be sent as"

@@ -10,7 +10,10 @@ The flow of one run (SPEC §7):
    vault is locked or the binding is missing), audit ``binding.used`` per resolution, then
    ``execution.succeeded`` or ``execution.failed`` with the same invocation id.
 
-The credential is redacted from everything that leaves this module.
+The credential is redacted from everything that leaves this module. A binding escrowed in the
+enclave (SPEC §12) resolves to an ``Escrowed`` reference instead of a secret, before the vault
+is consulted: its requests go through the enclave, which injects the credential; the daemon
+neither has it nor reads it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from aileron_cli.daemon import enclave_service
+from aileron_cli.daemon.enclave_service import Escrowed
 from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.redaction import Secret, redact
 from aileron_core.actions import ActionManifest, render_step_args
@@ -167,7 +172,7 @@ async def _credential(
     actor: Actor,
     session_id: str | None,
     invocation: str,
-) -> Secret:
+) -> Secret | Escrowed:
     service = spec.credential.service
     if override is not None:
         name = state.bindings.get(override).name
@@ -190,7 +195,20 @@ async def _credential(
                 details={"service": service},
             )
         name = candidates[0].name
+    escrow = enclave_service.escrow_for(state, name)
     try:
+        if escrow is not None:
+            # Escrowed: the secret is in the enclave only; fetch the key that signs for it.
+            key = await enclave_service.client_key(state)
+            state.note(
+                "binding.used",
+                actor,
+                session_id,
+                binding=name,
+                invocation_id=invocation,
+                escrow_id=escrow.escrow_id,
+            )
+            return Escrowed(escrow, key)
         value = await state.vault.get(name)
     except VaultLocked:
         raise DaemonError(
@@ -254,9 +272,12 @@ async def _call(
     secrets: list[Secret],
 ) -> Any:
     actor, session_id, invocation = context
-    secret = await _credential(state, spec, binding, actor, session_id, invocation)
-    secrets.append(secret)
-    return (await state.executor.run(spec, operation, args, secret)).body
+    credential = await _credential(state, spec, binding, actor, session_id, invocation)
+    if isinstance(credential, Escrowed):
+        async with enclave_service.sender(state, credential) as sender:
+            return (await state.executor.run(spec, operation, args, None, sender=sender)).body
+    secrets.append(credential)
+    return (await state.executor.run(spec, operation, args, credential)).body
 
 
 async def _run_steps(

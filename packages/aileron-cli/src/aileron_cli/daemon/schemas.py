@@ -71,6 +71,11 @@ class NewSession(Strict):
     sandbox: SandboxBody | None = None
 
 
+class ListenerAddress(BaseModel):
+    host: str
+    port: int
+
+
 class SessionOut(BaseModel):
     id: str
     agent: str
@@ -80,6 +85,9 @@ class SessionOut(BaseModel):
     ended_at: datetime | None
     exit_code: int | None
     state: Literal["running", "ended", "orphaned"]
+    listener: ListenerAddress | None = Field(
+        default=None, description="The session's own listener (for a sandboxed agent), if open."
+    )
 
 
 class CreatedSession(SessionOut):
@@ -88,6 +96,21 @@ class CreatedSession(SessionOut):
 
 class EndSession(Strict):
     exit_code: int | None = Field(ge=-(2**31), le=2**31 - 1)
+
+
+class NewListener(Strict):
+    host: str = Field(
+        min_length=1,
+        max_length=128,
+        description="The IP address to listen on: one the agent's container reaches this host at.",
+    )
+
+
+class ListenerOut(BaseModel):
+    session_id: str
+    host: str
+    port: int
+    url: str = Field(description="The daemon's /v1 base through this listener.")
 
 
 class ActorOut(BaseModel):
@@ -219,6 +242,15 @@ class NewBinding(Strict):
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
+class EscrowOut(BaseModel):
+    binding: str
+    escrow_id: str
+    hosts: list[str]
+    kind: Literal["bearer", "header", "basic", "query"]
+    name: str | None
+    escrowed_at: datetime
+
+
 class BindingOut(BaseModel):
     name: str
     kind: str
@@ -226,6 +258,59 @@ class BindingOut(BaseModel):
     identity: str
     created_at: datetime
     metadata: dict[str, str]
+    escrow: EscrowOut | None = Field(
+        default=None, description="Set when the enclave holds the secret (SPEC §12)."
+    )
+
+
+class EscrowBinding(Strict):
+    hosts: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The hosts the enclave may send the credential to; default: every host of"
+        " the installed connectors that use the binding's service.",
+    )
+
+
+class AttachEnclave(Strict):
+    url: str = Field(
+        min_length=9, max_length=2048, pattern=r"^https://", description="https://HOST[:PORT]"
+    )
+    fingerprint: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="sha256 (hex) of the enclave's certificate"
+    )
+    registration_code: str = Field(min_length=1, max_length=200)
+    measurement: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="expected code measurement"
+    )
+
+
+class EnclaveStatus(BaseModel):
+    attached: bool
+    url: str | None = None
+    fingerprint: str | None = None
+    provider: str | None = None
+    debug: bool | None = None
+    measurement: str | None = None
+    client_id: str | None = None
+    enclave_version: str | None = None
+    attached_at: datetime | None = None
+    escrows: list[EscrowOut]
+    verified: bool | None = Field(
+        default=None, description="A fresh attestation verified (only with verify=true)."
+    )
+    problem: str | None = None
+
+
+class DetachEnclave(Strict):
+    force: bool = False
+
+
+class Detached(BaseModel):
+    detached: bool
+    unregistered: bool
+    escrows_dropped: list[str]
 
 
 class Decision(Strict):

@@ -17,6 +17,7 @@ from aileron_cli.daemon.auth import TokenRegistry
 from aileron_cli.daemon.binding_store import BindingStore
 from aileron_cli.daemon.connector_store import ConnectorStore
 from aileron_cli.daemon.executor import Executor
+from aileron_cli.daemon.listener import SessionListeners
 from aileron_cli.daemon.sessions import SessionStore
 from aileron_cli.daemon.vault_service import VaultService
 from aileron_cli.gateway.config import GatewayConfig, load_gateway_config
@@ -61,6 +62,10 @@ class DaemonState:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     pid: int = field(default_factory=os.getpid)
     last_activity: float = field(default_factory=time.monotonic)
+    listeners: SessionListeners = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.listeners = SessionListeners(self.tokens)
 
     @property
     def version(self) -> str:

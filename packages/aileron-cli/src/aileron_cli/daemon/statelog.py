@@ -17,12 +17,15 @@ Errors::
 
     AileronError
     └── StateLogError         state_log_error        the log was used after close()
-        └── StateRecordError  invalid_state_record   a record to append or compact is not valid
+        ├── StateRecordError  invalid_state_record   a record to append or compact is not valid
+        └── StateWriteError   state_write_failed     a write or fsync failed (disk full,
+                                                     read-only); nothing was recorded
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import threading
@@ -50,6 +53,12 @@ class StateRecordError(StateLogError):
     """A record handed to a state log is not a JSON object with a non-empty string ``id``."""
 
     code = "invalid_state_record"
+
+
+class StateWriteError(StateLogError):
+    """Appending to a state log failed; the partial line, if any, was taken back."""
+
+    code = "state_write_failed"
 
 
 @attrs.frozen
@@ -137,10 +146,21 @@ class StateLog:
         record_id, line = _encode(record)
         with self._lock:
             self._check_open()
-            view = memoryview(line)
-            while view:
-                view = view[os.write(self._fd, view) :]
-            os.fdatasync(self._fd)
+            start = os.fstat(self._fd).st_size
+            try:
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(self._fd, view) :]
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                # A short write (a full disk) leaves part of the line; the next append would
+                # glue its record onto it, and replay would drop that acknowledged record.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, start)
+                raise StateWriteError(
+                    f"could not write {self._path}: {exc.strerror or exc}",
+                    hint="free disk space or make the file system writable, then retry",
+                ) from exc
             self._records[record_id] = json.loads(line)
 
     async def aappend(self, record: Mapping[str, Any]) -> None:
@@ -219,4 +239,4 @@ def _load(fd: int) -> tuple[dict[str, Record], StateRecovery]:
     return records, recovery
 
 
-__all__ = ["StateLog", "StateLogError", "StateRecordError", "StateRecovery"]
+__all__ = ["StateLog", "StateLogError", "StateRecordError", "StateRecovery", "StateWriteError"]

@@ -118,6 +118,18 @@ def toml_string(value: str) -> str:
     return "".join(out)
 
 
+def codex_gateway_overrides(gateway: str) -> list[str]:
+    """``-c`` overrides that make codex use the gateway at ``gateway`` as a Responses API
+    provider authenticating with ``$AILERON_TOKEN`` (the session token)."""
+    return [
+        f"model_provider={toml_string(CODEX_PROVIDER)}",
+        f"model_providers.{CODEX_PROVIDER}.name={toml_string('Aileron gateway')}",
+        f"model_providers.{CODEX_PROVIDER}.base_url={toml_string(gateway)}",
+        f"model_providers.{CODEX_PROVIDER}.env_key={toml_string('AILERON_TOKEN')}",
+        f"model_providers.{CODEX_PROVIDER}.wire_api={toml_string('responses')}",
+    ]
+
+
 def wire_codex(ctx: LaunchContext) -> Invocation:
     """``codex -c mcp_servers.aileron.command="…" -c …env.K="…" ARGS…``.
 
@@ -137,13 +149,7 @@ def wire_codex(ctx: LaunchContext) -> Invocation:
         # ignores OPENAI_BASE_URL and its built-in provider wants a WebSocket the gateway does
         # not proxy, hence a custom provider. The two variables serve scripts the agent runs.
         gateway = llm_base_url(ctx.api_url, "openai")
-        overrides += [
-            f"model_provider={toml_string(CODEX_PROVIDER)}",
-            f"model_providers.{CODEX_PROVIDER}.name={toml_string('Aileron gateway')}",
-            f"model_providers.{CODEX_PROVIDER}.base_url={toml_string(gateway)}",
-            f"model_providers.{CODEX_PROVIDER}.env_key={toml_string('AILERON_TOKEN')}",
-            f"model_providers.{CODEX_PROVIDER}.wire_api={toml_string('responses')}",
-        ]
+        overrides += codex_gateway_overrides(gateway)
         env["OPENAI_BASE_URL"] = gateway
         env["OPENAI_API_KEY"] = ctx.session_token
     argv = [ctx.agent_path]

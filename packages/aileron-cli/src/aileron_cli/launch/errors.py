@@ -1,15 +1,19 @@
 """Why ``aileron launch`` did not run an agent.
 
 Every check that can fail runs before anything starts (no daemon spawned, no session
-registered), except :class:`AgentStartFailed`, which happens after the session exists; that
-session is then ended with a null exit code::
+registered), except :class:`AgentStartFailed` and the sandbox's :class:`SandboxCheckFailed`,
+which happen after the session exists; that session is then ended with a null exit code::
 
     AileronError
     └── LaunchError              launch_failed
         ├── UnknownAgent         unknown_agent          not one of claude, codex, goose, opencode
         ├── AgentNotInstalled    agent_not_installed    the agent's command is not on PATH
         ├── McpAdapterMissing    mcp_adapter_missing    no ``aileron-mcp`` to wire into the agent
-        ├── SandboxUnavailable   sandbox_unavailable    a ``--sandbox`` mode this build lacks
+        ├── SandboxUnavailable   sandbox_unavailable    no container engine answers
+        ├── ImageUnavailable     image_unavailable      no sandbox image, and none may be built
+        ├── ImageBuildFailed     image_build_failed     building the sandbox image failed
+        ├── SandboxCheckFailed   sandbox_check_failed   a pre-run check in the container failed
+        ├── ToolsUnavailable     tools_unavailable      the container's shims cannot be made
         ├── AgentSetupInvalid    agent_setup_invalid    the wiring cannot be expressed safely
         └── AgentStartFailed     agent_start_failed     the agent's command could not be executed
 """
@@ -47,3 +51,19 @@ class AgentSetupInvalid(LaunchError):
 
 class AgentStartFailed(LaunchError):
     code = "agent_start_failed"
+
+
+class ImageUnavailable(LaunchError):
+    code = "image_unavailable"
+
+
+class ImageBuildFailed(LaunchError):
+    code = "image_build_failed"
+
+
+class SandboxCheckFailed(LaunchError):
+    code = "sandbox_check_failed"
+
+
+class ToolsUnavailable(LaunchError):
+    code = "tools_unavailable"

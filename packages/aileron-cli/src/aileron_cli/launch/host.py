@@ -141,11 +141,11 @@ def launch(
             secrets=secrets,
             keyed=keyed_providers(client),
         )
-        _refuse_secrets(invocation, secrets)
+        refuse_secrets([*invocation.argv, *invocation.env.values()], secrets)
         exit_code = run(invocation, cwd)
         return exit_code
     finally:
-        _end_session(client, session_id, exit_code)
+        end_session(client, session_id, exit_code)
 
 
 def keyed_providers(client: DaemonClient) -> frozenset[Provider]:
@@ -154,9 +154,8 @@ def keyed_providers(client: DaemonClient) -> frozenset[Provider]:
     return frozenset(p for p in PROVIDERS if f"api_key/{p}/default" in names)
 
 
-def _refuse_secrets(invocation: Invocation, secrets: Collection[str]) -> None:
+def refuse_secrets(values: Collection[str], secrets: Collection[str]) -> None:
     """The master token never goes to an agent, even when the user typed it as an argument."""
-    values = [*invocation.argv, *invocation.env.values()]
     if any(secret and secret in value for secret in secrets for value in values):
         raise LaunchError(
             "refusing to give the daemon's master token to the agent",
@@ -164,7 +163,7 @@ def _refuse_secrets(invocation: Invocation, secrets: Collection[str]) -> None:
         )
 
 
-def _end_session(client: DaemonClient, session_id: str, exit_code: int | None) -> None:
+def end_session(client: DaemonClient, session_id: str, exit_code: int | None) -> None:
     try:
         client.post(f"sessions/{session_id}/end", {"exit_code": exit_code})
     except AileronError as error:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,9 +115,21 @@ def _os_errors(path: Path) -> Iterator[None]:
     except OSError as exc:
         raise VaultError(
             f"cannot access the vault at {path}: {exc.strerror or exc}",
-            hint="check that the file and its directory belong to you and are readable",
+            hint=_HINTS.get(
+                exc.errno or 0,
+                "check that the file and its directory belong to you and are readable",
+            ),
             details={"file": str(path)},
         ) from exc
+
+
+# What to do when the file system, not the file, is the problem (a write that fails leaves
+# the old file in place: see ``write``).
+_HINTS = {
+    errno.ENOSPC: "free some disk space, then retry; the vault file is unchanged",
+    errno.EDQUOT: "free some disk space, then retry; the vault file is unchanged",
+    errno.EROFS: "the file system is read-only: make it writable, then retry",
+}
 
 
 __all__ = [

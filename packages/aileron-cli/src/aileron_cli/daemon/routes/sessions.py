@@ -1,15 +1,23 @@
-"""``/v1/sessions``: register a launched agent, mint its token, end it."""
+"""``/v1/sessions``: register a launched agent, mint its token, give it a listener, end it."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from aileron_cli.daemon.auth import ADMIN, Principal, require
-from aileron_cli.daemon.errors import ERROR_RESPONSES
+from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
 from aileron_cli.daemon.routes import daemon_state
-from aileron_cli.daemon.schemas import CreatedSession, EndSession, NewSession, SessionOut
+from aileron_cli.daemon.schemas import (
+    CreatedSession,
+    EndSession,
+    ListenerAddress,
+    ListenerOut,
+    NewListener,
+    NewSession,
+    SessionOut,
+)
 from aileron_cli.daemon.state import DaemonState
 from aileron_core.convert import converter
 from aileron_core.models import SandboxInfo, Session
@@ -20,8 +28,12 @@ Admin = Annotated[Principal, Depends(require(ADMIN))]
 SessionId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def _out(session: Session) -> SessionOut:
-    return SessionOut.model_validate(converter.unstructure(session))
+def _out(session: Session, state: DaemonState) -> SessionOut:
+    out = SessionOut.model_validate(converter.unstructure(session))
+    listener = state.listeners.get(session.id)
+    if listener is not None:
+        out.listener = ListenerAddress(host=listener.host, port=listener.port)
+    return out
 
 
 @router.post("", response_model=CreatedSession, status_code=201)
@@ -38,7 +50,7 @@ async def create_session(body: NewSession, state: State, who: Admin) -> CreatedS
         working_dir=session.working_dir,
         sandbox=converter.unstructure(sandbox),
     )
-    return CreatedSession(**_out(session).model_dump(), token=token)
+    return CreatedSession(**_out(session, state).model_dump(), token=token)
 
 
 @router.get("", response_model=list[SessionOut])
@@ -50,21 +62,66 @@ async def list_sessions(
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> list[SessionOut]:
     """Sessions, oldest first (``limit`` keeps the most recent)."""
-    return [_out(s) for s in state.sessions.list(active=active, agent=agent, limit=limit)]
+    return [_out(s, state) for s in state.sessions.list(active=active, agent=agent, limit=limit)]
 
 
 @router.get("/{session_id}", response_model=SessionOut)
 async def get_session(session_id: SessionId, state: State, _: Admin) -> SessionOut:
     """One session."""
-    return _out(state.sessions.get(session_id))
+    return _out(state.sessions.get(session_id), state)
 
 
 @router.post("/{session_id}/end", response_model=SessionOut)
 async def end_session(
     session_id: SessionId, body: EndSession, state: State, who: Admin
 ) -> SessionOut:
-    """End a session with its agent's exit code; its token dies."""
+    """End a session with its agent's exit code; its token dies and its listener closes."""
     session = state.sessions.end(session_id, body.exit_code)
     state.tokens.revoke_session(session_id)
+    state.listeners.close(session_id)
     await state.record("session.ended", who.actor, session_id, exit_code=body.exit_code)
-    return _out(session)
+    return _out(session, state)
+
+
+@router.post(
+    "/{session_id}/listener",
+    response_model=ListenerOut,
+    status_code=201,
+    responses={200: {"model": ListenerOut, "description": "The listener was already open"}},
+)
+async def open_listener(
+    session_id: SessionId,
+    body: NewListener,
+    request: Request,
+    response: Response,
+    state: State,
+    who: Admin,
+) -> ListenerOut:
+    """Open the session's own listener on ``host`` (201), or return the open one (200).
+
+    The daemon serves its API on a new socket at ``host``, on a free port, accepting only this
+    session's token there (never the master token); it closes when the session ends. 404 for an
+    unknown session, 409 ``session_ended`` for one that is not running, 409 ``listener_exists``
+    when the session listens on another address, 422 for a host that is not an IP address of
+    this machine (``invalid_request``, ``listener_bind_failed``).
+    """
+    session = state.sessions.get(session_id)
+    if session.state != "running":
+        raise DaemonError("session_ended", f"session {session_id} is already {session.state}")
+    listener, opened = await state.listeners.open(session_id, body.host, request.app)
+    if state.sessions.get(session_id).state != "running":  # it ended while the server started
+        state.listeners.close(session_id)
+        raise DaemonError("session_ended", f"session {session_id} ended meanwhile")
+    if opened:
+        await state.record(
+            "session.listener_opened",
+            who.actor,
+            session_id,
+            host=listener.host,
+            port=listener.port,
+        )
+    else:
+        response.status_code = 200
+    return ListenerOut(
+        session_id=session_id, host=listener.host, port=listener.port, url=listener.url
+    )

@@ -1,0 +1,91 @@
+"""``aileron sandbox check AGENT``: the pre-launch checks, without a launch.
+
+The same check container ``aileron launch --sandbox`` runs, with the current directory as
+the workspace, an empty tools file and no session (the checks need neither the daemon nor a
+token). The image is never built here; a missing one is an error saying how to build it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aileron_cli.launch.agents import Agent
+from aileron_cli.launch.errors import ImageUnavailable
+from aileron_cli.sandbox import images
+from aileron_cli.sandbox.container import (
+    HOME,
+    SHIM_DIR,
+    TOOLS_FILE,
+    WORKSPACE,
+    ContainerSpec,
+    Mount,
+    env_file_text,
+    image_path,
+)
+from aileron_cli.sandbox.engine import detect
+from aileron_cli.sandbox.launch import run_check, user_options
+
+
+def check_image(
+    agent: Agent, env: Mapping[str, str], *, engine_mode: str, image: str | None
+) -> dict[str, Any]:
+    """Run the checks for ``agent``'s image; what was checked (raises on a failure)."""
+    engine = detect(engine_mode, env)
+    ref = image or images.default_tag(agent.name)
+    found = images.inspect(engine, ref)
+    if found is None:
+        raise ImageUnavailable(
+            f"{engine.name} has no image {ref}",
+            hint=f"build it with `aileron sandbox build {agent.name} --engine {engine.name}`"
+            if image is None
+            else f"build or pull {ref} first",
+        )
+    user, userns = user_options(engine)
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="aileron-sandbox-check-") as scratch:
+        directory = Path(scratch)
+        directory.chmod(0o755)
+        tools = directory / "tools.txt"
+        tools.write_text("", encoding="utf-8")
+        tools.chmod(0o644)
+        bindir = directory / "bin"
+        bindir.mkdir(mode=0o755)
+        env_file = directory / "env"
+        env_file.write_text(
+            env_file_text(
+                {
+                    "HOME": HOME,
+                    "PATH": f"{image_path(found.env)}:{SHIM_DIR}",
+                    "AILERON_TOOLS_FILE": TOOLS_FILE,
+                    "AILERON_WORKSPACE": WORKSPACE,
+                }
+            ),
+            encoding="utf-8",
+        )
+        spec = ContainerSpec(
+            image=found.ref,
+            command=(agent.command,),
+            env_file=str(env_file),
+            mounts=(
+                Mount(cwd, WORKSPACE, read_only=False),
+                Mount(str(tools), TOOLS_FILE),
+                Mount(str(bindir), SHIM_DIR),
+            ),
+            network="none",
+            name=f"aileron-{agent.name}-check-{os.getpid()}",
+            user=user,
+            userns=userns,
+        )
+        run_check(engine, spec, agent.command)
+    return {
+        "engine": f"{engine.name} {engine.version}",
+        "image": found.ref,
+        "workspace": f"{cwd} (writable)",
+        "agent": f"{agent.command} found",
+        "http client": "curl or wget found",
+        "result": "ok",
+    }

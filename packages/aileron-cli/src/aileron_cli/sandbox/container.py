@@ -1,0 +1,139 @@
+"""One container run, as data: what ``aileron launch --sandbox`` mounts, sets and runs.
+
+A :class:`ContainerSpec` is built once per launch; the pre-run check and the agent's run are
+two uses of it that differ only in their command, network and terminal (SPEC §11 step 3: "with
+the same mounts and env"). :func:`run_argv` spells a spec as the engine's ``run`` arguments —
+docker and podman take the same ones — and :func:`check_spec` derives the check's spec.
+Nothing here touches the engine; :mod:`aileron_cli.sandbox.launch` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+WORKSPACE = "/home/agent/workspace"
+HOME = "/home/agent"
+TOOLS_FILE = "/etc/aileron/tools.txt"
+SHIM_DIR = "/opt/aileron/bin"
+# The PATH of an image that declares none.
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The check runs with no network: it needs none, and starts faster without one.
+CHECK_NETWORK = "none"
+CHECK_OK = "aileron-check: ok"
+CHECK_FAILED = "aileron-check-failed:"
+
+# The pre-run checks (SPEC §11 step 3), in the container with the run's mounts and env. Each
+# failure prints one `aileron-check-failed: <check>: <why>` line; $1 is the agent's command.
+CHECK_SCRIPT = """\
+fail() { printf '%s %s: %s\\n' 'aileron-check-failed:' "$1" "$2"; exit 3; }
+cd "$AILERON_WORKSPACE" 2>/dev/null || fail workspace "$AILERON_WORKSPACE is not a directory"
+probe=".aileron-write-check.$$"
+if (: > "$probe") 2>/dev/null; then rm -f "$probe"; else
+  fail workspace "$AILERON_WORKSPACE is not writable by uid $(id -u)"
+fi
+command -v "$1" >/dev/null 2>&1 || fail agent "the agent command '$1' is not in the image"
+command -v curl >/dev/null 2>&1 || command -v wget >/dev/null 2>&1 \\
+  || fail http-client "neither curl nor wget is in the image (the Aileron shims need one)"
+[ -r "$AILERON_TOOLS_FILE" ] || fail tools "$AILERON_TOOLS_FILE is not readable"
+echo 'aileron-check: ok'
+"""
+
+
+@attrs.frozen
+class Mount:
+    """A bind mount from the host into the container."""
+
+    source: str
+    target: str
+    read_only: bool = True
+
+    @property
+    def volume(self) -> str:
+        return f"{self.source}:{self.target}:{'ro' if self.read_only else 'rw'}"
+
+
+@attrs.frozen
+class ContainerSpec:
+    """Everything about one container run but the engine that runs it."""
+
+    image: str
+    command: tuple[str, ...]
+    env_file: str
+    """A 0600 file on the host holding the container's environment (kept off argv)."""
+    mounts: tuple[Mount, ...]
+    network: str
+    name: str
+    user: str | None = None
+    userns: str | None = None
+    add_hosts: tuple[tuple[str, str], ...] = ()
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+    tty: bool = False
+    interactive: bool = True
+
+
+def run_argv(engine: Sequence[str], spec: ContainerSpec) -> list[str]:
+    """``<engine> run …`` for ``spec``: removed on exit, with an init process that passes
+    signals on, the terminal when there is one, and the engine proxying our signals."""
+    argv = [*engine, "run", "--rm", "--init", "--name", spec.name, "--network", spec.network]
+    if spec.interactive:
+        argv.append("--interactive")
+    if spec.tty:
+        argv.append("--tty")
+    if spec.user is not None:
+        argv += ["--user", spec.user]
+    if spec.userns is not None:
+        argv += ["--userns", spec.userns]
+    for host, address in spec.add_hosts:
+        argv += ["--add-host", f"{host}:{address}"]
+    argv += ["--env-file", spec.env_file]
+    for mount in spec.mounts:
+        argv += ["--volume", mount.volume]
+    argv += ["--workdir", WORKSPACE]
+    for key, value in sorted(spec.labels.items()):
+        argv += ["--label", f"{key}={value}"]
+    return [*argv, spec.image, *spec.command]
+
+
+def check_spec(spec: ContainerSpec, agent_command: str) -> ContainerSpec:
+    """The pre-run check of ``spec``: same image, mounts, env and user; the check script as
+    the command, no network, no terminal, no stdin."""
+    return attrs.evolve(
+        spec,
+        command=("sh", "-c", CHECK_SCRIPT, "aileron-check", agent_command),
+        network=CHECK_NETWORK,
+        name=f"{spec.name}-check",
+        add_hosts=(),
+        tty=False,
+        interactive=False,
+    )
+
+
+def failed_check(output: str) -> tuple[str, str] | None:
+    """The ``(check, reason)`` a check's output reports, or ``None``."""
+    for line in output.splitlines():
+        if line.startswith(CHECK_FAILED):
+            check, _, reason = line.removeprefix(CHECK_FAILED).strip().partition(": ")
+            return check, reason
+    return None
+
+
+def env_file_text(env: Mapping[str, str]) -> str:
+    """``env`` as an engine env file (``K=V`` lines). Values cannot span lines there, so a
+    value with a newline is refused (nothing Aileron sets has one)."""
+    lines = []
+    for name, value in sorted(env.items()):
+        if "\n" in value or "\r" in value or "=" in name or not name:
+            raise ValueError(f"environment variable {name!r} cannot go in an env file")
+        lines.append(f"{name}={value}\n")
+    return "".join(lines)
+
+
+def image_path(image_env: Sequence[str]) -> str:
+    """The PATH an image declares (``Config.Env``), or the usual default."""
+    for item in image_env:
+        name, _, value = item.partition("=")
+        if name == "PATH" and value:
+            return value
+    return DEFAULT_PATH

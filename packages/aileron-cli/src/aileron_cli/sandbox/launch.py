@@ -1,0 +1,318 @@
+"""``aileron launch --sandbox=auto|docker|podman``: the agent in a container (SPEC §11).
+
+Before anything starts: the engine is probed, the image prepared, the agent's tools generated
+(``aileron-shims``). Then a session is registered with its own listener (the only way the
+container reaches the daemon; it refuses the master token), the tools and an env file are
+written to a private temporary directory, the pre-run check runs in a container with the same
+image, mounts and environment, and the agent runs with the terminal and signals passed
+through. The session always ends with the agent's exit code (null when it never ran).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import attrs
+
+from aileron_cli.launch.agents import Agent, Invocation, codex_gateway_overrides
+from aileron_cli.launch.environment import agent_environment
+from aileron_cli.launch.errors import LaunchError, SandboxCheckFailed, ToolsUnavailable
+from aileron_cli.launch.host import end_session, keyed_providers, refuse_secrets, run
+from aileron_cli.launch.routing import SESSION_TOKEN_HEADER, Provider, llm_base_url
+from aileron_cli.sandbox import images
+from aileron_cli.sandbox.container import (
+    CHECK_OK,
+    HOME,
+    SHIM_DIR,
+    TOOLS_FILE,
+    WORKSPACE,
+    ContainerSpec,
+    Mount,
+    check_spec,
+    env_file_text,
+    failed_check,
+    image_path,
+    run_argv,
+)
+from aileron_cli.sandbox.engine import Engine, detect, first_line
+
+if TYPE_CHECKING:
+    from aileron_core.client import DaemonClient
+    from aileron_shims import ShimSet
+
+# How the container reaches the session's listener, per engine (ADR 0011). podman: slirp4netns
+# forwards the host's loopback as 10.0.2.2, so the listener stays on 127.0.0.1. docker: the
+# listener binds the bridge's gateway address, which the container knows as
+# host.docker.internal.
+PODMAN_NETWORK = "slirp4netns:allow_host_loopback=true"
+PODMAN_HOST_LOOPBACK = "10.0.2.2"
+DOCKER_HOST_NAME = "host.docker.internal"
+CHECK_TIMEOUT = 300  # seconds; a first run may have to set up the engine's storage
+
+
+@attrs.frozen
+class SandboxPlan:
+    """An agent ready to run in a container: engine found, image present."""
+
+    agent: Agent
+    engine: Engine
+    image: images.Image
+    args: tuple[str, ...]
+
+
+def prepare(
+    agent: Agent,
+    args: tuple[str, ...],
+    env: Mapping[str, str],
+    *,
+    mode: str,
+    policy: images.BuildPolicy,
+    image: str | None,
+) -> SandboxPlan:
+    """Everything that can be refused before the daemon is asked for a session."""
+    engine = detect(mode, env)
+    prepared = images.prepare(
+        engine,
+        agent.name,
+        agent.command,
+        image=image,
+        policy=policy,
+        base=images.base_image(agent.name, env),
+    )
+    return SandboxPlan(agent=agent, engine=engine, image=prepared, args=args)
+
+
+def generate_tools(client: DaemonClient, agent_command: str) -> ShimSet:
+    """The shims and ``tools.txt`` for the actions and connectors installed now."""
+    from aileron_shims import ShimError, from_api, generate
+
+    connectors = client.get("connectors")
+    actions = client.get("actions")["actions"]
+    try:
+        shims = generate(*from_api(connectors, actions), agent_command=agent_command)
+    except ShimError as error:
+        raise ToolsUnavailable(
+            f"cannot give the agent its tools: {error.message}",
+            hint=error.hint or "remove the connector named above (`aileron connector remove FQN`)",
+        ) from error
+    for skipped in shims.skipped:
+        print(f"aileron: warning: no shim for {skipped.name}: {skipped.reason}", file=sys.stderr)
+    return shims
+
+
+def write_tools(shims: ShimSet, directory: Path) -> tuple[Path, Path]:
+    """``tools.txt`` and ``bin/<tool>`` under ``directory``; their paths."""
+    tools = directory / "tools.txt"
+    tools.write_text(shims.tools_txt, encoding="utf-8")
+    tools.chmod(0o644)
+    bindir = directory / "bin"
+    bindir.mkdir(mode=0o755)
+    for name, text in shims.shims.items():
+        shim = bindir / name
+        shim.write_text(text, encoding="utf-8")
+        shim.chmod(0o755)
+    return tools, bindir
+
+
+def container_command(
+    plan: SandboxPlan, api_url: str, keyed: Collection[Provider]
+) -> tuple[str, ...]:
+    """The agent's command line in the container: its own arguments, plus for codex the
+    gateway provider when Aileron holds the OpenAI key (codex ignores OPENAI_BASE_URL)."""
+    argv = [plan.agent.command]
+    if plan.agent.name == "codex" and "openai" in keyed:
+        for override in codex_gateway_overrides(llm_base_url(api_url, "openai")):
+            argv += ["-c", override]
+    return (*argv, *plan.args)
+
+
+def container_env(
+    *,
+    api_url: str,
+    session_id: str,
+    token: str,
+    image_env: tuple[str, ...],
+    keyed: Collection[Provider],
+    term: str | None,
+) -> dict[str, str]:
+    """The container's whole environment (SPEC §11 step 4); nothing from the host's."""
+    env = {
+        "HOME": HOME,
+        "PATH": f"{image_path(image_env)}:{SHIM_DIR}",
+        "AILERON_API_URL": api_url,
+        "AILERON_SESSION_ID": session_id,
+        "AILERON_TOKEN": token,
+        "AILERON_TOOLS_FILE": TOOLS_FILE,
+        "AILERON_WORKSPACE": WORKSPACE,
+        "OPENAI_BASE_URL": llm_base_url(api_url, "openai"),
+        "ANTHROPIC_BASE_URL": llm_base_url(api_url, "anthropic"),
+        "ANTHROPIC_CUSTOM_HEADERS": f"{SESSION_TOKEN_HEADER}: {token}",
+    }
+    # Where Aileron holds the provider's key, the session token is the agent's key: the gateway
+    # swaps in the real one.
+    if "openai" in keyed:
+        env["OPENAI_API_KEY"] = token
+    if "anthropic" in keyed:
+        env["ANTHROPIC_API_KEY"] = token
+    if term:
+        env["TERM"] = term
+    return env
+
+
+def listener_address(engine: Engine) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
+    """``(listen host, host as the container sees it, network, extra hosts)`` for ``engine``."""
+    if engine.name == "podman":
+        return "127.0.0.1", PODMAN_HOST_LOOPBACK, PODMAN_NETWORK, ()
+    extra_hosts = ((DOCKER_HOST_NAME, "host-gateway"),)
+    return _docker_gateway(engine), DOCKER_HOST_NAME, "bridge", extra_hosts
+
+
+def _docker_gateway(engine: Engine) -> str:
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        network = engine.client().network.inspect("bridge")
+    except DockerException as error:
+        raise LaunchError(
+            "cannot find docker's bridge network (`docker network inspect bridge` failed)",
+            hint="check the docker engine, or use --sandbox=podman",
+        ) from error
+    for config in (network.ipam.config or []) if network.ipam else []:
+        gateway = config.get("Gateway")
+        if isinstance(gateway, str) and gateway:
+            return gateway
+    raise LaunchError(
+        "docker's bridge network has no gateway address",
+        hint="check `docker network inspect bridge`, or use --sandbox=podman",
+    )
+
+
+def user_options(engine: Engine) -> tuple[str | None, str | None]:
+    """``(--user, --userns)``: the agent runs as the invoking user, so what it writes in the
+    workspace is the user's."""
+    if engine.rootless:
+        return None, "keep-id"
+    return f"{os.getuid()}:{os.getgid()}", None
+
+
+def run_check(engine: Engine, spec: ContainerSpec, agent_command: str) -> None:
+    """Run the pre-run check; :class:`SandboxCheckFailed` naming the failed check."""
+    check = check_spec(spec, agent_command)
+    try:
+        done = subprocess.run(
+            run_argv(engine.call, check),
+            capture_output=True,
+            text=True,
+            timeout=CHECK_TIMEOUT,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise SandboxCheckFailed(
+            f"the sandbox check could not run in {check.image}: {error}",
+            hint=f"check that `{engine.name} run --rm {check.image} sh -c true` works",
+        ) from error
+    output = f"{done.stdout}\n{done.stderr}"
+    failed = failed_check(output)
+    if failed is not None:
+        name, reason = failed
+        raise SandboxCheckFailed(
+            f"sandbox check '{name}' failed: {reason}", hint=_CHECK_HINTS.get(name)
+        )
+    if done.returncode != 0:
+        raise SandboxCheckFailed(
+            f"the sandbox check could not run in {check.image} ({engine.name} exited"
+            f" {done.returncode}: {first_line(done.stderr) or first_line(done.stdout)})",
+            hint=f"check that `{engine.name} run --rm {check.image} sh -c true` works",
+        )
+    if CHECK_OK not in done.stdout.splitlines():
+        # Exit 0 without the verdict: the image's ENTRYPOINT did not run our command.
+        raise SandboxCheckFailed(
+            f"the sandbox check did not run in {check.image} (no verdict in its output)",
+            hint="use an image whose ENTRYPOINT runs the command it is given (or has none)",
+        )
+
+
+_CHECK_HINTS = {
+    "workspace": "run from a directory the container user can write, or fix its permissions",
+    "agent": "use an image that has the agent (`aileron sandbox build AGENT`) or pass --image",
+    "http-client": "install curl or wget in the image",
+    "tools": "report this: Aileron wrote the tools file itself",
+}
+
+
+def launch(
+    plan: SandboxPlan,
+    client: DaemonClient,
+    *,
+    cwd: str,
+    inherited: Mapping[str, str],
+    secrets: Collection[str],
+    tty: bool,
+) -> int:
+    """Register a session, check and run the agent's container, end the session."""
+    shims = generate_tools(client, plan.agent.command)
+    keyed = keyed_providers(client)
+    engine = plan.engine
+    session = client.post(
+        "sessions",
+        {
+            "agent": plan.agent.name,
+            "working_dir": cwd,
+            "sandbox": {"runtime": engine.name, "image": plan.image.ref},
+        },
+    )
+    session_id = str(session["id"])
+    exit_code: int | None = None
+    try:
+        listen_host, seen_as, network, add_hosts = listener_address(engine)
+        listener = client.post(f"sessions/{session_id}/listener", {"host": listen_host})
+        api_url = f"http://{seen_as}:{listener['port']}/v1"
+        env = container_env(
+            api_url=api_url,
+            session_id=session_id,
+            token=str(session["token"]),
+            image_env=plan.image.env,
+            keyed=keyed,
+            term=inherited.get("TERM") if tty else None,
+        )
+        command = container_command(plan, api_url, keyed)
+        refuse_secrets([*command, *env.values()], secrets)
+        user, userns = user_options(engine)
+        with tempfile.TemporaryDirectory(prefix="aileron-sandbox-") as scratch:
+            directory = Path(scratch)
+            directory.chmod(0o755)  # a rootless container user must read the tools
+            tools, bindir = write_tools(shims, directory)
+            env_file = directory / "env"
+            env_file.touch(mode=stat.S_IRUSR | stat.S_IWUSR)
+            env_file.write_text(env_file_text(env), encoding="utf-8")
+            spec = ContainerSpec(
+                image=plan.image.ref,
+                command=command,
+                env_file=str(env_file),
+                mounts=(
+                    Mount(cwd, WORKSPACE, read_only=False),
+                    Mount(str(tools), TOOLS_FILE),
+                    Mount(str(bindir), SHIM_DIR),
+                ),
+                network=network,
+                name=f"aileron-{plan.agent.name}-{session_id.lower()}",
+                user=user,
+                userns=userns,
+                add_hosts=add_hosts,
+                labels={"io.aileron.session": session_id, "io.aileron.agent": plan.agent.name},
+                tty=tty,
+            )
+            run_check(engine, spec, plan.agent.command)
+            host_env = agent_environment(inherited, {}, secrets=secrets)
+            exit_code = run(Invocation(tuple(run_argv(engine.call, spec)), host_env), cwd)
+        return exit_code
+    finally:
+        end_session(client, session_id, exit_code)

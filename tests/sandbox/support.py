@@ -1,0 +1,50 @@
+"""Helpers for the real-engine sandbox tests and the B11 benchmark (``sandbox.support``).
+
+The images are built from scripts/sandbox-setup's Debian base (``podman import`` of a
+debootstrap root file system): a stand-in-agent base (tests/sandbox/images), then Aileron's
+own ``aileron/sandbox-codex`` image from the shipped Containerfile on top of it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+IMAGES = Path(__file__).resolve().parent / "images"
+TEST_BASE = os.environ.get("AILERON_TEST_BASE_IMAGE", "localhost/aileron-test-base:bookworm")
+AGENT_BASE = "localhost/aileron-test-agent-base:latest"
+NO_HTTP_CLIENT = "localhost/aileron-test-no-http-client:latest"
+# Set by scripts/test once scripts/sandbox-setup has prepared podman: then a missing engine is
+# a failure, not a skip.
+REQUIRE_VAR = "AILERON_REQUIRE_PODMAN"
+
+
+def podman_unavailable() -> str | None:
+    """Why the real-podman tests cannot run here, or ``None``."""
+    podman = shutil.which("podman")
+    if podman is None:
+        return "podman is not installed (scripts/sandbox-setup installs it)"
+    done = subprocess.run(
+        [podman, "image", "exists", TEST_BASE], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        return f"podman has no {TEST_BASE} (scripts/sandbox-setup builds it): {done.stderr}"
+    return None
+
+
+def podman_build(containerfile: str, tag: str, **build_args: str) -> None:
+    """``podman build`` of tests/sandbox/images/<containerfile> (layer-cached, so cheap)."""
+    argv = ["podman", "build", "--quiet", "-f", str(IMAGES / containerfile), "-t", tag]
+    for name, value in build_args.items():
+        argv += ["--build-arg", f"{name}={value}"]
+    done = subprocess.run([*argv, str(IMAGES)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"building {tag} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def ensure_agent_base() -> str:
+    """The stand-in-agent base image, built (or confirmed current) now."""
+    podman_build("agent-base.Containerfile", AGENT_BASE, BASE_IMAGE=TEST_BASE)
+    return AGENT_BASE
