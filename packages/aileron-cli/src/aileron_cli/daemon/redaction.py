@@ -1,29 +1,25 @@
 """Secrets and their redaction: a credential value must never leave in a message or a body.
 
 ``Secret`` wraps a credential value so its ``repr`` and ``str`` never show it. ``Redactor``
-replaces every spelling of one secret an HTTP exchange or an echoing upstream may produce — the
-raw value, its JSON-escaped, percent-encoded and base64 forms, and for ``user:password`` values
-the password alone (when at least 4 characters) — with ``REDACTED``, in text, in decoded JSON
+replaces every spelling of one secret an HTTP exchange or an echoing upstream may produce
+(:func:`aileron_core.secret_forms.secret_forms`) with ``REDACTED``, in text, in decoded JSON
 data and in excerpts cut from a longer text. ``redact`` does it for one text.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import attrs
-import httpx
+
+from aileron_core.secret_forms import secret_forms
 
 __all__ = ["REDACTED", "Redactor", "Secret", "redact"]
 
 REDACTED = "[REDACTED]"
-_PERCENT_HEX = re.compile(r"%[0-9A-F]{2}")
-_MIN_PASSWORD_CHARS = 4
 
 
 @attrs.frozen(repr=False)
@@ -36,29 +32,11 @@ class Secret:
         return f"Secret({REDACTED})"
 
 
-def _secret_forms(value: str) -> list[str]:
-    """Every spelling of ``value`` an HTTP exchange or an echoing upstream may produce."""
-    if not value:
-        return []
-    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
-    for text in (value, f"{value}:"):
-        encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
-        forms.update({encoded, encoded.rstrip("=")})
-        forms.add(base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii"))
-    httpx_form = str(httpx.QueryParams([("k", value)]))[2:]
-    for encoded in (quote(value, safe=""), quote_plus(value, safe=""), httpx_form):
-        forms.update({encoded, _PERCENT_HEX.sub(lambda m: m.group().lower(), encoded)})
-    _, colon, password = value.partition(":")
-    if colon and len(password) >= _MIN_PASSWORD_CHARS:
-        forms.update({password, quote(password, safe=""), quote_plus(password, safe="")})
-    return sorted((form for form in forms if form), key=len, reverse=True)
-
-
 class Redactor:
     """Replaces every form of one secret in text and in decoded JSON data."""
 
     def __init__(self, secret: Secret | None) -> None:
-        self._forms = _secret_forms(secret.value) if secret is not None else []
+        self._forms = secret_forms(secret.value) if secret is not None else []
         self._pattern = (
             re.compile("|".join(re.escape(form) for form in self._forms)) if self._forms else None
         )

@@ -16,18 +16,9 @@ from typing import Any
 from aileron_cli.launch.agents import Agent
 from aileron_cli.launch.errors import ImageUnavailable
 from aileron_cli.sandbox import images
-from aileron_cli.sandbox.container import (
-    HOME,
-    SHIM_DIR,
-    TOOLS_FILE,
-    WORKSPACE,
-    ContainerSpec,
-    Mount,
-    env_file_text,
-    image_path,
-)
+from aileron_cli.sandbox.container import HOME, SHIM_DIR, TOOLS_FILE, WORKSPACE, image_path
 from aileron_cli.sandbox.engine import detect
-from aileron_cli.sandbox.launch import run_check, user_options
+from aileron_cli.sandbox.launch import run_check, staged_spec
 
 
 def check_image(
@@ -44,41 +35,24 @@ def check_image(
             if image is None
             else f"build or pull {ref} first",
         )
-    user, userns = user_options(engine)
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="aileron-sandbox-check-") as scratch:
-        directory = Path(scratch)
-        directory.chmod(0o755)
-        tools = directory / "tools.txt"
-        tools.write_text("", encoding="utf-8")
-        tools.chmod(0o644)
-        bindir = directory / "bin"
-        bindir.mkdir(mode=0o755)
-        env_file = directory / "env"
-        env_file.write_text(
-            env_file_text(
-                {
-                    "HOME": HOME,
-                    "PATH": f"{image_path(found.env)}:{SHIM_DIR}",
-                    "AILERON_TOOLS_FILE": TOOLS_FILE,
-                    "AILERON_WORKSPACE": WORKSPACE,
-                }
-            ),
-            encoding="utf-8",
-        )
-        spec = ContainerSpec(
+        spec = staged_spec(
+            Path(scratch),
+            engine,
+            tools_txt="",
+            shims={},
+            env={
+                "HOME": HOME,
+                "PATH": f"{image_path(found.env)}:{SHIM_DIR}",
+                "AILERON_TOOLS_FILE": TOOLS_FILE,
+                "AILERON_WORKSPACE": WORKSPACE,
+            },
             image=found.ref,
             command=(agent.command,),
-            env_file=str(env_file),
-            mounts=(
-                Mount(cwd, WORKSPACE, read_only=False),
-                Mount(str(tools), TOOLS_FILE),
-                Mount(str(bindir), SHIM_DIR),
-            ),
+            cwd=cwd,
             network="none",
             name=f"aileron-{agent.name}-check-{os.getpid()}",
-            user=user,
-            userns=userns,
         )
         run_check(engine, spec, agent.command)
     return {

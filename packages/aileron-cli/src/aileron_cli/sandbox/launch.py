@@ -107,18 +107,55 @@ def generate_tools(client: DaemonClient, agent_command: str) -> ShimSet:
     return shims
 
 
-def write_tools(shims: ShimSet, directory: Path) -> tuple[Path, Path]:
-    """``tools.txt`` and ``bin/<tool>`` under ``directory``; their paths."""
+def staged_spec(
+    directory: Path,
+    engine: Engine,
+    *,
+    tools_txt: str,
+    shims: Mapping[str, str],
+    env: Mapping[str, str],
+    image: str,
+    command: tuple[str, ...],
+    cwd: str,
+    network: str,
+    name: str,
+    add_hosts: tuple[tuple[str, str], ...] = (),
+    labels: Mapping[str, str] | None = None,
+    tty: bool = False,
+) -> ContainerSpec:
+    """Write ``tools.txt``, ``bin/<tool>`` and the 0600 env file under ``directory`` and
+    describe the container that mounts them, with ``cwd`` as its workspace."""
+    directory.chmod(0o755)  # a rootless container user must read the tools
     tools = directory / "tools.txt"
-    tools.write_text(shims.tools_txt, encoding="utf-8")
+    tools.write_text(tools_txt, encoding="utf-8")
     tools.chmod(0o644)
     bindir = directory / "bin"
     bindir.mkdir(mode=0o755)
-    for name, text in shims.shims.items():
-        shim = bindir / name
+    for tool, text in shims.items():
+        shim = bindir / tool
         shim.write_text(text, encoding="utf-8")
         shim.chmod(0o755)
-    return tools, bindir
+    env_file = directory / "env"
+    env_file.touch(mode=stat.S_IRUSR | stat.S_IWUSR)
+    env_file.write_text(env_file_text(env), encoding="utf-8")
+    user, userns = user_options(engine)
+    return ContainerSpec(
+        image=image,
+        command=command,
+        env_file=str(env_file),
+        mounts=(
+            Mount(cwd, WORKSPACE, read_only=False),
+            Mount(str(tools), TOOLS_FILE),
+            Mount(str(bindir), SHIM_DIR),
+        ),
+        network=network,
+        name=name,
+        user=user,
+        userns=userns,
+        add_hosts=add_hosts,
+        labels=dict(labels or {}),
+        tty=tty,
+    )
 
 
 def container_command(
@@ -285,27 +322,18 @@ def launch(
         )
         command = container_command(plan, api_url, keyed)
         refuse_secrets([*command, *env.values()], secrets)
-        user, userns = user_options(engine)
         with tempfile.TemporaryDirectory(prefix="aileron-sandbox-") as scratch:
-            directory = Path(scratch)
-            directory.chmod(0o755)  # a rootless container user must read the tools
-            tools, bindir = write_tools(shims, directory)
-            env_file = directory / "env"
-            env_file.touch(mode=stat.S_IRUSR | stat.S_IWUSR)
-            env_file.write_text(env_file_text(env), encoding="utf-8")
-            spec = ContainerSpec(
+            spec = staged_spec(
+                Path(scratch),
+                engine,
+                tools_txt=shims.tools_txt,
+                shims=shims.shims,
+                env=env,
                 image=plan.image.ref,
                 command=command,
-                env_file=str(env_file),
-                mounts=(
-                    Mount(cwd, WORKSPACE, read_only=False),
-                    Mount(str(tools), TOOLS_FILE),
-                    Mount(str(bindir), SHIM_DIR),
-                ),
+                cwd=cwd,
                 network=network,
                 name=f"aileron-{plan.agent.name}-{session_id.lower()}",
-                user=user,
-                userns=userns,
                 add_hosts=add_hosts,
                 labels={"io.aileron.session": session_id, "io.aileron.agent": plan.agent.name},
                 tty=tty,
