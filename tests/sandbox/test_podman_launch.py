@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import time
@@ -274,3 +276,40 @@ def test_sigterm_reaches_the_agent_in_its_container(
     assert proc.returncode == 7, stderr
     session = only_session(real_daemon)
     assert session["state"] == "ended" and session["exit_code"] == 7
+
+
+def test_the_terminal_passes_into_the_container(
+    layout: Layout, real_daemon: DaemonInfo, codex_image: str, tmp_path: Path
+) -> None:
+    """Launched from a terminal, the agent in the container has a terminal too (and TERM)."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "agent.sh").write_text(
+        'if [ -t 0 ] && [ -t 1 ]; then echo "tty $TERM" > "$AILERON_WORKSPACE/tty.txt";'
+        ' else echo "no tty" > "$AILERON_WORKSPACE/tty.txt"; fi\n'
+    )
+    controller, terminal = pty.openpty()
+    errors = tmp_path / "stderr.txt"
+    try:
+        with errors.open("wb") as stderr:
+            proc = subprocess.Popen(
+                [script("aileron"), "launch", "--sandbox=podman", "codex"],
+                cwd=workspace,
+                stdin=terminal,
+                stdout=terminal,
+                stderr=stderr,
+                env=dict(os.environ, TERM="xterm-256color"),
+                start_new_session=True,
+            )
+        os.close(terminal)
+        output = b""
+        while proc.poll() is None or select.select([controller], [], [], 0)[0]:
+            if select.select([controller], [], [], 0.2)[0]:
+                try:
+                    output += os.read(controller, 65536)
+                except OSError:
+                    break
+        assert proc.wait(timeout=120) == 0, (errors.read_text(), output)
+    finally:
+        os.close(controller)
+    assert (workspace / "tty.txt").read_text() == "tty xterm-256color\n"
