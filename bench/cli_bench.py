@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import as_installed
+
 BIN = Path(sys.executable).parent
 AILERON = str(BIN / "aileron")
 
@@ -109,6 +111,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args()
+    as_installed()
     figures = measure(args.runs)
     for figure in figures:
         print(

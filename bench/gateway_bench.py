@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from benchlib import as_installed
 
 from aileron_core.__about__ import __version__
 from aileron_core.discovery import read_daemon_info
@@ -122,6 +123,8 @@ def b9(fake: str, gateway: str, token: str, runs: int, pace_ms: float) -> list[d
             "value": f"{overhead:.2f}",
             "reference": f"direct TTFB p50 {ttfb_d:.2f} ms, through {ttfb_t:.2f} ms",
             "unit": "ms",
+            "ratio": round(ttfb_t / ttfb_d, 2),
+            "detail": {"load_average": os.getloadavg()[0]},
             "budget": "TTFB overhead <= 3 ms p50",
             "pass": overhead <= 3,
         },
@@ -131,6 +134,7 @@ def b9(fake: str, gateway: str, token: str, runs: int, pace_ms: float) -> list[d
             "value": f"{total_t:.2f}",
             "reference": f"direct total p50 {total_d:.2f} ms",
             "unit": "ms",
+            "ratio": round(total_t / total_d, 2),
             "budget": "(reported; no budget)",
             "pass": True,
         },
@@ -140,6 +144,7 @@ def b9(fake: str, gateway: str, token: str, runs: int, pace_ms: float) -> list[d
             "value": f"{paced_ttfb:.2f} / {paced_total:.0f}",
             "reference": f"TTFB is {100 * paced_ttfb / paced_total:.2f} % of the stream time",
             "unit": "ms",
+            "ratio": round(paced_ttfb / paced_total, 4),
             "budget": "TTFB <= 5 % of the paced stream's total",
             "pass": paced_ttfb <= 0.05 * paced_total,
         },
@@ -184,6 +189,7 @@ def b10(fake: str, gateway: str, token: str, streams: int, rounds: int) -> dict[
         "value": f"{through:.1f}",
         "reference": f"direct {direct:.1f} MB/s; through = {100 * share:.0f} % of direct",
         "unit": "MB/s",
+        "ratio": round(share, 2),
         "budget": ">= 50 % of direct",
         "pass": share >= 0.5,
     }
@@ -197,6 +203,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    as_installed()
     with tempfile.TemporaryDirectory(prefix="aileron-bench-") as tmp, _fake_provider() as fake:
         home = Path(tmp) / "home"
         gateway, token = _setup(home, fake)

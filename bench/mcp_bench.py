@@ -26,6 +26,7 @@ from mcp import Client, StdioServerParameters, types
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from actions_bench import BIN, _pct, report, running_daemon  # noqa: E402 (the bench dir, just added)
+from benchlib import as_installed  # noqa: E402
 
 from aileron_core.client import SESSION_HEADER  # noqa: E402
 
@@ -103,8 +104,9 @@ def b6(api: str, headers: dict[str, str], runs: int, mode: str) -> dict[str, Any
         "figure": "B6",
         "what": f"MCP tools/call via aileron-mcp (stdio), {runs} calls (p50 / p99 overhead)",
         "value": f"{p50:.2f} / {p99:.2f}",
-        "reference": f"{statistics.median(direct):.2f} / {_pct(direct, 0.99):.2f}",
+        "reference": f"direct {statistics.median(direct):.2f} / {_pct(direct, 0.99):.2f}",
         "unit": "ms",
+        "ratio": round(statistics.median(through) / statistics.median(direct), 2),
         "detail": {
             "mode": mode,
             "through_p50": statistics.median(through),
@@ -128,6 +130,7 @@ def main() -> int:
     )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    as_installed()
     with running_daemon() as (api, headers, _echo):
         figures = [b6(api, headers, args.runs, args.mode)]
     report(figures, args.json)

@@ -25,6 +25,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from benchlib import as_installed  # noqa: E402
 from sandbox.support import ensure_agent_base, podman_unavailable  # noqa: E402
 
 AILERON = str(Path(sys.executable).parent / "aileron")
@@ -91,6 +92,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    as_installed()
     figures = measure(args.runs)
     for f in figures:
         if "skipped" in f:

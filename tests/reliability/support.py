@@ -153,10 +153,8 @@ overflowed accept queue now and then surfaces as a reset connection (a 502 from 
 
 @contextlib.contextmanager
 def echo_server(port: int = 0) -> Iterator[EchoServer]:
-    """The example EchoServer (accepts ``Bearer SECRET``), listening with a real backlog."""
-    with mock.patch.object(ThreadingHTTPServer, "request_queue_size", BACKLOG):
-        server = EchoServer(SECRET, port=port)
-    with server:
+    """The example EchoServer (accepts ``Bearer SECRET``; it listens with a backlog of 128)."""
+    with EchoServer(SECRET, port=port) as server:
         yield server
 
 

@@ -99,12 +99,6 @@ def test_any_bytes_in_config_toml_are_read_or_refused_with_a_config_error(
 @FUZZ
 @given(text=config_documents)
 @example(text="daemon = 5")
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a [daemon] that is not a table (`daemon = 5`) crashes the daemon at start with "
-    "AttributeError (server._idle_timeout calls .get on it); the CLI then shows that "
-    "traceback's last line",
-)
 def test_any_toml_in_config_toml_is_read_or_refused_with_a_config_error(
     layout: Layout, text: str
 ) -> None:
@@ -114,6 +108,16 @@ def test_any_toml_in_config_toml_is_read_or_refused_with_a_config_error(
         _read_config(layout)
     except ConfigError:
         pass
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "1e400", "true", '"60"'])
+def test_an_idle_timeout_that_is_not_a_positive_number_is_refused(
+    layout: Layout, value: str
+) -> None:
+    """`idle_timeout = nan` (which used to mean "never"), inf, zero or not a number: refused."""
+    layout.ensure().config.write_text(f"[daemon]\nidle_timeout = {value}\n")
+    with pytest.raises(ConfigError, match="idle_timeout"):
+        _idle_timeout(layout)
 
 
 @pytest.mark.slow
@@ -158,11 +162,6 @@ daemon_records = st.fixed_dictionaries(
 @FUZZ
 @given(record=daemon_records)
 @example(record={"url": "u", "pid": math.inf, "version": "v", "started_at": "s", "token": "t"})
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: discovery.read_daemon_info lets OverflowError (pid: Infinity or 1e999) and "
-    "RecursionError (deep nesting) escape; every command then crashes with a traceback",
-)
 def test_any_json_in_daemon_json_is_read_or_refused(layout: Layout, record: dict[str, Any]) -> None:
     """Any JSON object with daemon.json's keys: a record, or DaemonInfoInvalid, nothing else."""
     layout.ensure().daemon_json.write_text(json.dumps(record))
@@ -172,14 +171,16 @@ def test_any_json_in_daemon_json_is_read_or_refused(layout: Layout, record: dict
         pass
 
 
+@pytest.mark.parametrize("pid", [0, -1, 1 << 31, 10**30])
+def test_a_pid_out_of_range_in_daemon_json_is_refused(layout: Layout, pid: int) -> None:
+    """A pid that no process can have (0 or -1 would signal a whole group) is not a record."""
+    record = {"url": "u", "pid": pid, "version": "v", "started_at": "s", "token": "t"}
+    layout.ensure().daemon_json.write_text(json.dumps(record))
+    with pytest.raises(DaemonInfoInvalid, match="pid"):
+        read_daemon_info(layout.daemon_json)
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an unreadable daemon.json is a dead end: every command, `daemon stop` and "
-    "`daemon start` included, says 'run `aileron daemon stop`, then retry' "
-    "(lifecycle.stop and ensure_daemon re-raise DaemonInfoInvalid even when no daemon holds "
-    "daemon.lock)",
-)
 def test_a_garbage_daemon_json_is_cleared_by_daemon_stop(layout: Layout) -> None:
     """With no daemon running, `daemon stop` clears a garbage daemon.json; commands work."""
     layout.ensure().daemon_json.write_bytes(b"\x00garbage")

@@ -131,13 +131,6 @@ def test_hostile_arguments_and_files_get_one_line_errors(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the CLI puts names into API paths unquoted (cli/action.py, binding.py, "
-    "vault.py, approval.py, audit.py, sessions.py: f'actions/{args.name}' …) and httpx "
-    "resolves '..' segments, so `action remove ../bindings/X` revokes binding X, "
-    "`vault put a/../b` stores b, and `action run '../vault/lock?'` locks the vault",
-)
 def test_names_with_dot_segments_never_reach_another_resource(real_daemon: DaemonInfo) -> None:
     """Names holding `..`, `?` or nothing at all are refused in one line and touch nothing."""
     with echo_server() as echo:
@@ -159,14 +152,6 @@ def test_names_with_dot_segments_never_reach_another_resource(real_daemon: Daemo
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: arguments the CLI cannot send crash it with a traceback: non-UTF-8 bytes or "
-    "lone surrogates (UnicodeEncodeError in httpx), control characters or names past httpx's "
-    "URL limit (httpx.InvalidURL), deeply nested JSON in --args or a spec file "
-    "(RecursionError: cli/action.py _collect_args and cli/connector.py _install catch "
-    "ValueError only)",
-)
 def test_arguments_the_cli_cannot_send_get_one_line_errors(
     real_daemon: DaemonInfo, tmp_path: Path
 ) -> None:
@@ -249,16 +234,6 @@ def surrogate_variants(value: Any) -> Iterator[Any]:
                 yield [*value[:index], variant, *value[index + 1 :]]
 
 
-SPEC_SURROGATE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 500 internal_error: POST /v1/connectors runs canonical_json (UTF-8) over the "
-    "spec before validating it (routes/connectors.py install_connector)",
-)
-ARG_NAME_SURROGATE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 500 internal_error: an unknown argument whose name is a lone surrogate is "
-    "echoed in the ArgsError message, which the JSON error response cannot encode to UTF-8",
-)
 # Every operation of /openapi.json that takes a JSON body, with a valid body (a callable gets
 # the fixture's ids, which also fill the "{…}" of the path).
 BODIES: dict[tuple[str, str], Any] = {
@@ -293,11 +268,6 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/v1/enclave/detach"): {"force": False},
 }
-BUGS = {
-    ("POST", "/v1/connectors"): SPEC_SURROGATE_BUG,
-    ("POST", "/v1/actions/{name}/run"): ARG_NAME_SURROGATE_BUG,
-    ("POST", "/v1/connector-operations/run"): ARG_NAME_SURROGATE_BUG,
-}
 
 
 @pytest.mark.slow
@@ -317,10 +287,7 @@ def test_every_json_body_operation_has_a_body_here(fuzz_daemon: FuzzDaemon) -> N
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "operation",
-    [
-        pytest.param(key, id=f"{key[0]} {key[1]}", marks=[BUGS[key]] if key in BUGS else [])
-        for key in BODIES
-    ],
+    [pytest.param(key, id=f"{key[0]} {key[1]}") for key in BODIES],
 )
 def test_lone_surrogates_in_json_bodies_never_get_a_500(
     fuzz_daemon: FuzzDaemon, operation: tuple[str, str]

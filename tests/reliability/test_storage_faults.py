@@ -197,15 +197,9 @@ def test_a_home_that_turns_read_only_fails_writes_cleanly(ext4_home: Ext4) -> No
     assert "reliability/during" not in _stored(layout)
 
 
-# -- product bugs this suite found (strict xfail: they turn into failures once fixed) ----------
+# -- product bugs this suite found (fixed; see README.md) --------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DaemonState.close() calls audit.append_sync on a poisoned audit log, which "
-    "raises; the lifespan shutdown fails ('Application shutdown failed' + traceback in "
-    "daemon.log), the audit log is never closed and daemon.json is left behind",
-)
 def test_stopping_a_daemon_whose_audit_log_failed_is_clean(small_home: Layout) -> None:
     """After an audit write failure and freed space, `daemon stop` logs no traceback and
     removes daemon.json."""
@@ -222,13 +216,6 @@ def test_stopping_a_daemon_whose_audit_log_failed_is_clean(small_home: Layout) -
     assert not layout.daemon_json.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: on a read-only home the CLI crashes with a traceback: "
-    "fileio.exclusive_lock opens daemon.spawn.lock O_RDWR|O_CREAT (EROFS) in "
-    "lifecycle.ensure_daemon and `daemon start`; lifecycle.daemon_running opens daemon.lock "
-    "O_RDWR in `daemon stop`",
-)
 def test_commands_on_a_read_only_home_fail_in_one_line(small_home: Layout) -> None:
     """With no daemon and a read-only home, commands fail with one line, not a traceback."""
     aileron("vault", "status")  # creates the home's files, then stop: no writer left
@@ -240,11 +227,6 @@ def test_commands_on_a_read_only_home_fail_in_one_line(small_home: Layout) -> No
     assert stopped.returncode == 0, stopped.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `aileron daemon stop` crashes (traceback) when the home is read-only: "
-    "lifecycle.daemon_running opens daemon.lock with O_RDWR; O_RDONLY is enough for flock",
-)
 def test_daemon_stop_works_on_a_read_only_home(small_home: Layout) -> None:
     """A running daemon can be stopped after its home turned read-only."""
     info = _start(small_home)
@@ -254,11 +236,6 @@ def test_daemon_stop_works_on_a_read_only_home(small_home: Layout) -> None:
     assert f"pid {info.pid}" in stopped.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: installing a connector or an action on a read-only (or full) home answers "
-    "500 internal_error: connector_store/action_store let atomic_write's OSError escape",
-)
 def test_installs_on_a_read_only_home_answer_a_clear_error(small_home: Layout) -> None:
     """Connector and action installs on a read-only home answer a coded error naming EROFS."""
     info = _start(small_home)

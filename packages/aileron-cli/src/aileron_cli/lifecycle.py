@@ -16,10 +16,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from aileron_cli.__about__ import __version__
-from aileron_core.discovery import DaemonInfo, pid_alive, probe, read_daemon_info
+from aileron_core.discovery import (
+    DaemonInfo,
+    DaemonInfoInvalid,
+    pid_alive,
+    probe,
+    read_daemon_info,
+)
 from aileron_core.errors import AileronError
 from aileron_core.fileio import exclusive_lock
 from aileron_core.paths import SECRET_FILE_MODE, Layout
@@ -39,9 +46,10 @@ class DaemonVersionMismatch(AileronError):
 
 
 def daemon_running(layout: Layout) -> bool:
-    """Whether some process holds the daemon's life-long lock."""
+    """Whether some process holds the daemon's life-long lock (works on a read-only home:
+    ``flock`` needs no write access)."""
     try:
-        fd = os.open(layout.daemon_lock, os.O_RDWR)
+        fd = os.open(layout.daemon_lock, os.O_RDONLY)
     except FileNotFoundError:
         return False
     try:
@@ -53,9 +61,52 @@ def daemon_running(layout: Layout) -> bool:
     return False
 
 
+def read_record(layout: Layout) -> DaemonInfo | None:
+    """``daemon.json``'s record, or ``None``. An unreadable one that no daemon holds (no process
+    has ``daemon.lock``) is stale and removed, so it never blocks a command or the next start."""
+    try:
+        return read_daemon_info(layout.daemon_json)
+    except DaemonInfoInvalid as error:
+        if daemon_running(layout):
+            raise DaemonInfoInvalid(
+                error.message,
+                hint=f"a daemon runs but its record is unreadable: stop the process holding"
+                f" {layout.daemon_lock} (`fuser {layout.daemon_lock}` names it), then retry",
+            ) from error
+    _forget_record(layout)
+    return None
+
+
+def _forget_record(layout: Layout) -> None:
+    """Remove a ``daemon.json`` that no running daemon owns (best effort: on a read-only home
+    it stays, and the next start replaces it)."""
+    with contextlib.suppress(OSError):
+        layout.daemon_json.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def spawn_lock(layout: Layout) -> Iterator[None]:
+    """Hold the spawn lock, creating the home if needed; a home where it cannot be taken
+    (read-only, full, not ours) is a ``DaemonStartFailed`` naming the home and the reason."""
+    with contextlib.ExitStack() as stack:
+        try:
+            layout.ensure()
+            stack.enter_context(exclusive_lock(layout.spawn_lock))
+        except OSError as error:
+            raise _home_unusable(layout, error) from error
+        yield
+
+
+def _home_unusable(layout: Layout, error: OSError) -> DaemonStartFailed:
+    return DaemonStartFailed(
+        f"cannot start the daemon in {layout.home}: {error.strerror or error}",
+        hint="the daemon keeps its state there: make it writable (or free disk space), then retry",
+    )
+
+
 def healthy(layout: Layout) -> tuple[DaemonInfo, dict[str, object]] | None:
     """The running daemon's record and health answer, or ``None``."""
-    info = read_daemon_info(layout.daemon_json)
+    info = read_record(layout)
     if info is None:
         return None
     health = probe(info)
@@ -87,12 +138,17 @@ def _last_log_line(path: Path) -> str | None:
 
 def spawn(layout: Layout, *, auto_spawned: bool) -> DaemonInfo:
     """Start a detached daemon and wait until it answers."""
-    layout.ensure()
-    _rotate_log(layout.daemon_log)
     command = [sys.executable, "-m", "aileron_cli", "daemon", "start", "--foreground"]
     if auto_spawned:
         command.append("--auto-spawned")
-    log_fd = os.open(layout.daemon_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, SECRET_FILE_MODE)
+    try:
+        layout.ensure()
+        _rotate_log(layout.daemon_log)
+        log_fd = os.open(
+            layout.daemon_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, SECRET_FILE_MODE
+        )
+    except OSError as error:
+        raise _home_unusable(layout, error) from error
     try:
         child = subprocess.Popen(
             command,
@@ -131,8 +187,7 @@ def ensure_daemon(layout: Layout) -> DaemonInfo:
     found = healthy(layout)
     if found is not None and found[1].get("version") == __version__:
         return found[0]
-    layout.ensure()
-    with exclusive_lock(layout.spawn_lock):
+    with spawn_lock(layout):
         found = healthy(layout)
         if found is None:
             return spawn(layout, auto_spawned=True)
@@ -150,10 +205,10 @@ def ensure_daemon(layout: Layout) -> DaemonInfo:
 
 def stop(layout: Layout, *, budget_s: float = STOP_BUDGET_S) -> DaemonInfo | None:
     """Stop the running daemon gracefully (SIGTERM, then wait); ``None`` if none ran."""
-    info = read_daemon_info(layout.daemon_json)
+    info = read_record(layout)
     if info is None or not daemon_running(layout) or not pid_alive(info.pid):
         if info is not None and not daemon_running(layout):
-            layout.daemon_json.unlink(missing_ok=True)  # left behind by a killed daemon
+            _forget_record(layout)  # left behind by a killed daemon
         return None
     os.kill(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + budget_s

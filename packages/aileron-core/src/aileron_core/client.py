@@ -5,16 +5,25 @@ session id, and turns the daemon's error envelope (SPEC §5.2) into typed except
 
     AileronError
     ├── DaemonUnreachable   daemon_unreachable   nothing answered at the URL
+    ├── RequestNotSendable  request_not_sendable the request cannot be encoded (nothing sent)
     └── ApiError            <the envelope's code> the daemon answered with an error
         └── VersionMismatch version_mismatch     the daemon is of another version
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
+# httpx imports its optional command-line client (click, and rich and pygments where they are
+# installed: 30-100 ms) on import; no Aileron process runs it. Marking that module absent before
+# httpx is first imported makes httpx define its stub instead. The daemon imports this module
+# first for the same reason (aileron_cli.daemon.server).
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+import httpx  # noqa: E402 (after the guard above)
 
 from aileron_core.__about__ import __version__
 from aileron_core.discovery import VERSION_HEADER
@@ -27,6 +36,14 @@ class DaemonUnreachable(AileronError):
     """Nothing answered at the daemon's URL."""
 
     code = "daemon_unreachable"
+
+
+class RequestNotSendable(AileronError):
+    """The request cannot be encoded: text UTF-8 cannot encode (a lone surrogate), a URL with a
+    control character or too long, a number JSON cannot carry. Callers should check their input
+    first; this is the last resort that keeps such input from crashing them."""
+
+    code = "request_not_sendable"
 
 
 class ApiError(AileronError):
@@ -143,6 +160,11 @@ class DaemonClient:
             )
         except httpx.TransportError as error:
             raise unreachable(self.api_url, error) from error
+        except (ValueError, RecursionError, httpx.InvalidURL) as error:  # UnicodeError too
+            raise RequestNotSendable(
+                f"cannot send the request to the daemon: {error}"[:300],
+                hint="pass names and values as UTF-8 text without control characters",
+            ) from error
         if response.is_success:
             return response.json() if response.content else None
         raise error_from_response(response)

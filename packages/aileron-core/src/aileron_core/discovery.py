@@ -19,6 +19,7 @@ from aileron_core.errors import AileronError
 
 API_PREFIX = "/v1"
 VERSION_HEADER = "X-Aileron-Version"
+MAX_PID = 1 << 31  # pid_t is a signed 32-bit integer
 
 
 class DaemonInfoInvalid(AileronError):
@@ -62,15 +63,19 @@ def read_daemon_info(path: Path) -> DaemonInfo | None:
         return None
     try:
         data = json.loads(raw)
+        pid = int(data["pid"])
+        if not 0 < pid < MAX_PID:  # 0 and -1 would signal a whole process group, or everyone
+            raise ValueError(f"pid {pid} is out of range")
         return DaemonInfo(
             url=str(data["url"]),
-            pid=int(data["pid"]),
+            pid=pid,
             version=str(data["version"]),
             started_at=str(data["started_at"]),
             token=str(data["token"]),
             auto_spawned=bool(data.get("auto_spawned", False)),
         )
-    except (ValueError, KeyError, TypeError) as error:
+    # OverflowError: a pid of Infinity (int() of it); RecursionError: deeply nested JSON.
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as error:
         raise DaemonInfoInvalid(
             f"{path} is not a valid daemon record ({error})",
             hint="run `aileron daemon stop`, then retry",

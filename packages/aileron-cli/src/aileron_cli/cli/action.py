@@ -16,7 +16,9 @@ from aileron_cli.cli.common import (
     print_fields,
     print_json,
     print_table,
+    sendable,
     unlocking,
+    url_segment,
 )
 from aileron_cli.cli.errors import EXIT_PENDING
 
@@ -99,8 +101,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    name = url_segment(args.name, "the action name")
     with connect() as client:
-        action = client.get(f"actions/{args.name}")
+        action = client.get(f"actions/{name}")
     if args.json:
         print_json(action)
         return 0
@@ -136,6 +139,8 @@ def _collect_args(args: argparse.Namespace, manifest_text: str | None) -> dict[s
             loaded = json.loads(args.args)
         except ValueError as error:
             raise InputError(f"--args is not JSON: {error}") from error
+        except RecursionError:
+            raise InputError("--args is nested too deeply") from None
         if not isinstance(loaded, dict):
             raise InputError("--args must be a JSON object")
         collected.update(loaded)
@@ -152,17 +157,18 @@ def _collect_args(args: argparse.Namespace, manifest_text: str | None) -> dict[s
                 collected[key] = coerce_cli_arg(manifest, key, value)
             except ArgsError as error:
                 raise InputError(str(error)) from error
-    return collected
+    return dict(sendable(collected, "an argument"))
 
 
 def _run(args: argparse.Namespace) -> int:
+    name = url_segment(args.name, "the action name")
     with connect() as client:
-        manifest = client.get(f"actions/{args.name}")["manifest"] if args.arg else None
+        manifest = client.get(f"actions/{name}")["manifest"] if args.arg else None
         arguments = _collect_args(args, manifest)
         answer = unlocking(
             client,
             args,
-            lambda: client.request("POST", f"actions/{args.name}/run", json={"args": arguments}),
+            lambda: client.request("POST", f"actions/{name}/run", json={"args": arguments}),
         )
         if answer.get("status") == "pending_approval":
             if args.json:
@@ -179,14 +185,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _toggle(args: argparse.Namespace) -> int:
+    name = url_segment(args.name, "the action name")
     with connect() as client:
-        client.request("PATCH", f"actions/{args.name}", json={"enabled": args.enabled})
+        client.request("PATCH", f"actions/{name}", json={"enabled": args.enabled})
     print(f"{'enabled' if args.enabled else 'disabled'} {args.name}")
     return 0
 
 
 def _remove(args: argparse.Namespace) -> int:
+    name = url_segment(args.name, "the action name")
     with connect() as client:
-        client.delete(f"actions/{args.name}")
+        client.delete(f"actions/{name}")
     print(f"removed action {args.name}")
     return 0

@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from aileron_cli.cli.common import add_json_flag, connect, print_fields, print_json, print_table
+from aileron_cli.cli.common import (
+    add_json_flag,
+    connect,
+    print_fields,
+    print_json,
+    print_table,
+    query_text,
+    sendable,
+    url_segment,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,8 +51,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _list(args: argparse.Namespace) -> int:
+    status = query_text(None if args.status == "all" else args.status, "--status")
     with connect() as client:
-        approvals = client.get("approvals", status=None if args.status == "all" else args.status)
+        approvals = client.get("approvals", status=status)
     if args.json:
         print_json(approvals)
         return 0
@@ -64,8 +74,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    approval_id = url_segment(args.id, "the approval id")
     with connect() as client:
-        approval = client.get(f"approvals/{args.id}")
+        approval = client.get(f"approvals/{approval_id}")
     if args.json:
         print_json(approval)
     else:
@@ -74,9 +85,11 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _decide(args: argparse.Namespace) -> int:
+    approval_id = url_segment(args.id, "the approval id")
+    sendable(args.reason, "--reason")
     with connect() as client:
         approval = client.post(
-            f"approvals/{args.id}/decide", {"approved": args.approved, "reason": args.reason}
+            f"approvals/{approval_id}/decide", {"approved": args.approved, "reason": args.reason}
         )
     if args.json:
         print_json(approval)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from aileron_cli.cli.common import add_json_flag, connect, print_fields, print_json, print_table
+from aileron_cli.cli.common import (
+    add_json_flag,
+    connect,
+    print_fields,
+    print_json,
+    print_table,
+    query_text,
+    url_segment,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,10 +38,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _list(args: argparse.Namespace) -> int:
+    since = query_text(args.since, "--since")
+    type_ = query_text(args.type, "--type")
+    session = query_text(args.session, "--session")
     with connect() as client:
-        records = client.get(
-            "audit", since=args.since, type=args.type, session=args.session, limit=args.limit
-        )
+        records = client.get("audit", since=since, type=type_, session=session, limit=args.limit)
     if args.json:
         print_json(records)
         return 0
@@ -55,8 +64,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    record_id = url_segment(args.id, "the record id")
     with connect() as client:
-        record = client.get(f"audit/{args.id}")
+        record = client.get(f"audit/{record_id}")
     if args.json:
         print_json(record)
         return 0

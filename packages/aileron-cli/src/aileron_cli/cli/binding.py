@@ -13,7 +13,9 @@ from aileron_cli.cli.common import (
     print_json,
     print_table,
     secret_from_stdin,
+    sendable,
     unlocking,
+    url_path,
 )
 
 
@@ -71,6 +73,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _add(args: argparse.Namespace) -> int:
+    sendable(args.name, "the binding name")
     metadata = parse_meta(args.meta)
     value = secret_from_stdin(f"Secret for {args.name}")
     with connect() as client:
@@ -86,11 +89,13 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _escrow(args: argparse.Namespace) -> int:
+    name = url_path(args.name, "the binding name")
+    sendable(args.hosts, "--host")
     with connect() as client:
         record = unlocking(
             client,
             args,
-            lambda: client.post(f"bindings/{args.name}/escrow", {"hosts": args.hosts}),
+            lambda: client.post(f"bindings/{name}/escrow", {"hosts": args.hosts}),
         )
     print(
         f"escrowed binding {args.name} as {record['escrow_id']} (hosts:"
@@ -123,8 +128,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    name = url_path(args.name, "the binding name")
     with connect() as client:
-        binding = client.get(f"bindings/{args.name}")
+        binding = client.get(f"bindings/{name}")
     if args.json:
         print_json(binding)
     else:
@@ -133,7 +139,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
+    name = url_path(args.name, "the binding name")
     with connect() as client:
-        unlocking(client, args, lambda: client.delete(f"bindings/{args.name}"))
+        unlocking(client, args, lambda: client.delete(f"bindings/{name}"))
     print(f"revoked binding {args.name}")
     return 0

@@ -6,13 +6,16 @@ import argparse
 import getpass
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 from aileron_core.errors import AileronError
 from aileron_core.paths import Layout
+from aileron_core.strict import show
 
 if TYPE_CHECKING:
     from aileron_core.client import DaemonClient
@@ -25,6 +28,83 @@ NEW_PASSPHRASE_ENV = "AILERON_VAULT_NEW_PASSPHRASE"  # noqa: S105 (likewise)
 
 class InputError(AileronError):
     code = "invalid_input"
+
+
+# -- what the CLI sends: names in URL paths, text in queries and bodies -------------------------
+
+MAX_NAME_CHARS = 1024
+"""Longer than any name or filter the daemon accepts (past its own limit it answers a clear
+422), and short enough that a percent-encoded name always fits in a URL (httpx refuses URLs
+past 64 KiB)."""
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def sendable(value: Any, what: str) -> Any:
+    """``value`` (text, or JSON data) if it can be sent as JSON: every string UTF-8 text, no
+    NaN or Infinity; else ``InputError``. A lone surrogate gets here from a ``\\ud800`` escape
+    in JSON, or from argv or stdin bytes that are not UTF-8 (Python decodes them with
+    ``surrogateescape``)."""
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = error.object[error.start : error.end]
+        raise InputError(
+            f"{what} is not valid UTF-8 text (it holds {ascii(bad)})",
+            hint="pass UTF-8 text: bytes that are not UTF-8, and lone surrogates, cannot be sent",
+        ) from None
+    except ValueError:
+        raise InputError(f"{what} holds NaN or Infinity, which JSON cannot carry") from None
+    except RecursionError:
+        raise InputError(f"{what} is nested too deeply") from None
+    return value
+
+
+def query_text(value: str | None, what: str) -> str | None:
+    """``value`` (a filter for the query string) if it can be sent, else ``InputError``."""
+    if value is None:
+        return None
+    sendable(value, what)
+    if len(value) > MAX_NAME_CHARS:
+        raise InputError(f"{what} is {len(value)} characters long; at most {MAX_NAME_CHARS}")
+    return value
+
+
+def _name(value: str, what: str) -> str:
+    sendable(value, what)
+    if not value:
+        raise InputError(f"{what} is empty")
+    if len(value) > MAX_NAME_CHARS:
+        raise InputError(f"{what} is {len(value)} characters long; at most {MAX_NAME_CHARS}")
+    if _CONTROL.search(value):
+        raise InputError(f"{what} {show(value)} holds a control character")
+    return value
+
+
+def url_segment(value: str, what: str, *, slashes: bool = False) -> str:
+    """``value`` (an action name, an id) as one percent-encoded segment of an API path.
+
+    Sent as it is, ``actions/{name}`` with a name holding ``..``, ``/``, ``?`` or ``#`` would
+    reach another resource (httpx resolves dot segments) or lose the rest of the path; so a
+    name is one segment, never empty, ``.`` or ``..``, and is percent-encoded. With
+    ``slashes`` (a connector FQN, ``local://echo``) a ``/`` is allowed and sent as ``%2F``.
+    """
+    _name(value, what)
+    if (not slashes and "/" in value) or value in (".", ".."):
+        raise InputError(f"{what} {show(value)} is not a name: it holds '/' or is '.' or '..'")
+    return quote(value, safe="")
+
+
+def url_path(value: str, what: str) -> str:
+    """``value`` (a ``/``-separated vault path or binding name) as percent-encoded segments;
+    an empty, ``.`` or ``..`` segment is refused before anything is sent."""
+    _name(value, what)
+    if any(segment in ("", ".", "..") for segment in value.split("/")):
+        raise InputError(
+            f"{what} {show(value)} has an empty, '.' or '..' segment",
+            hint="separate its segments with single '/' and use no '.' or '..' segment",
+        )
+    return "/".join(quote(segment, safe="") for segment in value.split("/"))
 
 
 def connect() -> DaemonClient:
@@ -78,7 +158,7 @@ def passphrase(
         return _read_secret_file(path)
     from_env = os.environ.get(env)
     if from_env:
-        return from_env
+        return str(sendable(from_env, f"${env}"))
     if not sys.stdin.isatty():
         raise InputError(
             "no passphrase available",
@@ -107,14 +187,20 @@ def secret_from_stdin(what: str) -> str:
         if getpass.getpass("Repeat it: ") != value:
             raise InputError("the two values differ", hint="run the command again")
     else:
-        value = sys.stdin.read()
+        try:
+            value = sys.stdin.read()
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"{what}: standard input is not UTF-8 text ({error.reason})",
+                hint="pipe UTF-8 text",
+            ) from None
         if value.endswith("\n"):
             value = value[:-1]
     if not value:
         raise InputError(
             f"no {what} given", hint="pipe it on standard input or type it at the prompt"
         )
-    return value
+    return str(sendable(value, what))
 
 
 def unlocking(client: DaemonClient, args: argparse.Namespace, call: Callable[[], T]) -> T:
@@ -141,7 +227,7 @@ def parse_meta(pairs: list[str]) -> dict[str, str]:
         if not sep or not key:
             raise InputError(f"--meta {pair!r} is not KEY=VALUE")
         metadata[key] = value
-    return metadata
+    return dict(sendable(metadata, "--meta"))
 
 
 def print_json(value: Any) -> None:

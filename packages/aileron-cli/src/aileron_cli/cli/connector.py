@@ -6,9 +6,16 @@ import argparse
 import hashlib
 import json
 from pathlib import Path
-from urllib.parse import quote
 
-from aileron_cli.cli.common import InputError, add_json_flag, connect, print_json, print_table
+from aileron_cli.cli.common import (
+    InputError,
+    add_json_flag,
+    connect,
+    print_json,
+    print_table,
+    sendable,
+    url_segment,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,8 +75,11 @@ def _install(args: argparse.Namespace) -> int:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as error:
         raise InputError(f"{args.source} is not JSON: {error}") from error
+    except RecursionError:
+        raise InputError(f"{args.source} is nested too deeply to be a connector spec") from None
     if not isinstance(document, dict):
         raise InputError(f"{args.source} is not a JSON object")
+    sendable(document, args.source)
     with connect() as client:
         installed = client.post("connectors", {"spec": document})
     print(f"installed {installed['fqn']} {installed['version']} (sha256 {installed['sha256']})")
@@ -99,8 +109,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    fqn = url_segment(args.fqn, "the connector FQN", slashes=True)
     with connect() as client:
-        connector = client.get(f"connectors/{quote(args.fqn, safe='')}")
+        connector = client.get(f"connectors/{fqn}")
     if args.json:
         print_json(connector)
         return 0
@@ -119,7 +130,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
+    fqn = url_segment(args.fqn, "the connector FQN", slashes=True)
     with connect() as client:
-        client.delete(f"connectors/{quote(args.fqn, safe='')}")
+        client.delete(f"connectors/{fqn}")
     print(f"removed {args.fqn}")
     return 0

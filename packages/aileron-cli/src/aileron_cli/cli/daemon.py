@@ -42,11 +42,9 @@ def _start(args: argparse.Namespace) -> int:
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         return serve(layout, auto_spawned=args.auto_spawned)
-    from aileron_cli.lifecycle import healthy, spawn
-    from aileron_core.fileio import exclusive_lock
+    from aileron_cli.lifecycle import healthy, spawn, spawn_lock
 
-    layout.ensure()
-    with exclusive_lock(layout.spawn_lock):
+    with spawn_lock(layout):
         found = healthy(layout)
         if found is not None:
             print(f"the daemon is already running at {found[0].url} (pid {found[0].pid})")

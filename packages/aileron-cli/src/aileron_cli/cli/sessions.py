@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from aileron_cli.cli.common import add_json_flag, connect, print_fields, print_json, print_table
+from aileron_cli.cli.common import (
+    add_json_flag,
+    connect,
+    print_fields,
+    print_json,
+    print_table,
+    query_text,
+    url_segment,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,9 +31,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _list(args: argparse.Namespace) -> int:
+    agent = query_text(args.agent, "--agent")
     with connect() as client:
         sessions = client.get(
-            "sessions", active=True if args.active else None, agent=args.agent, limit=args.limit
+            "sessions", active=True if args.active else None, agent=agent, limit=args.limit
         )
     if args.json:
         print_json(sessions)
@@ -41,8 +50,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    session_id = url_segment(args.id, "the session id")
     with connect() as client:
-        session = client.get(f"sessions/{args.id}")
+        session = client.get(f"sessions/{session_id}")
     if args.json:
         print_json(session)
         return 0

@@ -19,6 +19,7 @@ from aileron_cli.cli.common import (
     print_table,
     secret_from_stdin,
     unlocking,
+    url_path,
 )
 
 
@@ -151,22 +152,22 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _put(args: argparse.Namespace) -> int:
+    path = url_path(args.path, "the entry path")
     metadata = parse_meta(args.meta)
     value = secret_from_stdin(f"Value for {args.path}")
     with connect() as client:
         unlocking(
             client,
             args,
-            lambda: client.put(
-                f"vault/entries/{args.path}", {"value": value, "metadata": metadata}
-            ),
+            lambda: client.put(f"vault/entries/{path}", {"value": value, "metadata": metadata}),
         )
     print(f"stored {args.path}")
     return 0
 
 
 def _delete(args: argparse.Namespace) -> int:
+    path = url_path(args.path, "the entry path")
     with connect() as client:
-        unlocking(client, args, lambda: client.delete(f"vault/entries/{args.path}"))
+        unlocking(client, args, lambda: client.delete(f"vault/entries/{path}"))
     print(f"deleted {args.path}")
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aileron_cli.daemon.connector_store import LoadError
 from aileron_cli.daemon.errors import DaemonError
+from aileron_cli.daemon.store_files import writing
 from aileron_core.actions import ActionManifest, check_requirements, parse_action_manifest
 from aileron_core.connectors import ConnectorSpec
 from aileron_core.errors import AileronError
@@ -81,8 +82,10 @@ class ActionStore:
     def install(self, text: str, specs: Mapping[str, ConnectorSpec]) -> InstalledAction:
         """Validate ``text`` and store it as ``actions/<name>.md`` (replacing any previous)."""
         manifest = self._check(text, specs, "<manifest>")
-        ensure_private_dir(self.directory)
-        atomic_write(self.directory / f"{manifest.name}.md", text.encode("utf-8"))
+        path = self.directory / f"{manifest.name}.md"
+        with writing(path):
+            ensure_private_dir(self.directory)
+            atomic_write(path, text.encode("utf-8"))
         installed = InstalledAction(manifest, text, manifest.name not in self._disabled)
         self._actions[manifest.name] = installed
         return installed
@@ -99,27 +102,28 @@ class ActionStore:
 
     def set_enabled(self, name: str, enabled: bool) -> InstalledAction:
         installed = self.get(name)
-        if enabled:
-            self._disabled.discard(name)
-        else:
-            self._disabled.add(name)
-        self._save_state()
+        self._save_state(self._disabled - {name} if enabled else self._disabled | {name})
         updated = InstalledAction(installed.manifest, installed.text, enabled)
         self._actions[name] = updated
         return updated
 
     def remove(self, name: str) -> None:
         self.get(name)
-        (self.directory / f"{name}.md").unlink(missing_ok=True)
+        path = self.directory / f"{name}.md"
+        with writing(path):
+            path.unlink(missing_ok=True)
         del self._actions[name]
         if name in self._disabled:
-            self._disabled.discard(name)
-            self._save_state()
+            self._save_state(self._disabled - {name})
 
-    def _save_state(self) -> None:
-        ensure_private_dir(self.directory)
-        body = json.dumps({"disabled": sorted(self._disabled)}, indent=2).encode() + b"\n"
-        atomic_write(self.directory / STATE_FILE, body)
+    def _save_state(self, disabled: set[str]) -> None:
+        """Write ``disabled`` to the state file, then make it the store's."""
+        path = self.directory / STATE_FILE
+        body = json.dumps({"disabled": sorted(disabled)}, indent=2).encode() + b"\n"
+        with writing(path):
+            ensure_private_dir(self.directory)
+            atomic_write(path, body)
+        self._disabled = disabled
 
     def list(self) -> builtins.list[InstalledAction]:
         return [self._actions[name] for name in sorted(self._actions)]

@@ -3,7 +3,9 @@
 ``create_app`` builds the app around a :class:`DaemonConfig`; its lifespan opens the stores
 (recovering from a crash) before the first request and closes them after the last. The
 version check is a plain ASGI middleware: a client of another version gets ``409
-version_mismatch`` with both versions and the fix, before any route runs.
+version_mismatch`` with both versions and the fix, before any route runs. Inside it, the hot
+routes (health, status, action runs, the gateway) are answered as plain ASGI
+(:mod:`aileron_cli.daemon.hot_routes`); every other request goes through FastAPI.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aileron_cli.daemon.errors import install_error_handlers
+from aileron_cli.daemon.hot_routes import HotRoutes
 from aileron_cli.daemon.routes import (
     actions,
     approvals,
@@ -136,5 +139,7 @@ def create_app(
         if state is not None:
             state.last_activity = time.monotonic()
 
+    # Inner first: the version gate runs before the hot routes (aileron_cli.daemon.hot_routes).
+    app.add_middleware(HotRoutes, fastapi=app, state=lambda: holder.get("state"))
     app.add_middleware(VersionGate, version=config.version, touch=touch)
     return app

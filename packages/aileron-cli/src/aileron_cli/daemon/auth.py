@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from fastapi import Request
+from starlette.requests import Request
 
 from aileron_cli.daemon.errors import DaemonError
 from aileron_core.audit import Actor
@@ -82,11 +82,32 @@ class TokenRegistry:
 
 def bearer_token(request: Request) -> str | None:
     """The bearer token of a request, or ``None``."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
+    return _bearer(request.headers.get("authorization"))
+
+
+def _bearer(header: str | None) -> str | None:
+    scheme, _, value = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
+
+
+def authenticate(registry: TokenRegistry, authorization: str | None, capability: str) -> Principal:
+    """The caller behind an ``Authorization`` header value, if it holds ``capability``.
+
+    Raises ``DaemonError`` ``unauthorized`` (no or an unknown token) or ``forbidden``.
+    """
+    token = _bearer(authorization)
+    principal = registry.resolve(token) if token else None
+    if principal is None:
+        raise DaemonError(
+            "unauthorized",
+            "missing or invalid token",
+            hint="send `Authorization: Bearer <token>` (the CLI does this for you)",
+        )
+    if not principal.can(capability):
+        raise DaemonError("forbidden", f"this token may not use this route (needs {capability!r})")
+    return principal
 
 
 def require(capability: str) -> Callable[[Request], Principal]:
@@ -94,18 +115,6 @@ def require(capability: str) -> Callable[[Request], Principal]:
 
     def dependency(request: Request) -> Principal:
         registry: TokenRegistry = request.app.state.daemon.tokens
-        token = bearer_token(request)
-        principal = registry.resolve(token) if token else None
-        if principal is None:
-            raise DaemonError(
-                "unauthorized",
-                "missing or invalid token",
-                hint="send `Authorization: Bearer <token>` (the CLI does this for you)",
-            )
-        if not principal.can(capability):
-            raise DaemonError(
-                "forbidden", f"this token may not use this route (needs {capability!r})"
-            )
-        return principal
+        return authenticate(registry, request.headers.get("authorization"), capability)
 
     return dependency

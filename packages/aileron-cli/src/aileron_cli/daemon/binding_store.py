@@ -15,6 +15,7 @@ from pathlib import Path
 import attrs
 
 from aileron_cli.daemon.errors import DaemonError
+from aileron_cli.daemon.store_files import writing
 from aileron_core.actions import BINDING_PATTERN
 from aileron_core.convert import converter
 from aileron_core.fileio import atomic_write
@@ -60,11 +61,12 @@ class BindingStore:
             for name, value in raw.get("bindings", {}).items()
         }
 
-    def _save(self) -> None:
-        body = {
-            "bindings": {n: converter.unstructure(b) for n, b in sorted(self._bindings.items())}
-        }
-        atomic_write(self.path, json.dumps(body, indent=2).encode() + b"\n")
+    def _save(self, bindings: dict[str, Binding]) -> None:
+        """Write ``bindings`` to the file, then make them the store's."""
+        body = {"bindings": {n: converter.unstructure(b) for n, b in sorted(bindings.items())}}
+        with writing(self.path):
+            atomic_write(self.path, json.dumps(body, indent=2).encode() + b"\n")
+        self._bindings = bindings
 
     def ensure_absent(self, name: str) -> None:
         if name in self._bindings:
@@ -78,8 +80,7 @@ class BindingStore:
         kind, service, identity = check_name(name)
         self.ensure_absent(name)
         binding = Binding(name, kind, service, identity, datetime.now(UTC), dict(metadata))
-        self._bindings[name] = binding
-        self._save()
+        self._save({**self._bindings, name: binding})
         return binding
 
     def get(self, name: str) -> Binding:
@@ -94,8 +95,7 @@ class BindingStore:
 
     def remove(self, name: str) -> Binding:
         binding = self.get(name)
-        del self._bindings[name]
-        self._save()
+        self._save({n: b for n, b in self._bindings.items() if n != name})
         return binding
 
     def find_default(self, service: str) -> builtins.list[Binding]:

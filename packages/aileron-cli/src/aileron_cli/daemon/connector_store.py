@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aileron_cli.daemon.errors import DaemonError
+from aileron_cli.daemon.store_files import writing
 from aileron_core.canonical import canonical_json
 from aileron_core.connectors import ConnectorSpec, parse_connector_spec, spec_digest, spec_to_json
 from aileron_core.errors import AileronError
@@ -66,20 +67,30 @@ class ConnectorStore:
             self._by_fqn[spec.fqn] = InstalledConnector(spec, digest)
 
     def install(self, spec: ConnectorSpec) -> tuple[InstalledConnector, str | None]:
-        """Store ``spec``; returns it and the digest it replaced (if any)."""
+        """Store ``spec``; returns it and the digest it replaced (if any). A write the file
+        system refuses is a ``StoreWriteError`` and changes nothing."""
         digest = spec_digest(spec)
-        directory = ensure_private_dir(self.root / digest)
-        atomic_write(directory / SPEC_FILE, canonical_json(spec_to_json(spec)) + b"\n")
+        path = self.root / digest / SPEC_FILE
+        with writing(path):
+            ensure_private_dir(path.parent)
+            atomic_write(path, canonical_json(spec_to_json(spec)) + b"\n")
         previous = self._by_fqn.get(spec.fqn)
+        replaced = previous.digest if previous is not None and previous.digest != digest else None
+        if replaced is not None:
+            try:
+                self._remove_dir(replaced)
+            except BaseException:
+                # Two specs of one FQN on disk would make the next start pick either: keep the
+                # old one, the only one in force.
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(path.parent)
+                raise
         installed = InstalledConnector(spec, digest)
         self._by_fqn[spec.fqn] = installed
-        if previous is not None and previous.digest != digest:
-            self._remove_dir(previous.digest)
-            return installed, previous.digest
-        return installed, None
+        return installed, replaced
 
     def _remove_dir(self, digest: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        with writing(self.root / digest), contextlib.suppress(FileNotFoundError):
             shutil.rmtree(self.root / digest)
 
     def get(self, fqn: str) -> InstalledConnector:
@@ -94,8 +105,8 @@ class ConnectorStore:
 
     def remove(self, fqn: str) -> InstalledConnector:
         installed = self.get(fqn)
-        del self._by_fqn[fqn]
         self._remove_dir(installed.digest)
+        del self._by_fqn[fqn]
         return installed
 
     def list(self) -> builtins.list[InstalledConnector]:

@@ -26,6 +26,7 @@ from pathlib import Path
 import attrs
 
 from aileron_cli.daemon.errors import DaemonError
+from aileron_cli.daemon.store_files import writing
 from aileron_core.connectors import CredentialKind
 from aileron_core.convert import converter
 from aileron_core.fileio import atomic_write
@@ -104,11 +105,13 @@ class AttachmentStore:
 
     def save(self, attachment: Attachment) -> None:
         body = {"format": FORMAT, "version": 1, "attachment": converter.unstructure(attachment)}
-        atomic_write(self.path, json.dumps(body, indent=2, sort_keys=True).encode() + b"\n")
+        with writing(self.path):
+            atomic_write(self.path, json.dumps(body, indent=2, sort_keys=True).encode() + b"\n")
         self._stamp = None
 
     def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
+        with writing(self.path):
+            self.path.unlink(missing_ok=True)
         self._stamp, self._cached = None, None
 
     def with_escrow(self, record: EscrowRecord) -> Attachment:

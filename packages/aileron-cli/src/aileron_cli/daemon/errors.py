@@ -86,6 +86,14 @@ STATUS_BY_CODE: dict[str, int] = {
     "enclave_certificate_mismatch": 502,
     "enclave_refused": 502,
     "attestation_invalid": 502,
+    # Storage: the request was fine, but the daemon cannot read or write its files (a full
+    # disk, a read-only or failing file system; an audit log poisoned by such a failure until
+    # the daemon restarts). One status for all of them, 503: each code covers every cause (the
+    # message names it: ENOSPC, EROFS, EIO …), and 507 would fit only the full-disk half.
+    "audit_write_failed": 503,
+    "state_write_failed": 503,
+    "store_write_failed": 503,
+    "vault_error": 503,  # only raised for OS errors on vault.json (aileron_core.vault.storage)
 }
 
 
@@ -137,7 +145,24 @@ def envelope(
         body["retriable"] = retriable
     if audit_id is not None:
         body["audit_id"] = audit_id
-    return JSONResponse({"error": body}, status_code=status, headers=dict(headers or {}))
+    return JSONResponse({"error": encodable(body)}, status_code=status, headers=dict(headers or {}))
+
+
+def encodable(value: Any) -> Any:
+    """``value`` with every string made UTF-8-encodable. An error may quote the request, and a
+    lone surrogate (``"\\ud800"`` is legal JSON) cannot be sent as UTF-8: it is answered as
+    its backslash escape instead of failing the answer with a 500."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, Mapping):
+        return {encodable(key): encodable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [encodable(item) for item in value]
+    return value
 
 
 def _aileron_error(_: Request, error: Exception) -> JSONResponse:
@@ -204,5 +229,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (422, "Invalid request"),
         (423, "The vault is locked"),
         (429, "Too many wrong passphrases; retry later"),
+        (503, "The daemon cannot read or write its files (disk full, read-only or failing)"),
     )
 }

@@ -68,6 +68,7 @@ Errors::
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -76,13 +77,13 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, NoReturn
 from urllib.parse import unquote_plus
 
-import anyio
 import attrs
 import httpx
 
 from aileron_cli.__about__ import __version__
 from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.redaction import REDACTED, Redactor, Secret
+from aileron_cli.daemon.upstream import UpstreamTransport
 from aileron_core.arguments import ArgsError
 from aileron_core.connectors import ConnectorSpec, Credential, Operation, is_loopback
 from aileron_core.credentials import (
@@ -201,9 +202,10 @@ class _Plan:
 
     def headers(self, *, has_body: bool) -> dict[str, str]:
         headers = {
-            "User-Agent": USER_AGENT,
             "Accept": "application/json",
             "Accept-Encoding": "identity",
+            "Connection": "keep-alive",
+            "User-Agent": USER_AGENT,
         }
         if has_body:
             headers["Content-Type"] = "application/json"
@@ -284,13 +286,11 @@ class Executor:
         self._timeout_s = timeout_s
         self._max_response_bytes = max_response_bytes
         self._max_redirects = max_redirects
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(timeout_s),
-            follow_redirects=False,
-            trust_env=False,
-            verify=True,
-        )
+        # Requests go straight to a transport, not through an httpx.AsyncClient: redirects are
+        # followed by hand here, and a client's cookie jar, .netrc and proxy variables are all
+        # unwanted. The default transport is the daemon's own lean HTTP/1.1 client.
+        self._transport = transport or UpstreamTransport(max_connections=100, max_idle=100)
+        self._extensions = {"timeout": httpx.Timeout(timeout_s).as_dict()}
         # httpx logs every request URL at INFO, a query credential included.
         httpx_log = logging.getLogger("httpx")
         if httpx_log.getEffectiveLevel() < logging.WARNING:
@@ -298,7 +298,7 @@ class Executor:
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        await self._client.aclose()
+        await self._transport.aclose()
 
     async def run(
         self,
@@ -329,7 +329,7 @@ class Executor:
         _check_secret(spec.credential, credential)
         url, body = _build(operation, args)
         try:
-            with anyio.fail_after(self._timeout_s):
+            async with asyncio.timeout(self._timeout_s):
                 answer, bytes_out = await self._exchange(plan, url, body)
         except TimeoutError:
             self._timed_out(plan, retriable=plan.idempotent)
@@ -351,16 +351,19 @@ class Executor:
         hops = 0
         while True:
             _check_target(plan, url)
-            request = self._client.build_request(
+            request = httpx.Request(
                 method,
                 plan.with_credential(url),
                 headers=plan.headers(has_body=body is not None),
                 content=body,
+                extensions=self._extensions,
             )
             bytes_out += len(body or b"")
             try:
-                client = plan.sender if plan.sender is not None else self._client
-                response = await client.send(request, stream=True)
+                if plan.sender is not None:
+                    response = await plan.sender.send(request, stream=True)
+                else:
+                    response = await self._transport.handle_async_request(request)
                 try:
                     if response.status_code not in _REDIRECTS:
                         return await self._answer(plan, url, method, response), bytes_out

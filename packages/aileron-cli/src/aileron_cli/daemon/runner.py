@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from aileron_cli.daemon import enclave_service
+from aileron_cli.daemon import enclave_service, secret_cache
 from aileron_cli.daemon.enclave_service import Escrowed
 from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.redaction import Secret, redact
@@ -175,7 +175,7 @@ async def _credential(
 ) -> Secret | Escrowed:
     service = spec.credential.service
     if override is not None:
-        name = state.bindings.get(override).name
+        binding = state.bindings.get(override)
     else:
         candidates = state.bindings.find_default(service)
         if not candidates:
@@ -194,7 +194,8 @@ async def _credential(
                 hint="name one in the action's [[requires.connectors]] binding",
                 details={"service": service},
             )
-        name = candidates[0].name
+        binding = candidates[0]
+    name = binding.name
     escrow = enclave_service.escrow_for(state, name)
     try:
         if escrow is not None:
@@ -209,7 +210,9 @@ async def _credential(
                 escrow_id=escrow.escrow_id,
             )
             return Escrowed(escrow, key)
-        value = await state.vault.get(name)
+        # Cached while the binding and vault.json are unchanged (saves a worker-thread trip).
+        cache = secret_cache.for_vault(state.vault)
+        value = await cache.value(state.vault, binding, lambda: state.vault.get(name))
     except VaultLocked:
         raise DaemonError(
             "binding_required",

@@ -22,8 +22,10 @@ from datetime import UTC, datetime
 
 import uvicorn
 
+import aileron_core.client  # noqa: F401 (first: keeps httpx's unused CLI out, see there)
 from aileron_cli.__about__ import __version__
 from aileron_cli.daemon.app import create_app
+from aileron_cli.daemon.http_protocol import BatchedHttpToolsProtocol
 from aileron_cli.daemon.state import DaemonConfig, DaemonState
 from aileron_cli.gateway.config import load_gateway_config
 from aileron_core.discovery import DaemonInfo, read_daemon_info
@@ -48,10 +50,16 @@ def _idle_timeout(layout: Layout) -> float | None:
         return None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{layout.config} is not valid TOML: {error}") from error
-    value = settings.get("daemon", {}).get("idle_timeout")
+    except OSError as error:
+        raise ConfigError(f"cannot read {layout.config}: {error.strerror or error}") from error
+    table = settings.get("daemon", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"`daemon` in {layout.config} must be a table ([daemon])")
+    value = table.get("idle_timeout")
     if value is None:
         return None
-    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+    # The bounds also refuse nan (it would mean "never"), inf and ints too large for a float.
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value < 1e308:
         raise ConfigError(
             f"daemon.idle_timeout in {layout.config} must be a positive number of seconds"
         )
@@ -76,11 +84,15 @@ def _take_life_lock(layout: Layout) -> int:
 
 
 def _remove_daemon_json(layout: Layout, token: str) -> None:
-    """Remove ``daemon.json`` if it is still ours."""
+    """Remove ``daemon.json`` if it is still ours. On a home that turned read-only it stays
+    (clients find nothing answers there, and the next start replaces it)."""
     with contextlib.suppress(AileronError, FileNotFoundError):
         info = read_daemon_info(layout.daemon_json)
         if info is not None and info.token == token:
-            layout.daemon_json.unlink()
+            try:
+                layout.daemon_json.unlink()
+            except OSError as error:
+                log.warning("could not remove %s: %s", layout.daemon_json, error.strerror)
 
 
 def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
@@ -143,6 +155,7 @@ def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
     server = uvicorn.Server(
         uvicorn.Config(
             app,
+            http=BatchedHttpToolsProtocol,  # one write per answer (daemon.http_protocol)
             log_config=None,
             access_log=False,
             lifespan="on",

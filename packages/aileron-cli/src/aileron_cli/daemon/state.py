@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aileron_cli.daemon.action_store import ActionStore
 from aileron_cli.daemon.approvals import ApprovalStore
-from aileron_cli.daemon.audit_log import AuditLog
+from aileron_cli.daemon.audit_log import AuditLog, AuditWriteError
 from aileron_cli.daemon.auth import TokenRegistry
 from aileron_cli.daemon.binding_store import BindingStore
 from aileron_cli.daemon.connector_store import ConnectorStore
 from aileron_cli.daemon.executor import Executor
 from aileron_cli.daemon.listener import SessionListeners
 from aileron_cli.daemon.sessions import SessionStore
+from aileron_cli.daemon.statelog import StateWriteError
 from aileron_cli.daemon.vault_service import VaultService
 from aileron_cli.gateway.config import GatewayConfig, load_gateway_config
 from aileron_cli.gateway.proxy import Gateway
@@ -136,19 +139,40 @@ class DaemonState:
         future.add_done_callback(_consume)
 
     def close(self) -> None:
-        """Clean stop: close running sessions, compact the state logs, seal the audit log."""
-        for session in self.sessions.close_running():
-            self.audit.append_sync(
-                "session.orphaned",
-                SERVICE,
-                session.id,
-                {"agent": session.agent, "reason": "daemon stopped"},
-            )
-        self.sessions.compact()
-        self.approvals.compact()
-        self.vault.lock()
-        self.audit.append_sync("daemon.stopped", SERVICE, None, {"pid": self.pid})
-        self.audit.close()
+        """Clean stop: close running sessions, compact the state logs, seal the audit log.
+
+        A storage failure (a full or read-only disk, an audit log poisoned by an earlier write
+        failure) skips only the step it hits, with a warning: the rest still runs and the audit
+        log is always closed, so the stop stays clean. What was not written is what a crash
+        would have left, and the next start recovers it (sessions orphaned, logs repaired).
+        """
+        try:
+            with _warn_on_storage_failure("closing the running sessions"):
+                for session in self.sessions.close_running():
+                    self.audit.append_sync(
+                        "session.orphaned",
+                        SERVICE,
+                        session.id,
+                        {"agent": session.agent, "reason": "daemon stopped"},
+                    )
+            with _warn_on_storage_failure("compacting sessions.jsonl"):
+                self.sessions.compact()
+            with _warn_on_storage_failure("compacting approvals.jsonl"):
+                self.approvals.compact()
+            self.vault.lock()
+            with _warn_on_storage_failure("recording daemon.stopped"):
+                self.audit.append_sync("daemon.stopped", SERVICE, None, {"pid": self.pid})
+        finally:
+            self.audit.close()
+
+
+@contextlib.contextmanager
+def _warn_on_storage_failure(step: str) -> Iterator[None]:
+    """Log a storage failure in the block as one warning line (no traceback) and go on."""
+    try:
+        yield
+    except (AuditWriteError, StateWriteError, OSError) as error:
+        log.warning("stopping: %s failed: %s", step, error)
 
 
 def _consume(future: asyncio.Future[AuditRecord]) -> None:

@@ -17,6 +17,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: 32 clients connecting at once (the load
+    # benchmark, the reliability suite) overflow the kernel's accept queue, and now and then a
+    # connection is reset, which the daemon answers as a 502 upstream_unreachable.
+    request_queue_size = 128
+
+
 @dataclass(frozen=True)
 class Seen:
     method: str
@@ -73,7 +80,7 @@ class EchoServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._httpd = _Server(("127.0.0.1", self.port), Handler)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 

@@ -45,6 +45,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from aileron_cli.daemon.binding_store import Binding
 from aileron_cli.daemon.errors import envelope
+from aileron_cli.daemon.upstream import UpstreamTransport
 from aileron_cli.gateway.config import GatewayConfig
 from aileron_cli.gateway.credentials import KeyCache
 
@@ -136,7 +137,8 @@ class Gateway:
     Requests go straight to an httpx *transport*, not through an ``httpx.AsyncClient``: a
     client's extras are all unwanted here (redirects are the agent's to follow, provider
     cookies are the agent's to keep, and no ``.netrc`` or proxy variable may add anything),
-    and skipping them is a good share of the gateway's per-request cost.
+    and skipping them is a good share of the gateway's per-request cost. The transport is the
+    daemon's own HTTP/1.1 client (:mod:`aileron_cli.daemon.upstream`).
     """
 
     def __init__(
@@ -145,10 +147,7 @@ class Gateway:
         self.config = config
         self.keys = KeyCache()
         self._uses: set[tuple[object, ...]] = set()
-        self.transport = transport or httpx.AsyncHTTPTransport(
-            trust_env=False,
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-        )
+        self.transport = transport or UpstreamTransport(max_connections=256, max_idle=64)
 
     def first_use(self, session_id: str, binding: Binding) -> bool:
         """Whether this session uses this binding (as created) for the first time."""

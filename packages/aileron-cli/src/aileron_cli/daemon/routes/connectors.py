@@ -42,7 +42,16 @@ async def list_connectors(state: State, _: Admin) -> list[ConnectorOut]:
 @router.post("", response_model=ConnectorOut, status_code=201)
 async def install_connector(body: InstallConnector, state: State, who: Admin) -> ConnectorOut:
     """Validate and install a spec (content-addressed by the sha256 of its canonical JSON)."""
-    spec = parse_connector_spec(canonical_json(body.spec), source="<request>")
+    try:
+        document = canonical_json(body.spec)
+    except UnicodeEncodeError as error:  # a lone surrogate: legal in JSON, not in UTF-8
+        raise DaemonError(
+            "invalid_connector_spec",
+            f"the spec holds text that is not valid Unicode ({error.reason})",
+        ) from None
+    except ValueError as error:  # NaN or Infinity (Python's JSON parser accepts them)
+        raise DaemonError("invalid_connector_spec", f"the spec is not JSON data: {error}") from None
+    spec = parse_connector_spec(document, source="<request>")
     digest = spec_digest(spec)
     if body.sha256 is not None and body.sha256 != digest:
         raise DaemonError(

@@ -148,7 +148,8 @@ async def _credential(
     return [(provider.key_header, provider.key_value(key))], drop | set(CREDENTIAL_HEADERS), name
 
 
-async def _forward(request: Request, name: str) -> Response:
+async def forward_request(request: Request, name: str) -> Response:
+    """Forward one gateway request to provider ``name`` (or refuse it, audited)."""
     started = time.perf_counter()
     state = daemon_state(request)
     provider = state.gateway.config.provider(name)
@@ -211,7 +212,7 @@ async def _forward(request: Request, name: str) -> Response:
 
 def _endpoint(name: str) -> Any:
     async def forward(request: Request, path: str) -> Response:
-        return await _forward(request, name)
+        return await forward_request(request, name)
 
     forward.__doc__ = (
         f"Forward to the {name} API with the session's credential (path and query as given)."

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
+from aileron_cli.daemon import secret_cache
 from aileron_cli.daemon.auth import ADMIN, Principal, require
 from aileron_cli.daemon.errors import ERROR_RESPONSES
 from aileron_cli.daemon.routes import daemon_state
@@ -53,8 +54,10 @@ async def vault_unlock(body: PassphraseBody, state: State, who: Admin) -> VaultS
 
 @router.post("/lock", response_model=VaultStatus)
 async def vault_lock(state: State, who: Admin) -> VaultStatus:
-    """Forget the key."""
+    """Forget the key, and every secret the request paths keep while it is unlocked."""
     state.vault.lock()
+    secret_cache.for_vault(state.vault).clear()
+    state.gateway.keys.clear()
     await state.record("vault.locked", who.actor)
     return VaultStatus(state=state.vault.state())
 
