@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -37,6 +36,7 @@ from actions.support import SECRET, echo_spec, manifest
 from helpers import script
 
 from aileron_cli.examples.echo_server import EchoServer
+from aileron_cli.lifecycle import daemon_running
 from aileron_core.__about__ import __version__
 from aileron_core.audit import AuditRecord, parse_line
 from aileron_core.discovery import DaemonInfo
@@ -109,17 +109,7 @@ def open_sessions(info: DaemonInfo, count: int) -> list[tuple[str, str]]:
 
 def lock_held(layout: Layout) -> bool:
     """Whether a process holds the daemon's life-long lock (works on a read-only home)."""
-    try:
-        fd = os.open(layout.daemon_lock, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return daemon_running(layout)
 
 
 def kill9(layout: Layout, pid: int) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette._utils import is_async_callable
@@ -38,7 +37,8 @@ from aileron_cli.daemon import runner
 from aileron_cli.daemon.auth import ADMIN, authenticate
 from aileron_cli.daemon.routes.actions import answer, session_of
 from aileron_cli.daemon.routes.gateway import forward_request
-from aileron_cli.daemon.schemas import Health, RunDone, Status
+from aileron_cli.daemon.routes.system import current_status
+from aileron_cli.daemon.schemas import Health, RunDone
 from aileron_core.errors import AileronError
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class HotRoutes:
                 return
             elif method == "GET" and path == "/v1/status":
                 authenticate(state.tokens, _header(scope, b"authorization"), ADMIN)
-                await _json(send, 200, _status(state))
+                await _json(send, 200, current_status(state))
                 return
         except AileronError as error:
             await self._error(error, scope, receive, send)
@@ -195,23 +195,6 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return replay
-
-
-def _status(state: DaemonState) -> Status:
-    """``routes.system.status``'s answer."""
-    now = datetime.now(UTC)
-    return Status(
-        version=state.version,
-        pid=state.pid,
-        url=state.config.url,
-        started_at=state.started_at,
-        uptime_s=round((now - state.started_at).total_seconds(), 3),
-        vault=state.vault.state(),
-        active_sessions=state.sessions.active_count(),
-        actions=len(state.actions.list()),
-        connectors=len(state.connectors.list()),
-        bindings=len(state.bindings.list()),
-    )
 
 
 async def _json(send: Send, status: int, model: Any) -> None:

@@ -26,6 +26,11 @@ async def health(state: State) -> Health:
 @router.get("/status", response_model=Status, responses=ERROR_RESPONSES, tags=["system"])
 async def status(state: State, _: Annotated[Principal, Depends(require(ADMIN))]) -> Status:
     """Version, pid, vault state and counts of what the daemon holds."""
+    return current_status(state)
+
+
+def current_status(state: DaemonState) -> Status:
+    """The daemon's status now (also answered by ``hot_routes`` before FastAPI's router)."""
     now = datetime.now(UTC)
     return Status(
         version=state.version,
