@@ -48,3 +48,20 @@ def ensure_agent_base() -> str:
     """The stand-in-agent base image, built (or confirmed current) now."""
     podman_build("agent-base.Containerfile", AGENT_BASE, BASE_IMAGE=TEST_BASE)
     return AGENT_BASE
+
+
+# Every variable a sandboxed agent's env file holds when no provider key is in the vault.
+CONTAINER_VARS = frozenset(
+    {
+        "HOME",
+        "PATH",
+        "AILERON_API_URL",
+        "AILERON_SESSION_ID",
+        "AILERON_TOKEN",
+        "AILERON_TOOLS_FILE",
+        "AILERON_WORKSPACE",
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_CUSTOM_HEADERS",
+    }
+)

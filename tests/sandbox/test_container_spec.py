@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 import pytest
+from sandbox.support import CONTAINER_VARS
 
 from aileron_cli.launch import agent_named
 from aileron_cli.launch.errors import SandboxUnavailable
@@ -221,19 +222,6 @@ def test_image_path_takes_the_images_path() -> None:
 
 # --- container_env, container_command --------------------------------------------------------
 
-BASE_VARS = {
-    "HOME",
-    "PATH",
-    "AILERON_API_URL",
-    "AILERON_SESSION_ID",
-    "AILERON_TOKEN",
-    "AILERON_TOOLS_FILE",
-    "AILERON_WORKSPACE",
-    "OPENAI_BASE_URL",
-    "ANTHROPIC_BASE_URL",
-    "ANTHROPIC_CUSTOM_HEADERS",
-}
-
 
 def _env(keyed: frozenset[Provider] = frozenset(), term: str | None = None) -> dict[str, str]:
     return container_env(
@@ -281,7 +269,7 @@ def test_container_env_sets_provider_keys_only_when_keyed(
 ) -> None:
     """A provider's key variable is set (to the session token) only when Aileron holds its key."""
     env = _env(keyed)
-    assert set(env) == BASE_VARS | keys
+    assert set(env) == CONTAINER_VARS | keys
     assert all(env[key] == TOKEN for key in keys)
 
 
@@ -295,7 +283,7 @@ def test_container_env_passes_term_only_when_given() -> None:
 def test_container_env_fits_an_env_file() -> None:
     """The container's environment always goes into an env file without refusal."""
     text = env_file_text(_env(frozenset({"openai", "anthropic"}), "xterm"))
-    assert text.count("\n") == len(BASE_VARS) + 3
+    assert text.count("\n") == len(CONTAINER_VARS) + 3
 
 
 def _plan(agent: str, args: tuple[str, ...] = ("--help",)) -> SandboxPlan:

@@ -28,6 +28,7 @@ from sandbox.fake_docker import (
     FakeDocker,
     install,
 )
+from sandbox.support import CONTAINER_VARS
 
 from aileron_cli.__about__ import __version__
 from aileron_cli.sandbox import images
@@ -42,19 +43,6 @@ USER = f"{os.getuid()}:{os.getgid()}"
 MARKER = "AILERON_TEST_HOST_MARKER"
 MARKER_VALUE = "host-only-value-4f1c"
 CUSTOM_IMAGE = "registry.example/custom-codex:7"
-# Everything the container's env file may hold when no provider key is in the vault.
-CONTAINER_VARS = {
-    "HOME",
-    "PATH",
-    "AILERON_API_URL",
-    "AILERON_SESSION_ID",
-    "AILERON_TOKEN",
-    "AILERON_TOOLS_FILE",
-    "AILERON_WORKSPACE",
-    "OPENAI_BASE_URL",
-    "ANTHROPIC_BASE_URL",
-    "ANTHROPIC_CUSTOM_HEADERS",
-}
 
 
 @pytest.fixture(autouse=True)
