@@ -34,27 +34,16 @@ from aileron_core.credentials import (
     with_query_credential,
 )
 from aileron_core.enclave.sealing import Scope
+from aileron_core.http_headers import HOP_BY_HOP
 from aileron_enclave.errors import EnclaveError
 from aileron_enclave.redaction import Redactor
 
 __all__ = ["Answer", "Performer", "check_scope"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-    }
-)
+# What a relayed request or answer never carries on: the connection's own headers, and the
+# ones the HTTP client sets itself.
+_HOP_BY_HOP = HOP_BY_HOP | {"host", "content-length"}
 
 
 @attrs.frozen(kw_only=True)

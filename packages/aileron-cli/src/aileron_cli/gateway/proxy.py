@@ -48,23 +48,10 @@ from aileron_cli.daemon.errors import envelope
 from aileron_cli.daemon.upstream import UpstreamTransport
 from aileron_cli.gateway.config import GatewayConfig
 from aileron_cli.gateway.credentials import KeyCache
+from aileron_core.http_headers import HOP_BY_HOP
 
 log = logging.getLogger("aileron.gateway")
 
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 REQUEST_DROPPED = HOP_BY_HOP | {"host", "content-length", "expect"}
 RESPONSE_DROPPED = HOP_BY_HOP | {"content-length", "date"}
 AILERON_PREFIX = b"x-aileron-"
