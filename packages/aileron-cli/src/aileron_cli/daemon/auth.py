@@ -17,6 +17,7 @@ from typing import Literal
 from starlette.requests import Request
 
 from aileron_cli.daemon.errors import DaemonError
+from aileron_cli.daemon.peers import PeerProcess
 from aileron_core.audit import Actor
 from aileron_core.ids import new_token
 
@@ -31,6 +32,8 @@ class Principal:
     kind: Literal["master", "session"]
     session_id: str | None
     capabilities: frozenset[str]
+    process: PeerProcess | None = None
+    """The calling process, when the request came over the Unix socket (``SO_PEERCRED``)."""
 
     def can(self, capability: str) -> bool:
         return self.kind == "master" or capability in self.capabilities
