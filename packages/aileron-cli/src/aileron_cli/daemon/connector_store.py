@@ -3,12 +3,20 @@
 One spec per FQN is active. Installing a spec with the same FQN and other content replaces
 the previous one (its directory is removed). A directory whose content does not hash to its
 name, or does not parse, is reported as a load error and ignored.
+
+Beside the specs, ``store/connectors/agents.json`` keeps what the user closed to agents: whole
+connectors and single operations a session token may not run directly
+(``{"connectors": [fqn], "operations": [[fqn, tool, op]]}``; the rule is
+:mod:`aileron_cli.daemon.agent_access`). It is keyed by FQN, so it outlives a replaced spec. A
+file that does not parse is a load error and closes every connector to agents until the user
+sets a switch again (fail closed).
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +30,7 @@ from aileron_core.fileio import atomic_write
 from aileron_core.paths import ensure_private_dir
 
 SPEC_FILE = "aileron.connector.v1.json"
+AGENTS_FILE = "agents.json"
 
 
 @dataclass(frozen=True)
@@ -44,10 +53,18 @@ class ConnectorStore:
         self.root = root
         self._by_fqn: dict[str, InstalledConnector] = {}
         self.load_errors: builtins.list[LoadError] = []
+        self._closed_connectors: set[str] = set()
+        self._closed_operations: set[tuple[str, str, str]] = set()
+        self._closed_to_all = False
+
+    @property
+    def agents_file(self) -> Path:
+        return self.root.parent / AGENTS_FILE
 
     def load(self) -> None:
         self._by_fqn.clear()
         self.load_errors.clear()
+        self._load_agent_switches()
         if not self.root.is_dir():
             return
         for directory in sorted(self.root.iterdir()):
@@ -108,6 +125,60 @@ class ConnectorStore:
         self._remove_dir(installed.digest)
         del self._by_fqn[fqn]
         return installed
+
+    # --- what agents may run directly (agents.json) --------------------------------------
+
+    def _load_agent_switches(self) -> None:
+        self._closed_connectors, self._closed_operations = set(), set()
+        self._closed_to_all = False
+        try:
+            document = json.loads(self.agents_file.read_text(encoding="utf-8"))
+            connectors = {str(fqn) for fqn in document.get("connectors", [])}
+            operations = set()
+            for item in document.get("operations", []):
+                fqn, tool, op = (str(part) for part in item)
+                operations.add((fqn, tool, op))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, AttributeError, TypeError) as error:
+            self.load_errors.append(LoadError(str(self.agents_file), "invalid_state", str(error)))
+            self._closed_to_all = True
+            return
+        self._closed_connectors, self._closed_operations = connectors, operations
+
+    def closed_to_agents(self, fqn: str, tool: str | None = None, op: str | None = None) -> bool:
+        """Whether the user closed connector ``fqn`` (or its operation ``tool``/``op``) to
+        agents' direct runs."""
+        if self._closed_to_all or fqn in self._closed_connectors:
+            return True
+        return tool is not None and op is not None and (fqn, tool, op) in self._closed_operations
+
+    def set_agent_access(self, fqn: str, operation: tuple[str, str] | None, open_: bool) -> None:
+        """Open or close connector ``fqn`` (or one ``(tool, op)`` of it) to agents' direct runs.
+        The file is written first; a refused write changes nothing."""
+        spec = self.get(fqn).spec
+        connectors, operations = set(self._closed_connectors), set(self._closed_operations)
+        if operation is None:
+            (connectors.discard if open_ else connectors.add)(fqn)
+        else:
+            tool, op = operation
+            spec.find_operation(tool, op)  # 404 unknown_operation for a name it does not have
+            (operations.discard if open_ else operations.add)((fqn, tool, op))
+        self._save_agent_switches(connectors, operations)
+
+    def _save_agent_switches(
+        self, connectors: set[str], operations: set[tuple[str, str, str]]
+    ) -> None:
+        document = {
+            "connectors": sorted(connectors),
+            "operations": [list(item) for item in sorted(operations)],
+        }
+        body = json.dumps(document, indent=2).encode() + b"\n"
+        with writing(self.agents_file):
+            ensure_private_dir(self.agents_file.parent)
+            atomic_write(self.agents_file, body)
+        self._closed_connectors, self._closed_operations = connectors, operations
+        self._closed_to_all = False
 
     def list(self) -> builtins.list[InstalledConnector]:
         return [self._by_fqn[fqn] for fqn in sorted(self._by_fqn)]

@@ -59,6 +59,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "action_disabled": 409,
     "binding_not_found": 404,
     "binding_exists": 409,
+    "operation_not_exposed": 403,
     "binding_required": 412,
     "approval_not_found": 404,
     "approval_decided": 409,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from aileron_cli.daemon import enclave_service, secret_cache
+from aileron_cli.daemon import agent_access, enclave_service, secret_cache
 from aileron_cli.daemon.enclave_service import Escrowed
 from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.redaction import Secret, redact
@@ -74,10 +74,14 @@ class Plan:
     manifest: ActionManifest | None
     operation: tuple[ConnectorSpec, str, str] | None  # (spec, tool, op) for direct runs
     args: dict[str, Any]
+    access: agent_access.DirectAccess | None = None
+    """For an agent's direct run: the verdict of ``agent_access`` (its approval gate)."""
 
     def needs_approval(self, state: DaemonState) -> bool:
         if self.manifest is None:
             assert self.operation is not None
+            if self.access is not None:
+                return self.access.approval_required
             spec, tool, op = self.operation
             return spec.find_operation(tool, op).approval_required
         if self.manifest.approval_required:
@@ -102,12 +106,26 @@ def plan_action(state: DaemonState, name: str, args: Mapping[str, Any]) -> Plan:
 
 
 def plan_operation(
-    state: DaemonState, fqn: str, tool: str, operation: str, args: Mapping[str, Any]
+    state: DaemonState,
+    fqn: str,
+    tool: str,
+    operation: str,
+    args: Mapping[str, Any],
+    *,
+    agent: bool,
 ) -> Plan:
+    """A direct run of one operation; for an ``agent`` (a session token) under the rule of
+    :mod:`aileron_cli.daemon.agent_access` (403 ``operation_not_exposed``, stricter approval)."""
     spec = state.connectors.get(fqn).spec
     op = spec.find_operation(tool, operation)
+    access = (
+        agent_access.check_direct(state.connectors, state.actions, fqn, tool, operation)
+        if agent
+        else None
+    )
     checked = validate_args(op, args)
-    return Plan("operation", f"{fqn} {tool} {operation}", None, (spec, tool, operation), checked)
+    target = f"{fqn} {tool} {operation}"
+    return Plan("operation", target, None, (spec, tool, operation), checked, access)
 
 
 async def start(

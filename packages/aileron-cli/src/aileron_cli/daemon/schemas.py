@@ -170,6 +170,19 @@ class ToolOut(BaseModel):
     operations: list[OperationOut]
 
 
+class AgentOperationOut(BaseModel):
+    """What an agent (a session token) may do with one operation run directly (ADR 0017)."""
+
+    tool: str
+    operation: str
+    allowed: bool
+    approval_required: bool = Field(description="the strictest approval gate that applies")
+    reason: str | None = Field(default=None, description="why it is refused, when it is")
+    approved_by: list[str] = Field(
+        default_factory=list, description="enabled approval-gated actions that wrap it"
+    )
+
+
 class ConnectorOut(BaseModel):
     fqn: str
     version: str
@@ -177,6 +190,18 @@ class ConnectorOut(BaseModel):
     sha256: str
     credential: dict[str, Any]
     tools: list[ToolOut]
+    agents: bool = Field(
+        default=True, description="whether agents may run this connector's operations directly"
+    )
+    agent_operations: list[AgentOperationOut] = Field(default_factory=list)
+
+
+class PatchConnector(Strict):
+    """Open or close a connector (or one ``tool``/``operation`` of it) to agents' direct runs."""
+
+    agents: bool
+    tool: str | None = Field(default=None, min_length=1, max_length=64)
+    operation: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class InstallAction(Strict):

@@ -163,6 +163,16 @@ async def run_action(
 async def run_operation(
     body: OperationRunBody, state: State, who: Runner, session: SessionHeader = None
 ) -> RunDone | JSONResponse:
-    """Run one connector operation directly (used by the in-container shims)."""
-    plan = runner.plan_operation(state, body.connector_fqn, body.tool, body.operation, body.args)
+    """Run one connector operation directly (used by the in-container shims).
+
+    A session token runs it only if the user exposed it, under the strictest approval that
+    applies (``agent_access``; 403 ``operation_not_exposed`` otherwise)."""
+    plan = runner.plan_operation(
+        state,
+        body.connector_fqn,
+        body.tool,
+        body.operation,
+        body.args,
+        agent=who.kind != "master",
+    )
     return answer(await runner.start(state, plan, who.actor, session_of(who, session)))

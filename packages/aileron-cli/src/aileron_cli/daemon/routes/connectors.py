@@ -1,4 +1,5 @@
-"""``/v1/connectors``: install, list, show and remove connector specs."""
+"""``/v1/connectors``: install, list, show and remove connector specs; open or close them to
+agents' direct runs (``PATCH``, ADR 0017)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
+from aileron_cli.daemon.agent_access import direct_access
 from aileron_cli.daemon.auth import ADMIN, Principal, require
 from aileron_cli.daemon.connector_store import InstalledConnector
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
 from aileron_cli.daemon.routes import daemon_state
-from aileron_cli.daemon.schemas import ConnectorOut, InstallConnector
+from aileron_cli.daemon.schemas import (
+    AgentOperationOut,
+    ConnectorOut,
+    InstallConnector,
+    PatchConnector,
+)
 from aileron_cli.daemon.state import DaemonState
 from aileron_core.canonical import canonical_json
 from aileron_core.connectors import parse_connector_spec, spec_digest, spec_to_json
@@ -21,22 +28,39 @@ Admin = Annotated[Principal, Depends(require(ADMIN))]
 Fqn = Annotated[str, Path(min_length=1, max_length=256)]
 
 
-def connector_out(item: InstalledConnector) -> ConnectorOut:
+def connector_out(state: DaemonState, item: InstalledConnector) -> ConnectorOut:
     document = spec_to_json(item.spec)
+    fqn = item.spec.fqn
+    verdicts = []
+    for tool in item.spec.tools:
+        for op in tool.operations:
+            access = direct_access(state.connectors, state.actions, fqn, tool.name, op.name)
+            verdicts.append(
+                AgentOperationOut(
+                    tool=tool.name,
+                    operation=op.name,
+                    allowed=access.allowed,
+                    approval_required=access.approval_required,
+                    reason=access.reason,
+                    approved_by=list(access.approved_by),
+                )
+            )
     return ConnectorOut(
-        fqn=item.spec.fqn,
+        fqn=fqn,
         version=item.spec.version,
         description=item.spec.connector.description,
         sha256=item.digest,
         credential=document["credential"],
         tools=document["tools"],
+        agents=not state.connectors.closed_to_agents(fqn),
+        agent_operations=verdicts,
     )
 
 
 @router.get("", response_model=list[ConnectorOut])
 async def list_connectors(state: State, _: Admin) -> list[ConnectorOut]:
     """Installed connectors, by FQN."""
-    return [connector_out(item) for item in state.connectors.list()]
+    return [connector_out(state, item) for item in state.connectors.list()]
 
 
 @router.post("", response_model=ConnectorOut, status_code=201)
@@ -67,13 +91,32 @@ async def install_connector(body: InstallConnector, state: State, who: Admin) ->
         sha256=installed.digest,
         replaced=replaced,
     )
-    return connector_out(installed)
+    return connector_out(state, installed)
 
 
 @router.get("/{fqn:path}", response_model=ConnectorOut)
 async def show_connector(fqn: Fqn, state: State, _: Admin) -> ConnectorOut:
     """One installed connector."""
-    return connector_out(state.connectors.get(fqn))
+    return connector_out(state, state.connectors.get(fqn))
+
+
+@router.patch("/{fqn:path}", response_model=ConnectorOut)
+async def patch_connector(fqn: Fqn, body: PatchConnector, state: State, who: Admin) -> ConnectorOut:
+    """Open or close a connector, or one operation of it (``tool`` and ``operation``), to
+    agents' direct runs (``POST /v1/connector-operations/run`` with a session token). The
+    user's own runs and the agent's enabled actions are not affected."""
+    if (body.tool is None) != (body.operation is None):
+        raise DaemonError("invalid_request", "name both the tool and the operation, or neither")
+    operation = None if body.tool is None or body.operation is None else (body.tool, body.operation)
+    state.connectors.set_agent_access(fqn, operation, body.agents)
+    await state.record(
+        "connector.agents_enabled" if body.agents else "connector.agents_disabled",
+        who.actor,
+        fqn=fqn,
+        tool=body.tool,
+        operation=body.operation,
+    )
+    return connector_out(state, state.connectors.get(fqn))
 
 
 @router.delete("/{fqn:path}", status_code=204)
