@@ -88,7 +88,7 @@ def _audit(layout: Layout) -> list[dict[str, object]]:
 def _start_session(info: DaemonInfo, agent: str) -> dict[str, object]:
     from aileron_core.client import DaemonClient
 
-    with DaemonClient(info.api_url, info.token) as client:
+    with DaemonClient.for_daemon(info) as client:
         session: dict[str, object] = client.post(
             "sessions", {"agent": agent, "working_dir": "/tmp"}
         )

@@ -93,7 +93,7 @@ def start_launch(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen
 
 def sessions(info: DaemonInfo) -> list[dict[str, Any]]:
     """Every session the daemon knows, asked with the master token."""
-    with DaemonClient(info.api_url, info.token) as client:
+    with DaemonClient.for_daemon(info) as client:
         found: list[dict[str, Any]] = client.get("sessions")
     return found
 

@@ -21,7 +21,7 @@ def test_an_agent_host_runs_an_action_through_aileron_mcp(
     real_daemon: DaemonInfo, echo: EchoServer, tmp_path: Path
 ) -> None:
     """stdio client → aileron-mcp (session token only) → daemon → echo: no secret comes back."""
-    with DaemonClient(real_daemon.api_url, real_daemon.token) as admin:
+    with DaemonClient.for_daemon(real_daemon) as admin:
         admin.post("vault/init", {"passphrase": "pw"})
         admin.post("connectors", {"spec": echo_spec(echo.host)})
         admin.post("actions", {"manifest": manifest("echo-say")})

@@ -72,7 +72,7 @@ def _aileron(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Completed
 
 
 def _sessions(info: DaemonInfo) -> list[dict[str, Any]]:
-    with DaemonClient(info.api_url, info.token) as client:
+    with DaemonClient.for_daemon(info) as client:
         found: list[dict[str, Any]] = client.get("sessions")
     return found
 

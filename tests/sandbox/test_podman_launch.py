@@ -120,7 +120,7 @@ def test_agent_in_podman_runs_an_action_through_its_shim(
     assert container_env["AILERON_API_URL"].startswith("http://10.0.2.2:")
     assert container_env["AILERON_TOOLS_FILE"] == "/etc/aileron/tools.txt"
     assert "/opt/aileron/bin" in container_env["PATH"].split(":")
-    with DaemonClient(real_daemon.api_url, real_daemon.token) as client:
+    with DaemonClient.for_daemon(real_daemon) as client:
         records = client.get("audit", session=session["id"], limit=100)
     kinds = [r["type"] for r in records]
     assert "execution.started" in kinds and "execution.succeeded" in kinds

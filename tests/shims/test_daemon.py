@@ -32,7 +32,7 @@ def set_up(info: DaemonInfo, echo: EchoServer, tmp_path: Path) -> tuple[Path, di
     spec = echo_spec(echo.host)
     ops_spec: dict[str, Any] = json.loads(json.dumps(spec))
     ops_spec["connector"]["fqn"] = "local://echo-ops"
-    with DaemonClient(info.api_url, info.token) as admin:
+    with DaemonClient.for_daemon(info) as admin:
         admin.post("vault/init", {"passphrase": "shim test passphrase"})
         admin.post("connectors", {"spec": spec})
         admin.post("connectors", {"spec": ops_spec})
@@ -59,7 +59,7 @@ def set_up(info: DaemonInfo, echo: EchoServer, tmp_path: Path) -> tuple[Path, di
 
 
 def audit_of(info: DaemonInfo, session_id: str) -> list[dict[str, Any]]:
-    with DaemonClient(info.api_url, info.token) as admin:
+    with DaemonClient.for_daemon(info) as admin:
         records: list[dict[str, Any]] = admin.get("audit", session=session_id)
     return records
 
@@ -94,7 +94,7 @@ def test_shims_run_actions_and_operations_through_the_real_daemon(
         f"aileron-echo: approval {approval_id} is pending — ask the user to run:"
         f" aileron approval approve {approval_id}\n"
     )
-    with DaemonClient(real_daemon.api_url, real_daemon.token) as admin:
+    with DaemonClient.for_daemon(real_daemon) as admin:
         approval = admin.get(f"approvals/{approval_id}")
     assert (approval["status"], approval["session_id"]) == ("pending", session_id)
 

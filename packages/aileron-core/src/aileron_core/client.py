@@ -26,7 +26,7 @@ if "httpx" not in sys.modules:
 import httpx  # noqa: E402 (after the guard above)
 
 from aileron_core.__about__ import __version__
-from aileron_core.discovery import VERSION_HEADER
+from aileron_core.discovery import VERSION_HEADER, DaemonInfo
 from aileron_core.errors import AileronError
 
 SESSION_HEADER = "X-Aileron-Session-Id"
@@ -112,6 +112,11 @@ def unreachable(api_url: str, error: Exception) -> DaemonUnreachable:
 class DaemonClient:
     """A synchronous client of the daemon's ``/v1`` API."""
 
+    @classmethod
+    def for_daemon(cls, info: DaemonInfo, **kwargs: Any) -> DaemonClient:
+        """The human's client of a local daemon: its master token, through its Unix socket."""
+        return cls(info.api_url, info.token, unix_socket=info.socket, **kwargs)
+
     def __init__(
         self,
         api_url: str,
@@ -120,8 +125,13 @@ class DaemonClient:
         session_id: str | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        unix_socket: str | None = None,
     ) -> None:
+        """``unix_socket``: send every request through the daemon's Unix socket (where the
+        master token is accepted) instead of TCP; ``api_url`` still names the API's base."""
         self.api_url = api_url.rstrip("/")
+        if unix_socket is not None and transport is None:
+            transport = httpx.HTTPTransport(uds=unix_socket)
         self._http = httpx.Client(
             base_url=self.api_url + "/",
             headers=client_headers(token, session_id),

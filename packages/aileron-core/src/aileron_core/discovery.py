@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ class DaemonInfo:
     started_at: str
     token: str
     auto_spawned: bool = False
+    socket: str | None = None
+    """The daemon's Unix socket: the only place its master token is accepted."""
 
     @property
     def api_url(self) -> str:
@@ -52,6 +55,7 @@ class DaemonInfo:
             "started_at": self.started_at,
             "token": self.token,
             "auto_spawned": self.auto_spawned,
+            "socket": self.socket,
         }
 
 
@@ -73,6 +77,7 @@ def read_daemon_info(path: Path) -> DaemonInfo | None:
             started_at=str(data["started_at"]),
             token=str(data["token"]),
             auto_spawned=bool(data.get("auto_spawned", False)),
+            socket=str(data["socket"]) if data.get("socket") is not None else None,
         )
     # OverflowError: a pid of Infinity (int() of it); RecursionError: deeply nested JSON.
     except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as error:
@@ -82,8 +87,34 @@ def read_daemon_info(path: Path) -> DaemonInfo | None:
         ) from error
 
 
-def get_json(url: str, path: str, *, token: str | None = None, timeout: float = 2.0) -> Any:
-    """GET ``url + path`` over plain HTTP and return the decoded JSON body.
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection to a Unix socket (the daemon's admin socket)."""
+
+    def __init__(self, path: str, *, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def get_json(
+    url: str,
+    path: str,
+    *,
+    token: str | None = None,
+    timeout: float = 2.0,
+    unix_socket: str | None = None,
+) -> Any:
+    """GET ``url + path`` over plain HTTP (through ``unix_socket`` when given) and return the
+    decoded JSON body.
 
     Raises ``OSError`` when nothing answers and ``ValueError`` when the answer is not a 2xx
     JSON document. Only for the daemon's loopback URL.
@@ -91,7 +122,11 @@ def get_json(url: str, path: str, *, token: str | None = None, timeout: float = 
     parts = urlsplit(url)
     if parts.scheme != "http" or parts.hostname is None:
         raise ValueError(f"not a plain-HTTP daemon URL: {url}")
-    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    connection: http.client.HTTPConnection
+    if unix_socket is not None:
+        connection = UnixHTTPConnection(unix_socket, timeout=timeout)
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     headers = {"Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"

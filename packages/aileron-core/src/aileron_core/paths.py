@@ -49,6 +49,13 @@ class Layout:
         return self.home / "daemon.json"
 
     @property
+    def daemon_socket(self) -> Path:
+        """The daemon's Unix socket (0600): its admin API, where the caller's process is known.
+        The running daemon names the socket it bound in ``daemon.json`` (a home whose path is
+        too long for a socket address gets one under the temporary directory)."""
+        return self.home / "daemon.sock"
+
+    @property
     def daemon_lock(self) -> Path:
         """flock-ed by the running daemon for its whole life."""
         return self.home / "daemon.lock"

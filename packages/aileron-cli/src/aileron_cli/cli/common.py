@@ -117,7 +117,7 @@ def connect() -> DaemonClient:
     if override:
         return DaemonClient(override, os.environ.get("AILERON_TOKEN"))
     info = ensure_daemon(Layout())
-    return DaemonClient(info.api_url, info.token)
+    return DaemonClient.for_daemon(info)
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

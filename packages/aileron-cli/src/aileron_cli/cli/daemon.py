@@ -75,7 +75,7 @@ def _status(args: argparse.Namespace) -> int:
     status = None
     if info is not None and probe(info) is not None:
         try:
-            status = get_json(info.url, "/v1/status", token=info.token)
+            status = get_json(info.url, "/v1/status", token=info.token, unix_socket=info.socket)
         except (OSError, ValueError) as error:
             print(f"aileron: error: the daemon answered badly: {error}", file=sys.stderr)
             return 1

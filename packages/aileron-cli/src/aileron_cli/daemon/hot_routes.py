@@ -10,7 +10,7 @@ validation, and on a fresh daemon the lazy build of every route's state on the f
 ``bench/actions_bench.py`` and ``bench/cli_bench.py`` (BENCHMARKS.md B3, B4, B5, B9).
 
 :class:`HotRoutes` answers those requests itself with the same authentication
-(:func:`aileron_cli.daemon.auth.authenticate`), the same validation, the same code
+(:meth:`aileron_cli.daemon.auth.Gate.admit`), the same validation, the same code
 (:mod:`aileron_cli.daemon.runner`, :mod:`aileron_cli.daemon.routes.gateway`) and the same
 errors: an ``AileronError`` is answered by the app's own exception handler, anything else
 goes up to the app's error middleware as before. The FastAPI routes stay declared, so
@@ -34,7 +34,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aileron_cli.daemon import runner
-from aileron_cli.daemon.auth import ADMIN, authenticate
+from aileron_cli.daemon.auth import ADMIN
+from aileron_cli.daemon.peers import PEER_SCOPE_KEY
 from aileron_cli.daemon.routes.actions import answer, session_of
 from aileron_cli.daemon.routes.gateway import forward_request
 from aileron_cli.daemon.routes.system import current_status
@@ -93,7 +94,9 @@ class HotRoutes:
                 await _json(send, 200, health)
                 return
             elif method == "GET" and path == "/v1/status":
-                authenticate(state.tokens, _header(scope, b"authorization"), ADMIN)
+                await state.gate.admit(
+                    _header(scope, b"authorization"), ADMIN, scope.get(PEER_SCOPE_KEY)
+                )
                 await _json(send, 200, current_status(state))
                 return
         except AileronError as error:
@@ -111,7 +114,9 @@ class HotRoutes:
         if args is None or not plain or messages[-1]["type"] != "http.request":
             await self.app(scope, _replay(messages, receive), send)
             return
-        who = authenticate(state.tokens, _header(scope, b"authorization"), "actions:run")
+        who = await state.gate.admit(
+            _header(scope, b"authorization"), "actions:run", scope.get(PEER_SCOPE_KEY)
+        )
         plan = runner.plan_action(state, name, args)
         result = answer(await runner.start(state, plan, who.actor, session_of(who, session)))
         if isinstance(result, RunDone):

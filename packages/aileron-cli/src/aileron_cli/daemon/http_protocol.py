@@ -9,6 +9,10 @@ event-loop iteration and sends it with one call at the iteration's end, so a hea
 leave together; a head whose body comes later (a streamed gateway answer) still leaves within
 the same iteration. Closing the connection sends what is pending first.
 
+It also names each connection's peer (:func:`aileron_cli.daemon.peers.connection_peer`: the
+process behind a Unix-socket connection, or "TCP") in every request's ASGI scope, under
+:data:`~aileron_cli.daemon.peers.PEER_SCOPE_KEY`, where authentication reads it.
+
 Used by :func:`aileron_cli.daemon.server.serve` as uvicorn's ``http`` protocol class.
 """
 
@@ -18,6 +22,8 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from aileron_cli.daemon.peers import PEER_SCOPE_KEY, ConnectionPeer, connection_peer
 
 __all__ = ["BatchedHttpToolsProtocol", "BatchedWrites"]
 
@@ -69,7 +75,15 @@ class BatchedWrites:
 
 
 class BatchedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol on a :class:`BatchedWrites` transport."""
+    """uvicorn's httptools protocol on a :class:`BatchedWrites` transport, naming the peer."""
+
+    peer: ConnectionPeer
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        # The kernel's answer is fixed at connect(): read once per connection.
+        self.peer = connection_peer(transport.get_extra_info("socket"))
         super().connection_made(BatchedWrites(transport, self.loop))  # type: ignore[arg-type]
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.scope[PEER_SCOPE_KEY] = self.peer  # type: ignore[literal-required]

@@ -1,15 +1,12 @@
 """Who is on the other end of a connection, and whether it belongs to an agent (SPEC §16).
 
 The daemon serves its admin API on a Unix socket (``daemon.sock``, 0600), where the kernel
-tells it the connecting process (``SO_PEERCRED``). Each request made there carries that
-:class:`PeerProcess`; :class:`SessionTrees` says whether the process descends from the launcher
-of a live agent session (the launcher keeps the agent's orphans in its tree as a child
-subreaper, so walking parent links from any of the agent's processes reaches the launcher).
-Every process is identified by its pid *and* its start time, so a pid reused after a process
-exited is not mistaken for it.
-
-Reading ``/proc`` is Linux-only; elsewhere :func:`process_start` answers ``None`` and the
-ancestry walk finds nothing (ADR 0014 records what that leaves open).
+names the connecting process (``SO_PEERCRED``); on its TCP port it cannot know the caller.
+Every request carries its connection's :class:`ConnectionPeer` in the ASGI scope (put there by
+:mod:`aileron_cli.daemon.http_protocol`). :class:`SessionTrees` says whether a process descends
+from the launcher of a live agent session: the launcher keeps the agent's orphans in its tree
+(it is a child subreaper), so walking parent links from any of the agent's processes reaches
+it. ADR 0014 records the design and what it leaves open.
 """
 
 from __future__ import annotations
@@ -17,135 +14,68 @@ from __future__ import annotations
 import os
 import socket
 import struct
+from typing import Literal
 
 import attrs
 
-__all__ = [
-    "PeerProcess",
-    "ProcessRef",
-    "SessionTrees",
-    "ancestry",
-    "describe_process",
-    "parent_of",
-    "peer_pid",
-    "process_start",
-]
+from aileron_core.processes import ProcessRef, ancestry, terminal_of
 
-_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
-# /proc/PID/stat: "pid (comm) state ppid pgrp session tty_nr tpgid flags ... starttime(22)".
-# comm may hold spaces and parentheses, so fields are counted after the *last* ')'.
-_PPID_FIELD = 1  # after "state"
-_TTY_FIELD = 4
-_START_FIELD = 19
-MAX_DEPTH = 4096  # a walk longer than any real process tree means a loop; stop there
+__all__ = ["PEER_SCOPE_KEY", "ConnectionPeer", "PeerProcess", "SessionTrees", "connection_peer"]
+
+PEER_SCOPE_KEY = "aileron.peer"
+_UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
 @attrs.frozen
-class ProcessRef:
-    """One process, told apart from any later holder of its pid by its start time."""
+class ConnectionPeer:
+    """How a connection reached the daemon: over TCP (caller unknown) or its Unix socket."""
 
-    pid: int
-    start: int
-    """Start time in clock ticks since boot (``/proc/PID/stat`` field 22)."""
+    transport: Literal["tcp", "unix"]
+    pid: int = 0
+    uid: int = -1
 
-    def alive(self) -> bool:
-        return process_start(self.pid) == self.start
+
+TCP_PEER = ConnectionPeer("tcp")
+
+
+def connection_peer(sock: socket.socket | None) -> ConnectionPeer:
+    """The peer of an accepted socket: its process for a Unix socket, else :data:`TCP_PEER`."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if sock is None or option is None or sock.family != socket.AF_UNIX:
+        return TCP_PEER
+    try:
+        pid, uid, _gid = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, option, _UCRED.size))
+    except OSError:
+        return ConnectionPeer("unix")
+    return ConnectionPeer("unix", pid, uid)
 
 
 @attrs.frozen
 class PeerProcess:
-    """The process that opened a connection to the daemon's Unix socket."""
+    """The process behind a Unix-socket request, as audit records describe it."""
 
     pid: int
     uid: int
     exe: str | None = None
     tty: str | None = None
 
+    @classmethod
+    def of(cls, peer: ConnectionPeer) -> PeerProcess:
+        try:
+            exe: str | None = os.readlink(f"/proc/{peer.pid}/exe")
+        except OSError:
+            exe = None
+        return cls(pid=peer.pid, uid=peer.uid, exe=exe, tty=terminal_of(peer.pid))
+
     def to_json(self) -> dict[str, object]:
-        """What audit records say about the process (``auth.refused``, decisions)."""
         return {"pid": self.pid, "uid": self.uid, "exe": self.exe, "tty": self.tty}
-
-
-def peer_pid(sock: socket.socket) -> tuple[int, int] | None:
-    """``(pid, uid)`` of the process at the other end of a Unix stream socket, or ``None``."""
-    option = getattr(socket, "SO_PEERCRED", None)
-    if option is None or sock.family != socket.AF_UNIX:
-        return None
-    try:
-        raw = sock.getsockopt(socket.SOL_SOCKET, option, _PEERCRED.size)
-    except OSError:
-        return None
-    pid, uid, _gid = _PEERCRED.unpack(raw)
-    return (pid, uid) if pid > 0 else None
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            raw = handle.read()
-    except OSError:
-        return None
-    _, _, rest = raw.rpartition(b")")
-    return rest.decode("ascii", "replace").split()
-
-
-def process_start(pid: int) -> int | None:
-    """The start time of ``pid``, or ``None`` if there is no such process (or no ``/proc``)."""
-    fields = _stat_fields(pid)
-    if fields is None or len(fields) <= _START_FIELD:
-        return None
-    return int(fields[_START_FIELD])
-
-
-def parent_of(pid: int) -> int | None:
-    """The parent pid of ``pid``, or ``None``."""
-    fields = _stat_fields(pid)
-    if fields is None or len(fields) <= _PPID_FIELD:
-        return None
-    return int(fields[_PPID_FIELD])
-
-
-def ancestry(pid: int) -> list[ProcessRef]:
-    """``pid`` and its ancestors, nearest first, up to (not including) pid 1 or pid 0."""
-    chain: list[ProcessRef] = []
-    current = pid
-    while current > 1 and len(chain) < MAX_DEPTH:
-        fields = _stat_fields(current)
-        if fields is None or len(fields) <= _START_FIELD:
-            break
-        chain.append(ProcessRef(current, int(fields[_START_FIELD])))
-        current = int(fields[_PPID_FIELD])
-    return chain
-
-
-def _tty_name(tty_nr: int) -> str | None:
-    """The terminal device of a ``tty_nr`` (``/dev/pts/3``), or ``None`` for no terminal."""
-    if tty_nr == 0:
-        return None
-    major, minor = os.major(tty_nr), os.minor(tty_nr)
-    if 136 <= major <= 143:  # Unix98 pseudo-terminals
-        return f"/dev/pts/{(major - 136) * 256 + minor}"
-    if major == 4 and minor < 64:
-        return f"/dev/tty{minor}"
-    return f"tty({major}:{minor})"
-
-
-def describe_process(pid: int, uid: int) -> PeerProcess:
-    """A :class:`PeerProcess` for ``pid`` with its executable and terminal where readable."""
-    try:
-        exe: str | None = os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        exe = None
-    fields = _stat_fields(pid)
-    tty = _tty_name(int(fields[_TTY_FIELD])) if fields and len(fields) > _TTY_FIELD else None
-    return PeerProcess(pid=pid, uid=uid, exe=exe, tty=tty)
 
 
 class SessionTrees:
     """The launchers of live agent sessions, and the test of whether a process is theirs.
 
-    A process is inside a session's tree when the session's launcher is a strict ancestor of
-    it: the launcher itself is the human's own ``aileron launch`` and may end its session.
+    A process is inside a session's tree when the session's launcher is a strict ancestor: the
+    launcher itself is the human's own ``aileron launch`` and may end its session.
     """
 
     def __init__(self) -> None:
@@ -161,9 +91,6 @@ class SessionTrees:
         for root, owner in list(self._roots.items()):
             if owner == session_id:
                 del self._roots[root]
-
-    def roots(self) -> dict[ProcessRef, str]:
-        return dict(self._roots)
 
     def session_of(self, pid: int) -> str | None:
         """The live session whose tree holds ``pid`` (not as its launcher), or ``None``."""

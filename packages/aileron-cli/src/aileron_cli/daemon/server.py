@@ -1,10 +1,11 @@
 """Running one daemon process: the life-long lock, the socket, uvicorn, ``daemon.json``.
 
 Order of start-up: take ``daemon.lock`` (a second daemon refuses), bind 127.0.0.1 on a free
-port, open the stores (recovering from a crash), write ``daemon.json`` atomically (0600), then
-serve. SIGTERM/SIGINT stop uvicorn gracefully; the stores are closed and ``daemon.json`` is
-removed. The lock dies with the process, so a ``kill -9`` leaves nothing that blocks the next
-start.
+port and the Unix socket ``daemon.sock`` (0600; the only place the master token is accepted,
+see :mod:`aileron_cli.daemon.auth`), open the stores (recovering from a crash), write
+``daemon.json`` atomically (0600), then serve. SIGTERM/SIGINT stop uvicorn gracefully; the
+stores are closed and ``daemon.json`` and the socket are removed. The lock dies with the
+process, so a ``kill -9`` leaves nothing that blocks the next start.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
 import socket
+import tempfile
 import time
 import tomllib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import uvicorn
 
@@ -31,7 +35,7 @@ from aileron_cli.gateway.config import load_gateway_config
 from aileron_core.discovery import DaemonInfo, read_daemon_info
 from aileron_core.errors import AileronError, ConfigError
 from aileron_core.fileio import atomic_write
-from aileron_core.paths import SECRET_FILE_MODE, Layout
+from aileron_core.paths import SECRET_FILE_MODE, Layout, ensure_private_dir
 
 log = logging.getLogger("aileron.daemon")
 
@@ -83,6 +87,38 @@ def _take_life_lock(layout: Layout) -> int:
     return fd
 
 
+# sun_path holds 108 bytes on Linux (104 on macOS), the terminating NUL included.
+MAX_SOCKET_PATH = 100
+
+
+def socket_path(layout: Layout) -> str:
+    """Where the daemon's Unix socket goes: ``daemon.sock`` in the home, or, for a home too
+    deep for a socket address, a name derived from the home in a private temporary folder."""
+    path = str(layout.daemon_socket)
+    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
+        return path
+    folder = ensure_private_dir(Path(tempfile.gettempdir()) / f"aileron-{os.getuid()}")
+    if folder.lstat().st_uid != os.getuid():  # a folder someone else made for us: not ours
+        raise ConfigError(f"{folder} belongs to another user; cannot put the daemon's socket there")
+    digest = hashlib.sha256(os.fsencode(layout.home.resolve())).hexdigest()[:24]
+    return str(folder / f"{digest}.sock")
+
+
+def _bind_unix(path: str) -> socket.socket:
+    """A listening Unix socket at ``path``, mode 0600 from its creation."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)  # we hold daemon.lock: whatever is there is a dead daemon's
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    os.chmod(path, SECRET_FILE_MODE)
+    sock.listen(256)
+    return sock
+
+
 def _remove_daemon_json(layout: Layout, token: str) -> None:
     """Remove ``daemon.json`` if it is still ours. On a home that turned read-only it stays
     (clients find nothing answers there, and the next start replaces it)."""
@@ -109,12 +145,15 @@ def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
     sock.bind(("127.0.0.1", 0))
     sock.listen(256)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    unix_path = socket_path(layout)
+    unix_sock = _bind_unix(unix_path)
     config = DaemonConfig(
         layout=layout,
         version=os.environ.get(VERSION_OVERRIDE_ENV) or __version__,
         url=url,
         idle_timeout_s=idle_timeout,
         gateway=gateway,
+        peer_required=True,
     )
     server: uvicorn.Server | None = None
     watcher: list[asyncio.Task[None]] = []
@@ -127,6 +166,7 @@ def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
             started_at=datetime.now(UTC).isoformat(),
             token=state.tokens.master_token,
             auto_spawned=auto_spawned,
+            socket=unix_path,
         )
         atomic_write(layout.daemon_json, json.dumps(info.to_json(), indent=2).encode() + b"\n")
         log.info("aileron daemon %s listening on %s (pid %d)", config.version, url, info.pid)
@@ -164,9 +204,12 @@ def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
         )
     )
     try:
-        server.run(sockets=[sock])
+        server.run(sockets=[sock, unix_sock])
     finally:
         sock.close()
+        unix_sock.close()
+        with contextlib.suppress(OSError):
+            os.unlink(unix_path)
         os.close(lock_fd)
     if getattr(app.state, "daemon", None) is None:
         log.error("the daemon failed to start; see the messages above")

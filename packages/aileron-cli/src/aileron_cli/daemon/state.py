@@ -15,7 +15,7 @@ from typing import Any
 from aileron_cli.daemon.action_store import ActionStore
 from aileron_cli.daemon.approvals import ApprovalStore
 from aileron_cli.daemon.audit_log import AuditLog, AuditWriteError
-from aileron_cli.daemon.auth import TokenRegistry
+from aileron_cli.daemon.auth import Gate, TokenRegistry
 from aileron_cli.daemon.binding_store import BindingStore
 from aileron_cli.daemon.connector_store import ConnectorStore
 from aileron_cli.daemon.executor import Executor
@@ -45,6 +45,9 @@ class DaemonConfig:
     kdf: KdfParams | None = None  # tests may use cheap parameters; None = the default
     idle_timeout_s: float | None = None
     gateway: GatewayConfig | None = None  # None = read [gateway] from config.toml at start
+    peer_required: bool = False
+    """Refuse the master token on requests that name no peer (set by a real daemon, whose
+    every connection names one; in-process tests have no socket at all)."""
 
 
 @dataclass
@@ -66,9 +69,13 @@ class DaemonState:
     pid: int = field(default_factory=os.getpid)
     last_activity: float = field(default_factory=time.monotonic)
     listeners: SessionListeners = field(init=False)
+    gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:
         self.listeners = SessionListeners(self.tokens)
+        self.gate = Gate(
+            self.tokens, audit=self.audit.append, peer_required=self.config.peer_required
+        )
 
     @property
     def version(self) -> str:
