@@ -1,4 +1,5 @@
-"""``aileron connector install|list|show|remove``: the connector specs actions run against."""
+"""``aileron connector install|list|show|remove|enable|disable``: the connector specs actions run
+against, and which of their operations agents may run directly (ADR 0017)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from aileron_cli.cli.common import (
     InputError,
@@ -44,6 +46,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     remove = commands.add_parser("remove", help="Remove a connector.")
     remove.add_argument("fqn")
     remove.set_defaults(handler=_remove)
+    for verb, word in (("disable", "Close"), ("enable", "Open")):
+        switch = commands.add_parser(
+            verb,
+            help=f"{word} a connector (or one operation) to agents' direct runs.",
+            description=(
+                f"{word} connector FQN, or one of its operations, to agents: the operation"
+                " subcommands of the sandbox shims and any direct run with a session token"
+                " (POST /v1/connector-operations/run). Operations are open to agents unless"
+                " disabled, and even then run only under the strictest approval that applies:"
+                " their own, and that of every enabled action that wraps them; an operation a"
+                " disabled action wraps stays closed. Your own runs and the agent's enabled"
+                " actions are not affected."
+            ),
+        )
+        switch.add_argument("fqn")
+        switch.add_argument(
+            "--operation", metavar="TOOL.OP", help="only this operation (e.g. issues.create)"
+        )
+        switch.set_defaults(handler=_switch, agents=verb == "enable")
 
 
 def _read_source(source: str) -> bytes:
@@ -100,10 +121,11 @@ def _list(args: argparse.Namespace) -> int:
                 c["credential"]["service"],
                 ", ".join(t["name"] for t in c["tools"]),
                 c["sha256"][:12],
+                _agents(c),
             )
             for c in connectors
         ),
-        ("FQN", "VERSION", "SERVICE", "TOOLS", "SHA256"),
+        ("FQN", "VERSION", "SERVICE", "TOOLS", "SHA256", "AGENTS"),
     )
     return 0
 
@@ -117,6 +139,8 @@ def _show(args: argparse.Namespace) -> int:
         return 0
     print(f"{connector['fqn']} {connector['version']} — {connector['description']}")
     print(f"credential: {connector['credential']['kind']} for {connector['credential']['service']}")
+    print(f"agents: {_agents(connector)}")
+    verdicts = {(v["tool"], v["operation"]): v for v in connector.get("agent_operations", [])}
     rows = []
     for tool in connector["tools"]:
         for op in tool["operations"]:
@@ -124,8 +148,60 @@ def _show(args: argparse.Namespace) -> int:
                 i["name"] + ("" if i.get("required", True) else "?") for i in op["inputs"]
             )
             approval = "approval" if op.get("approval") == "required" else ""
-            rows.append((tool["name"], op["name"], op["method"], approval, inputs, op["summary"]))
-    print_table(rows, ("TOOL", "OPERATION", "METHOD", "NEEDS", "INPUTS", "SUMMARY"))
+            verdict = verdicts.get((tool["name"], op["name"]))
+            rows.append(
+                (
+                    tool["name"],
+                    op["name"],
+                    op["method"],
+                    approval,
+                    _agent_cell(verdict),
+                    inputs,
+                    op["summary"],
+                )
+            )
+    print_table(rows, ("TOOL", "OPERATION", "METHOD", "NEEDS", "AGENTS", "INPUTS", "SUMMARY"))
+    for verdict in verdicts.values():
+        if verdict.get("reason"):
+            print(f"{verdict['tool']}.{verdict['operation']}: {verdict['reason']}")
+    return 0
+
+
+def _agents(connector: dict[str, Any]) -> str:
+    """Whether agents may run a connector's operations directly, for ``list`` and ``show``."""
+    if not connector.get("agents", True):
+        return "disabled"
+    verdicts = connector.get("agent_operations", [])
+    closed = sum(1 for v in verdicts if not v["allowed"])
+    return f"{len(verdicts) - closed}/{len(verdicts)} operations" if closed else "enabled"
+
+
+def _agent_cell(verdict: dict[str, Any] | None) -> str:
+    """One operation's verdict for agents: ``direct``, ``approval`` or ``no``."""
+    if verdict is None:
+        return ""
+    if not verdict["allowed"]:
+        return "no"
+    return "approval" if verdict["approval_required"] else "direct"
+
+
+def _switch(args: argparse.Namespace) -> int:
+    fqn = url_segment(args.fqn, "the connector FQN", slashes=True)
+    body: dict[str, Any] = {"agents": args.agents}
+    what = args.fqn
+    if args.operation is not None:
+        tool, dot, op = args.operation.partition(".")
+        if not dot or not tool or not op:
+            raise InputError(
+                f"--operation {args.operation!r} is not TOOL.OP",
+                hint="see the TOOL and OPERATION columns of `aileron connector show FQN`",
+            )
+        body |= {"tool": tool, "operation": op}
+        what = f"operation {args.operation} of {args.fqn}"
+    with connect() as client:
+        client.request("PATCH", f"connectors/{fqn}", json=body)
+    state = "open to" if args.agents else "closed to"
+    print(f"{what} is {state} agents' direct runs")
     return 0
 
 
