@@ -35,8 +35,9 @@ value of the wrong JSON type or a broken rule is a ``SpecError`` that names the 
   name, an IPv4 literal or ``localhost``; no scheme, path, user info, wildcard or IPv6. The
   first host is where requests go; together they are the only hosts the executor may contact.
 - **Scheme**: ``"https"`` (the default) or ``"http"``, and ``"http"`` only when every host of
-  the operation is a loopback host (``localhost`` or ``127.x.y.z``): plain HTTP never leaves
-  the machine. Local test and demo servers use it.
+  the operation is a loopback host (``localhost`` or an IPv4 literal in 127.0.0.0/8, never a
+  DNS name that merely looks local): plain HTTP never leaves the machine. Local test and demo
+  servers use it.
 - **Approval**: ``"required"`` or ``"none"`` (the default).
 - **Idempotency**: ``"idempotent"`` or ``"non_idempotent"``; the default follows the method's
   HTTP semantics (RFC 9110 §9.2.2): idempotent for GET, HEAD, PUT and DELETE, non-idempotent
@@ -56,6 +57,7 @@ Errors::
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -333,9 +335,29 @@ def host_problem(host: str) -> str | None:
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` (``host[:port]``) is ``localhost`` or an IPv4 address in 127.0.0.0/8."""
-    name = host.partition(":")[0]
-    return name == "localhost" or (name.startswith("127.") and name.count(".") == 3)
+    """Whether ``host`` (``host[:port]``, ``[v6]:port`` or a bare IPv6 literal) is the name
+    ``localhost`` (any case, one trailing dot allowed) or an IP literal of the loopback
+    interface: 127.0.0.0/8, ``::1``, or ``::ffff:127.x.y.z``.
+
+    A DNS name is never loopback whatever it looks like (``127.attacker.example.com`` or
+    ``localhost.attacker.example`` resolve wherever their owner likes): only the literal
+    address, or the one name every resolver keeps local, may carry plain http.
+    """
+    if host.startswith("["):
+        name = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        name = host.partition(":")[0]
+    else:
+        name = host
+    if name.lower().removesuffix(".") == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 class _SpecParser:
@@ -488,7 +510,8 @@ class _SpecParser:
                         self.fail(
                             (*hosts_at, index),
                             f"{show(host)} is not a loopback host, and scheme 'http' is allowed"
-                            " only for localhost and 127.x.y.z; use https",
+                            " only for localhost and IP literals in 127.0.0.0/8 (a DNS name"
+                            " that looks local may resolve anywhere); use https",
                         )
         return Operation(**fields)
 

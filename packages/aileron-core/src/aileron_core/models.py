@@ -38,8 +38,21 @@ ApprovalKind = Literal["action", "operation"]
 
 
 @attrs.frozen
+class ApprovalStep:
+    """One connector operation an approval would run, as the deciding human is shown it."""
+
+    connector: str  # the connector's FQN
+    operation: str  # "<tool> <operation>"
+    origins: tuple[str, ...]  # "scheme://host:port" the request (and any redirect) may go to
+    binding: str | None  # the binding whose credential it carries; None if none resolves
+
+
+@attrs.frozen
 class Approval:
-    """A request to run something that needs a human's yes, bound to its exact arguments."""
+    """A request to run something that needs a human's yes, bound to its exact arguments and to
+    what will run (``plan_sha256``: action manifest, connector specs, operations, bindings and
+    target origins; ADR 0016). ``plan_sha256`` is ``None`` in records written before plans were
+    bound; such an approval is stale when decided."""
 
     id: str
     kind: ApprovalKind
@@ -55,3 +68,6 @@ class Approval:
     result: Any = None
     error: dict[str, Any] | None = None
     audit_id: str | None = None
+    plan_sha256: str | None = None
+    plan_parts: dict[str, str] = attrs.field(factory=dict)  # part name → its sha256
+    steps: tuple[ApprovalStep, ...] = ()

@@ -2,15 +2,14 @@
 
 An upstream may echo the credential (in a body, a header, a redirect's ``Location``), and an
 HTTP library may put a URL with a query credential into an error message. Before anything
-leaves the enclave, every spelling of the secret (the daemon's list,
+leaves the enclave, every spelling of the secret (the daemon's list: any case, hex, base64 and
+base32 at any byte alignment, percent-encoded, JSON-escaped;
 :func:`aileron_core.secret_forms.secret_forms`) is replaced by ``[REDACTED]``.
 """
 
 from __future__ import annotations
 
-import re
-
-from aileron_core.secret_forms import secret_forms
+from aileron_core.secret_forms import compiled_forms
 
 __all__ = ["REDACTED", "Redactor"]
 
@@ -21,14 +20,10 @@ class Redactor:
     """Replaces every spelling of one secret in text and in bytes."""
 
     def __init__(self, secret: str) -> None:
-        forms = secret_forms(secret)
-        self._text = re.compile("|".join(map(re.escape, forms))) if forms else None
-        self._bytes = (
-            re.compile(b"|".join(re.escape(f.encode("utf-8")) for f in forms)) if forms else None
-        )
+        self._forms = compiled_forms(secret)
 
     def text(self, text: str) -> str:
-        return self._text.sub(REDACTED, text) if self._text else text
+        return self._forms.sub(REDACTED, text) if self._forms else text
 
     def bytes(self, data: bytes) -> bytes:
-        return self._bytes.sub(REDACTED.encode(), data) if self._bytes else data
+        return self._forms.sub_bytes(REDACTED.encode(), data) if self._forms else data

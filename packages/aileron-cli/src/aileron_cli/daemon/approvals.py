@@ -1,8 +1,9 @@
 """Approvals: ``approvals.jsonl`` replayed at start, one record appended per change.
 
-An approval is bound to the sha256 of the exact arguments it was requested with; deciding it
-runs exactly those arguments, once. A daemon that stopped while one was ``running`` marks it
-``failed`` at the next start ("daemon stopped during execution").
+An approval is bound to the sha256 of the exact arguments it was requested with, and to the
+digest of what would run (``run_scope``); deciding it runs exactly those arguments, once. A
+daemon that stopped while one was ``running`` marks it ``failed`` at the next start ("daemon
+stopped during execution").
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import attrs
 
 from aileron_cli.daemon.errors import DaemonError
+from aileron_cli.daemon.run_scope import Scope
 from aileron_cli.daemon.statelog import StateLog
 from aileron_core.arguments import args_digest
 from aileron_core.convert import converter
@@ -53,7 +55,12 @@ class ApprovalStore:
         return approval
 
     def request(
-        self, kind: ApprovalKind, target: str, args: Mapping[str, Any], session_id: str | None
+        self,
+        kind: ApprovalKind,
+        target: str,
+        args: Mapping[str, Any],
+        session_id: str | None,
+        scope: Scope,
     ) -> Approval:
         return self.save(
             Approval(
@@ -64,6 +71,9 @@ class ApprovalStore:
                 args_sha256=args_digest(args),
                 created_at=datetime.now(UTC),
                 session_id=session_id,
+                plan_sha256=scope.digest,
+                plan_parts=dict(scope.parts),
+                steps=scope.steps,
             )
         )
 

@@ -2,20 +2,20 @@
 
 ``Secret`` wraps a credential value so its ``repr`` and ``str`` never show it. ``Redactor``
 replaces every spelling of one secret an HTTP exchange or an echoing upstream may produce
-(:func:`aileron_core.secret_forms.secret_forms`) with ``REDACTED``, in text, in decoded JSON
+(:func:`aileron_core.secret_forms.secret_forms`: raw, any case, JSON-escaped, percent-encoded,
+hex, base64 and base32 at any byte alignment; ADR 0015) with ``REDACTED``, in text, in decoded JSON
 data and in excerpts cut from a longer text. ``redact`` does it for one text.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from aileron_core.secret_forms import secret_forms
+from aileron_core.secret_forms import compiled_forms
 
 __all__ = ["REDACTED", "Redactor", "Secret", "redact"]
 
@@ -36,25 +36,28 @@ class Redactor:
     """Replaces every form of one secret in text and in decoded JSON data."""
 
     def __init__(self, secret: Secret | None) -> None:
-        self._forms = secret_forms(secret.value) if secret is not None else []
-        self._pattern = (
-            re.compile("|".join(re.escape(form) for form in self._forms)) if self._forms else None
-        )
+        self._forms = compiled_forms(secret.value) if secret is not None else None
 
     def text(self, text: str) -> str:
         """``text`` with every form of the secret replaced by ``[REDACTED]``."""
-        return self._pattern.sub(REDACTED, text) if self._pattern else text
+        return self._forms.sub(REDACTED, text) if self._forms else text
 
     def data(self, value: Any) -> Any:
         """``value`` with the secret replaced in every string, key and number of it."""
-        if self._pattern is None:
+        if self._forms is None:
             return value
+        # One test of the whole document first: almost every answer holds no form at all.
+        if not self._forms.found_in(json.dumps(value, ensure_ascii=False, default=repr)):
+            return value
+        return self._walk(value)
+
+    def _walk(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, Mapping):
-            return {self.data(key): self.data(item) for key, item in value.items()}
+            return {self._walk(key): self._walk(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
-            return [self.data(item) for item in value]
+            return [self._walk(item) for item in value]
         if isinstance(value, int | float) and not isinstance(value, bool):
             return REDACTED if self.text(json.dumps(value)) != json.dumps(value) else value
         return value
@@ -66,18 +69,16 @@ class Redactor:
         itself is shortened, a tail that could be the first part of a secret is dropped.
         """
         text = self.text(text)
-        if len(text.encode("utf-8")) > limit:
-            text = text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+        data = text.encode("utf-8")
+        if len(data) > limit:
+            data = data[:limit]
             cut = True
-        for form in self._forms if cut else ():
-            for size in range(min(len(form) - 1, len(text)), 0, -1):
-                if text.endswith(form[:size]):
-                    text = text[:-size]
-                    break
-        return text
+        if cut and self._forms is not None:
+            data = data[: len(data) - self._forms.held_tail(data)]
+        return data.decode("utf-8", errors="ignore")
 
 
 def redact(text: str, secret: Secret | None) -> str:
-    """``text`` with every form of ``secret`` (raw, JSON-escaped, percent-encoded, base64)
-    replaced by ``[REDACTED]``; ``text`` unchanged when ``secret`` is ``None``."""
+    """``text`` with every form of ``secret`` (:mod:`aileron_core.secret_forms`) replaced by
+    ``[REDACTED]``; ``text`` unchanged when ``secret`` is ``None``."""
     return Redactor(secret).text(text)

@@ -4,7 +4,9 @@ The flow of one run (SPEC §7):
 
 1. validate the arguments against the declared inputs (422 naming every bad field);
 2. if the action or any operation it runs needs approval, record a pending approval bound to
-   the arguments' sha256 and answer 202; nothing runs until a human approves;
+   the arguments' sha256 and to what would run (``run_scope``: manifest, connector specs,
+   operations, bindings, target origins) and answer 202; nothing runs until a human approves,
+   and an approval whose scope changed in between fails ``approval_stale`` unsent;
 3. otherwise (or once approved) audit ``execution.started``, run each step through the
    executor with the credential resolved from its binding (412 ``binding_required`` when the
    vault is locked or the binding is missing), audit ``binding.used`` per resolution, then
@@ -24,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from aileron_cli.daemon import agent_access, enclave_service, secret_cache
+from aileron_cli.daemon import agent_access, enclave_service, run_scope, secret_cache
 from aileron_cli.daemon.enclave_service import Escrowed
 from aileron_cli.daemon.errors import DaemonError
+from aileron_cli.daemon.peers import PeerProcess
 from aileron_cli.daemon.redaction import Secret, redact
 from aileron_core.actions import ActionManifest, render_step_args
 from aileron_core.arguments import args_digest, validate_args
@@ -133,7 +136,8 @@ async def start(
 ) -> Done | Pending:
     """Run ``plan`` now, or park it as a pending approval."""
     if plan.needs_approval(state):
-        approval = state.approvals.request(plan.kind, plan.target, plan.args, session_id)
+        scope = run_scope.scope(state, plan.manifest, plan.operation)
+        approval = state.approvals.request(plan.kind, plan.target, plan.args, session_id, scope)
         await state.record(
             "approval.requested",
             actor,
@@ -141,26 +145,52 @@ async def start(
             approval_id=approval.id,
             target=plan.target,
             args_sha256=approval.args_sha256,
+            plan_sha256=approval.plan_sha256,
         )
         return Pending(approval)
     return await execute(state, plan, actor, session_id)
 
 
 async def decide(
-    state: DaemonState, approval_id: str, approved: bool, actor: Actor, reason: str | None
+    state: DaemonState,
+    approval_id: str,
+    approved: bool,
+    actor: Actor,
+    reason: str | None,
+    process: PeerProcess | None = None,
 ) -> Approval:
-    """Record a human's decision; on approval run exactly the approved arguments, once."""
+    """Record a human's decision (and the deciding ``process``, when known); on approval run
+    exactly the approved arguments, once, unless what would run changed (``approval_stale``)."""
     approval = state.approvals.decide(approval_id, approved, actor.id, reason)
+    deciding = process.to_json() if process is not None else None
     if not approved:
         await state.record(
-            "approval.denied", actor, approval.session_id, approval_id=approval.id, reason=reason
+            "approval.denied",
+            actor,
+            approval.session_id,
+            approval_id=approval.id,
+            reason=reason,
+            process=deciding,
         )
         return approval
-    await state.record("approval.approved", actor, approval.session_id, approval_id=approval.id)
-    approval = state.approvals.save(attrs.evolve(approval, status="running"))
+    await state.record(
+        "approval.approved", actor, approval.session_id, approval_id=approval.id, process=deciding
+    )
     try:
         # Re-planned from what is installed now: the action or connector may have gone.
         plan = _replan(state, approval)
+        now = run_scope.scope(state, plan.manifest, plan.operation)
+    except AileronError as error:
+        return state.approvals.save(
+            attrs.evolve(
+                approval, status="failed", error={"code": error.code, "message": str(error)}
+            )
+        )
+    changed = run_scope.changes(approval, now)
+    if changed:
+        await _fail_stale(state, approval, changed, actor)
+    approval = state.approvals.save(attrs.evolve(approval, status="running"))
+    try:
         done = await execute(state, plan, actor, approval.session_id, approval_id=approval.id)
     except AileronError as error:
         return state.approvals.save(
@@ -171,6 +201,34 @@ async def decide(
     return state.approvals.save(
         attrs.evolve(approval, status="succeeded", result=done.result, audit_id=done.audit_id)
     )
+
+
+async def _fail_stale(
+    state: DaemonState, approval: Approval, changed: list[str], actor: Actor
+) -> None:
+    """Fail ``approval`` as stale, audited, and raise ``approval_stale`` to the decider."""
+    message = (
+        f"approval {approval.id} is stale: what {approval.target} would run changed since it"
+        f" was requested ({', '.join(changed)}); nothing was sent"
+    )
+    hint = "run it again to request a fresh approval, and check what changed before approving"
+    details = {"approval_id": approval.id, "changed": changed}
+    state.approvals.save(
+        attrs.evolve(
+            approval,
+            status="failed",
+            error={"code": "approval_stale", "message": f"{message}; {hint}", "details": details},
+        )
+    )
+    await state.record(
+        "approval.failed",
+        actor,
+        approval.session_id,
+        approval_id=approval.id,
+        reason="approval_stale",
+        changed=changed,
+    )
+    raise DaemonError("approval_stale", message, hint=hint, details=details)
 
 
 def _replan(state: DaemonState, approval: Approval) -> Plan:
@@ -191,28 +249,7 @@ async def _credential(
     session_id: str | None,
     invocation: str,
 ) -> Secret | Escrowed:
-    service = spec.credential.service
-    if override is not None:
-        binding = state.bindings.get(override)
-    else:
-        candidates = state.bindings.find_default(service)
-        if not candidates:
-            raise DaemonError(
-                "binding_required",
-                f"{spec.fqn} needs a credential for {service!r}"
-                f" and no binding */{service}/default exists",
-                hint=f"add one with `aileron binding add token/{service}/default`",
-                details={"service": service},
-            )
-        if len(candidates) > 1:
-            names = ", ".join(b.name for b in candidates)
-            raise DaemonError(
-                "binding_required",
-                f"several bindings could serve {service!r} ({names})",
-                hint="name one in the action's [[requires.connectors]] binding",
-                details={"service": service},
-            )
-        binding = candidates[0]
+    binding = run_scope.choose_binding(state, spec, override)
     name = binding.name
     escrow = enclave_service.escrow_for(state, name)
     try:

@@ -343,6 +343,15 @@ class Decision(Strict):
     reason: str | None = Field(default=None, max_length=1000)
 
 
+class ApprovalStepOut(BaseModel):
+    """One connector operation an approval would run: what the deciding human is shown."""
+
+    connector: str
+    operation: str
+    origins: list[str] = Field(description="scheme://host:port the request may go to")
+    binding: str | None = Field(description="the binding whose credential it carries")
+
+
 class ApprovalOut(BaseModel):
     id: str
     kind: Literal["action", "operation"]
@@ -358,3 +367,8 @@ class ApprovalOut(BaseModel):
     result: Any
     error: dict[str, Any] | None
     audit_id: str | None
+    plan_sha256: str | None = Field(
+        default=None, description="digest of what will run; a change makes the approval stale"
+    )
+    plan_parts: dict[str, str] = Field(default_factory=dict)
+    steps: list[ApprovalStepOut] = Field(default_factory=list)

@@ -19,7 +19,6 @@ under ``[gateway]`` — an unknown provider, an unknown key, a value of the wron
 
 from __future__ import annotations
 
-import ipaddress
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from aileron_core.connectors import is_loopback
 from aileron_core.errors import ConfigError
 
 KeyStyle = Literal["bearer", "x-api-key"]
@@ -135,7 +135,7 @@ def check_base_url(value: object, where: str) -> str:
         raise ConfigError(f"{where} must not have a query or a fragment", hint=hint)
     if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):
         raise ConfigError(f"{where} must not contain spaces or control characters", hint=hint)
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         raise ConfigError(
             f"{where} uses plain http to {parts.hostname}, which would send the real key in"
             " clear text",
@@ -143,12 +143,3 @@ def check_base_url(value: object, where: str) -> str:
         )
     del port  # parsed only to reject a malformed port
     return value.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

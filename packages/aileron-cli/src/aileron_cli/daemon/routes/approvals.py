@@ -52,6 +52,10 @@ async def show_approval(approval_id: ApprovalId, state: State, who: Poller) -> A
 async def decide_approval(
     approval_id: ApprovalId, body: Decision, state: State, who: Admin
 ) -> ApprovalOut:
-    """Approve (runs the exact approved arguments once, then answers) or deny."""
-    decided = await runner.decide(state, approval_id, body.approved, who.actor, body.reason)
+    """Approve (runs the exact approved arguments once, then answers) or deny. Approving
+    something whose action, connector, binding or target changed since the request is 409
+    ``approval_stale`` and runs nothing."""
+    decided = await runner.decide(
+        state, approval_id, body.approved, who.actor, body.reason, who.process
+    )
     return approval_out(decided)
