@@ -57,11 +57,12 @@ def _mcp_env(info: DaemonInfo, record: dict[str, Any]) -> dict[str, str]:
 
 def _check_claude(info: DaemonInfo, record: dict[str, Any], mcp: str) -> None:
     flag, *rest = record["argv"][1:]
-    assert flag.startswith("--mcp-config=")
-    config = json.loads(flag.removeprefix("--mcp-config="))
-    assert config == {
-        "mcpServers": {"aileron": {"command": mcp, "args": [], "env": _mcp_env(info, record)}}
-    }
+    config = Path(flag.removeprefix("--mcp-config="))
+    # A file in the session's private directory (its content: test_agent_environment.py),
+    # gone with the session.
+    assert flag.startswith("--mcp-config=/")
+    assert (config.name, config.parent.name[:16]) == ("claude-mcp.json", "aileron-session-")
+    assert not config.parent.exists()
     assert rest == list(EXTRA)
     env = record["env"]
     assert env["ANTHROPIC_BASE_URL"] == f"{info.api_url}/gateway/anthropic"
@@ -69,11 +70,11 @@ def _check_claude(info: DaemonInfo, record: dict[str, Any], mcp: str) -> None:
 
 
 def _check_codex(info: DaemonInfo, record: dict[str, Any], mcp: str) -> None:
-    values = _mcp_env(info, record)
     overrides = [
         f'mcp_servers.aileron.command="{mcp}"',
         "mcp_servers.aileron.args=[]",
-        *(f'mcp_servers.aileron.env.{k}="{values[k]}"' for k in sorted(values)),
+        "mcp_servers.aileron.env={}",
+        'mcp_servers.aileron.env_vars=["AILERON_URL","AILERON_TOKEN","AILERON_SESSION_ID"]',
     ]
     expected = [arg for override in overrides for arg in ("-c", override)]
     assert record["argv"][1:] == [*expected, *EXTRA]
@@ -83,9 +84,8 @@ def _check_codex(info: DaemonInfo, record: dict[str, Any], mcp: str) -> None:
 
 
 def _check_goose(info: DaemonInfo, record: dict[str, Any], mcp: str) -> None:
-    values = _mcp_env(info, record)
-    extension = " ".join(f"{k}={v}" for k, v in values.items()) + f" {mcp}"
-    assert record["argv"][1:] == ["session", "--with-extension", extension, *EXTRA]
+    # goose passes its own environment (with the session variables) to the extension.
+    assert record["argv"][1:] == ["session", "--with-extension", mcp, *EXTRA]
 
 
 def _check_opencode(info: DaemonInfo, record: dict[str, Any], mcp: str) -> None:

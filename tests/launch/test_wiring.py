@@ -6,6 +6,7 @@ import json
 import tomllib
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,6 +28,7 @@ from aileron_cli.launch.host import find_mcp_adapter
 API = "http://127.0.0.1:4321/v1"
 MCP = "/opt/aileron/bin/aileron-mcp"
 TOKEN = "ais_session-token"  # noqa: S105
+PRIVATE = "/run/user/1000/aileron-session-x"
 
 
 def context(*args: str, env: dict[str, str] | None = None, mcp: str = MCP) -> LaunchContext:
@@ -38,6 +40,7 @@ def context(*args: str, env: dict[str, str] | None = None, mcp: str = MCP) -> La
         session_token=TOKEN,
         args=args,
         env=env or {},
+        private_dir=PRIVATE,
     )
 
 
@@ -75,11 +78,55 @@ def test_claude_keeps_user_headers_and_replaces_a_stale_session_header() -> None
     assert invocation.env["ANTHROPIC_CUSTOM_HEADERS"] == (
         f"X-Team: blue\nX-Aileron-Session-Token: {TOKEN}"
     )
-    assert invocation.argv[1].startswith("--mcp-config={")
+    assert invocation.argv[1] == f"--mcp-config={PRIVATE}/claude-mcp.json"
     assert invocation.argv[2:] == ("-p", "hi")
 
 
-EXTENSION = f"AILERON_URL={API} AILERON_TOKEN={TOKEN} AILERON_SESSION_ID=01SESSION {MCP}"
+def test_claude_mcp_config_is_a_private_file_with_the_session_variables() -> None:
+    """Claude's MCP config is a file in the session's private directory naming aileron-mcp with
+    the session's URL, token and id; nothing else is written."""
+    invocation = wire_claude(context())
+    assert list(invocation.files) == [f"{PRIVATE}/claude-mcp.json"]
+    config = json.loads(invocation.files[f"{PRIVATE}/claude-mcp.json"])
+    assert config == {
+        "mcpServers": {
+            "aileron": {
+                "command": MCP,
+                "args": [],
+                "env": {
+                    "AILERON_URL": API,
+                    "AILERON_TOKEN": TOKEN,
+                    "AILERON_SESSION_ID": "01SESSION",
+                },
+            }
+        }
+    }
+
+
+def test_codex_forwards_the_session_variables_by_name() -> None:
+    """Codex gets aileron-mcp with `env_vars` naming the three session variables (and an empty
+    `env`, so a same-named server of the user's lends no values)."""
+    invocation = AGENTS["codex"].wire(context("exec", "hi"))
+    overrides = [invocation.argv[i + 1] for i, arg in enumerate(invocation.argv) if arg == "-c"]
+    assert overrides == [
+        f'mcp_servers.aileron.command="{MCP}"',
+        "mcp_servers.aileron.args=[]",
+        "mcp_servers.aileron.env={}",
+        'mcp_servers.aileron.env_vars=["AILERON_URL","AILERON_TOKEN","AILERON_SESSION_ID"]',
+    ]
+    assert invocation.argv[-2:] == ("exec", "hi")
+
+
+@pytest.mark.parametrize("agent", sorted(AGENTS))
+def test_no_agent_gets_the_session_token_as_an_argument(agent: str) -> None:
+    """No wiring puts the session token in the agent's argv, codex routed through the gateway
+    included."""
+    ctx = attrs.evolve(context("--x"), keyed=frozenset({"openai", "anthropic"}))
+    invocation = AGENTS[agent].wire(ctx)
+    assert not [arg for arg in invocation.argv if TOKEN in arg]
+
+
+EXTENSION = MCP
 
 
 @pytest.mark.parametrize(
@@ -126,9 +173,10 @@ def test_opencode_refuses_an_inline_config_it_cannot_extend(bad: str) -> None:
         wire_opencode(context(env={"OPENCODE_CONFIG_CONTENT": bad}))
 
 
-def test_agent_environment_drops_the_cli_daemon_variables_and_any_master_token() -> None:
-    """The agent keeps the user's variables but not AILERON_API_URL, an inherited AILERON_TOKEN
-    or any value containing the master token; the session variables are set."""
+def test_agent_environment_drops_every_aileron_variable_and_any_master_token() -> None:
+    """The agent keeps the user's variables but no AILERON_* one (passphrase, home, API URL,
+    inherited token, debug switch) and no value containing the master token; the session
+    variables are set."""
     master = "aim_master"  # noqa: S105
     inherited = {
         "HOME": "/home/u",
@@ -136,12 +184,19 @@ def test_agent_environment_drops_the_cli_daemon_variables_and_any_master_token()
         "AILERON_TOKEN": master,
         "STASHED": f"x{master}y",
         "AILERON_SESSION_ID": "stale",
+        "AILERON_VAULT_PASSPHRASE": "correct horse",
+        "AILERON_VAULT_NEW_PASSPHRASE": "battery staple",
+        "AILERON_HOME": "/home/u/.aileron",
+        "AILERON_DEBUG": "1",
+        "AILERON_MCP_POLL_SECONDS": "0",
+        "aileron_home": "lower case is not ours",
     }
     env = agent_environment(
         inherited, session_variables(API, "01SESSION", TOKEN), secrets=[master, ""]
     )
     assert env == {
         "HOME": "/home/u",
+        "aileron_home": "lower case is not ours",
         "AILERON_URL": API,
         "AILERON_TOKEN": TOKEN,
         "AILERON_SESSION_ID": "01SESSION",

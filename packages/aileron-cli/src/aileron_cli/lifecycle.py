@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from aileron_cli.__about__ import __version__
+from aileron_cli.environment import daemon_environment
 from aileron_core.discovery import (
     DaemonInfo,
     DaemonInfoInvalid,
@@ -137,7 +138,12 @@ def _last_log_line(path: Path) -> str | None:
 
 
 def spawn(layout: Layout, *, auto_spawned: bool) -> DaemonInfo:
-    """Start a detached daemon and wait until it answers."""
+    """Start a detached daemon and wait until it answers.
+
+    The daemon gets the CLI's environment without the passphrase, tokens and every other Aileron
+    variable it does not read (ADR 0018): it lives on, and a process's environment is readable
+    through ``/proc`` for its whole life. The CLI hands the passphrase over the API to unlock.
+    """
     command = [sys.executable, "-m", "aileron_cli", "daemon", "start", "--foreground"]
     if auto_spawned:
         command.append("--auto-spawned")
@@ -157,6 +163,7 @@ def spawn(layout: Layout, *, auto_spawned: bool) -> DaemonInfo:
             stderr=log_fd,
             start_new_session=True,
             close_fds=True,
+            env=daemon_environment(os.environ),
         )
     finally:
         os.close(log_fd)

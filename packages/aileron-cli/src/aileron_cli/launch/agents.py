@@ -3,14 +3,17 @@
 Each agent is one :class:`Agent` row: its command, how to install it, and a *wiring* — a pure
 function from a :class:`LaunchContext` (the session, the paths, the user's own arguments and
 environment) to the :class:`Invocation` to run. Every wiring adds ``aileron-mcp`` as an MCP
-server named ``aileron`` through per-invocation flags or environment, so the user's own config
-files stay untouched. ADR 0007 records, per agent, the flags used and the version they were
-checked against.
+server named ``aileron`` through per-invocation flags, environment or a file in the session's
+private directory, so the user's own config files stay untouched. The session token never goes
+in an argument (any local user reads those with ``ps``): ``aileron-mcp`` gets it from the
+agent's environment or from a 0600 file. ADR 0007 records, per agent, the flags used and the
+version they were checked against.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 
 import attrs
@@ -41,6 +44,9 @@ class LaunchContext:
     """The agent's environment so far: the user's, scrubbed, plus the session variables."""
     keyed: frozenset[Provider] = frozenset()
     """The LLM providers whose key Aileron holds (so their traffic can go through the gateway)."""
+    private_dir: str = "/nonexistent"
+    """A directory (0700) of this session's own, removed when it ends: where files holding the
+    session token go."""
 
     @property
     def mcp_env(self) -> dict[str, str]:
@@ -54,6 +60,8 @@ class Invocation:
 
     argv: tuple[str, ...]
     env: Mapping[str, str] = attrs.field(repr=False)
+    files: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    """Files to write (absolute path in the private directory → text), 0600, before the run."""
 
 
 Wiring = Callable[[LaunchContext], Invocation]
@@ -84,21 +92,27 @@ def _with_header(existing: str | None, name: str, value: str) -> str:
     return "\n".join([*lines, f"{name}: {value}"])
 
 
-def wire_claude(ctx: LaunchContext) -> Invocation:
-    """``claude --mcp-config=<json> ARGS…``; LLM traffic to the gateway.
+CLAUDE_MCP_CONFIG = "claude-mcp.json"
 
-    The ``=`` form matters: ``--mcp-config`` takes several values, so a separate JSON argument
-    would swallow the user's prompt as a second config. The session token reaches the gateway
-    as a custom header, which leaves the user's own API key or subscription login in place.
+
+def wire_claude(ctx: LaunchContext) -> Invocation:
+    """``claude --mcp-config=<private dir>/claude-mcp.json ARGS…``; LLM traffic to the gateway.
+
+    The config file (0600, in the session's private directory) holds the session variables for
+    ``aileron-mcp``, so the token is in no argument. The ``=`` form matters: ``--mcp-config``
+    takes several values, so a separate argument would swallow the user's prompt as a second
+    config. The session token reaches the gateway as a custom header (an environment
+    variable), which leaves the user's own API key or subscription login in place.
     """
     server = {"command": ctx.mcp_command, "args": [], "env": ctx.mcp_env}
     config = json.dumps({"mcpServers": {MCP_SERVER_NAME: server}}, separators=(",", ":"))
+    path = os.path.join(ctx.private_dir, CLAUDE_MCP_CONFIG)
     env = dict(ctx.env)
     env["ANTHROPIC_BASE_URL"] = llm_base_url(ctx.api_url, "anthropic")
     env["ANTHROPIC_CUSTOM_HEADERS"] = _with_header(
         ctx.env.get("ANTHROPIC_CUSTOM_HEADERS"), SESSION_TOKEN_HEADER, ctx.session_token
     )
-    return Invocation((ctx.agent_path, f"--mcp-config={config}", *ctx.args), env)
+    return Invocation((ctx.agent_path, f"--mcp-config={path}", *ctx.args), env, {path: config})
 
 
 # --- Codex CLI --------------------------------------------------------------------------------
@@ -131,16 +145,21 @@ def codex_gateway_overrides(gateway: str) -> list[str]:
 
 
 def wire_codex(ctx: LaunchContext) -> Invocation:
-    """``codex -c mcp_servers.aileron.command="…" -c …env.K="…" ARGS…``.
+    """``codex -c mcp_servers.aileron.command="…" -c …env_vars=["AILERON_URL", …] ARGS…``.
 
+    Codex starts MCP servers with a restricted environment; ``env_vars`` names the variables it
+    forwards from its own, so only the *names* of the session variables are in codex's argv.
     ``-c`` is a global option, so it may precede any subcommand the user names (``exec``,
-    ``mcp list`` …). ``args = []`` is set too, so a same-named server in the user's
-    ``config.toml`` cannot leak its arguments into ours.
+    ``mcp list`` …). ``args = []`` and ``env = {}`` are set too, so a same-named server in the
+    user's ``config.toml`` cannot lend its arguments or values to ours.
     """
     prefix = f"mcp_servers.{MCP_SERVER_NAME}"
-    overrides = [f"{prefix}.command={toml_string(ctx.mcp_command)}", f"{prefix}.args=[]"]
-    overrides += [
-        f"{prefix}.env.{name}={toml_string(value)}" for name, value in sorted(ctx.mcp_env.items())
+    names = ",".join(toml_string(name) for name in ctx.mcp_env)
+    overrides = [
+        f"{prefix}.command={toml_string(ctx.mcp_command)}",
+        f"{prefix}.args=[]",
+        f"{prefix}.env={{}}",
+        f"{prefix}.env_vars=[{names}]",
     ]
     env = dict(ctx.env)
     if "openai" in ctx.keyed:
@@ -171,20 +190,21 @@ _GOOSE_UNSAFE = frozenset(" \t\n\r\v\f'\"\\")
 
 
 def _goose_extension(ctx: LaunchContext) -> str:
-    words = [f"{name}={value}" for name, value in ctx.mcp_env.items()] + [ctx.mcp_command]
-    for word in words:
-        if _GOOSE_UNSAFE.intersection(word):
-            shown = ctx.mcp_command if word == ctx.mcp_command else word.partition("=")[0]
-            raise AgentSetupInvalid(
-                f"goose cannot be given {shown!r} in --with-extension"
-                " (it contains whitespace, a quote or a backslash)",
-                hint="install Aileron under a path without spaces or quotes",
-            )
-    return " ".join(words)
+    if _GOOSE_UNSAFE.intersection(ctx.mcp_command):
+        raise AgentSetupInvalid(
+            f"goose cannot be given {ctx.mcp_command!r} in --with-extension"
+            " (it contains whitespace, a quote or a backslash)",
+            hint="install Aileron under a path without spaces or quotes",
+        )
+    return ctx.mcp_command
 
 
 def wire_goose(ctx: LaunchContext) -> Invocation:
-    """``goose session --with-extension "K=V … /path/aileron-mcp" ARGS…``.
+    """``goose session --with-extension /path/aileron-mcp ARGS…``.
+
+    Goose starts a stdio extension with its own environment (plus the extension's ``K=V``
+    words, which would put the token in goose's argv), so ``aileron-mcp`` finds the session
+    variables that launch set for goose.
 
     With no arguments, or arguments that start with an option, the session is ``goose
     session``; ``session``/``s``/``run`` named by the user get the flag right after them; any
@@ -210,7 +230,8 @@ def wire_opencode(ctx: LaunchContext) -> Invocation:
     """``opencode ARGS…`` with ``OPENCODE_CONFIG_CONTENT`` adding ``mcp.aileron``.
 
     OpenCode merges that inline config over the user's own config files; an inline config the
-    user already set is kept and extended.
+    user already set is kept and extended. The session variables for ``aileron-mcp`` travel in
+    that environment variable, never in an argument.
     """
     raw = ctx.env.get(OPENCODE_CONFIG_VAR, "").strip()
     try:

@@ -30,6 +30,7 @@ from aileron_cli.launch.errors import (
     LaunchError,
     McpAdapterMissing,
 )
+from aileron_cli.launch.private import private_directory, write_private_files
 from aileron_cli.launch.routing import PROVIDERS, Provider
 from aileron_core.errors import AileronError
 
@@ -62,8 +63,10 @@ class HostPlan:
         inherited: Mapping[str, str],
         secrets: Collection[str] = (),
         keyed: frozenset[Provider] = frozenset(),
+        private_dir: str = "/nonexistent",
     ) -> Invocation:
-        """The agent's command line and environment for this session."""
+        """The agent's command line, environment and private files for this session
+        (``private_dir``: the session's own 0700 directory those files go in)."""
         env = agent_environment(
             inherited, session_variables(api_url, session_id, token), secrets=secrets
         )
@@ -76,6 +79,7 @@ class HostPlan:
             args=self.args,
             env=env,
             keyed=keyed,
+            private_dir=private_dir,
         )
         return self.agent.wire(context)
 
@@ -133,16 +137,21 @@ def launch(
     session_id = str(session["id"])
     exit_code: int | None = None
     try:
-        invocation = plan.invocation(
-            api_url=client.api_url,
-            session_id=session_id,
-            token=str(session["token"]),
-            inherited=inherited,
-            secrets=secrets,
-            keyed=keyed_providers(client),
-        )
-        refuse_secrets([*invocation.argv, *invocation.env.values()], secrets)
-        exit_code = run(invocation, cwd)
+        with private_directory() as private_dir:
+            invocation = plan.invocation(
+                api_url=client.api_url,
+                session_id=session_id,
+                token=str(session["token"]),
+                inherited=inherited,
+                secrets=secrets,
+                keyed=keyed_providers(client),
+                private_dir=str(private_dir),
+            )
+            refuse_secrets(
+                [*invocation.argv, *invocation.env.values(), *invocation.files.values()], secrets
+            )
+            write_private_files(invocation.files)
+            exit_code = run(invocation, cwd)
         return exit_code
     finally:
         end_session(client, session_id, exit_code)
