@@ -162,7 +162,7 @@ def observe(world: World, column: str) -> dict[tuple[str, str], int | str]:
             path = path.replace(f"{{{key}}}", value)
         if "/gateway/" in path:
             path = path.replace("{path}", "v1/models")
-        body = {} if method in ("POST", "PUT", "PATCH") else None
+        body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
         answer = world.client.request(method, ROOT + path, json=body, headers=headers)
         got = outcome(answer.status_code)
         expected = MATRIX.get((method, template))

@@ -27,19 +27,12 @@ def test_the_daemons_own_answers_parse(api: TestClient) -> None:
         api.get("connectors").json(), api.get("actions").json()["actions"]
     )
     message = Argument("message", "string", True, "The text to echo.")
+    # say-carefully is left out: the disabled echo-careful wraps it (ADR 0017).
     assert connectors == (
         Connector(
             "local://echo",
             "A local echo server for demos and tests: it answers with what it was sent.",
-            (
-                Operation("echo", "say", "Echo a message.", (message,)),
-                Operation(
-                    "echo",
-                    "say-carefully",
-                    "Echo a message, once a human has approved it.",
-                    (message,),
-                ),
-            ),
+            (Operation("echo", "say", "Echo a message.", (message,)),),
         ),
     )
     [say] = actions

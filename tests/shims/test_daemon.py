@@ -47,7 +47,7 @@ def set_up(info: DaemonInfo, echo: EchoServer, tmp_path: Path) -> tuple[Path, di
         "aileron-echo\tlocal://echo -- installed Aileron connector used by actions:"
         " echo-careful, echo-say\n"
         "echo-ops\tlocal://echo-ops -- Aileron connector operations: echo.say,"
-        " echo.say-carefully\n"
+        " echo.say-carefully (need a human's approval: echo.say-carefully)\n"
     )
     env = {
         "PATH": os.environ["PATH"],

@@ -13,6 +13,11 @@ and the ``actions`` list of ``GET /v1/actions``::
       "inputs": [{"name", "type", "required", "description"}], "input_schema",
       "connectors": ["<fqn>", …]}]
 
+A connector's ``agent_operations`` (``[{"tool", "operation", "allowed", "approval_required"}]``,
+the daemon's verdict for a session's direct runs, ADR 0017) drops the operations an agent may
+not run and marks those that wait for approval; a daemon that does not send it leaves every
+operation in, without approval.
+
 Only the keys the shims need are read; others are ignored, so a newer daemon that adds keys
 still works. ``required`` defaults to true, ``description`` to ``""`` and ``enabled`` to
 true; disabled actions are dropped. Anything else malformed (a missing key, a value of the
@@ -80,8 +85,23 @@ def _arguments(value: object, where: str) -> tuple[Argument, ...]:
     return tuple(arguments)
 
 
+def _verdicts(item: Mapping[str, Any], where: str) -> dict[tuple[str, str], tuple[bool, bool]]:
+    """``(tool, operation)`` → ``(allowed, approval_required)`` from ``agent_operations``."""
+    verdicts = {}
+    for index, raw in enumerate(_field(item, "agent_operations", list, where, ())):
+        place = f"{where}.agent_operations[{index}]"
+        verdict = _object(raw, place)
+        key = (_field(verdict, "tool", str, place), _field(verdict, "operation", str, place))
+        verdicts[key] = (
+            _field(verdict, "allowed", bool, place),
+            _field(verdict, "approval_required", bool, place, False),
+        )
+    return verdicts
+
+
 def _connector(raw: object, where: str) -> Connector:
     item = _object(raw, where)
+    verdicts = _verdicts(item, where) if "agent_operations" in item else None
     operations = []
     for t, raw_tool in enumerate(_field(item, "tools", list, where)):
         tool_where = f"{where}.tools[{t}]"
@@ -91,14 +111,24 @@ def _connector(raw: object, where: str) -> Connector:
         for o, raw_op in enumerate(ops):
             op_where = f"{tool_where}.operations[{o}]"
             op = _object(raw_op, op_where)
+            name = _field(op, "name", str, op_where)
+            # No verdict for an operation of a daemon that sends verdicts: not exposed.
+            allowed, approval = (
+                (True, False)
+                if verdicts is None
+                else verdicts.get((tool_name, name), (False, True))
+            )
+            if not allowed:
+                continue
             operations.append(
                 Operation(
                     tool=tool_name,
-                    name=_field(op, "name", str, op_where),
+                    name=name,
                     summary=_field(op, "summary", str, op_where, ""),
                     inputs=_arguments(
                         _field(op, "inputs", list, op_where, ()), f"{op_where}.inputs"
                     ),
+                    approval_required=approval,
                 )
             )
     return Connector(

@@ -55,6 +55,8 @@ class Operation:
     name: str
     summary: str
     inputs: tuple[Argument, ...] = ()
+    approval_required: bool = False
+    """Whether the daemon holds an agent's direct run for a human's approval (ADR 0017)."""
 
 
 @attrs.frozen

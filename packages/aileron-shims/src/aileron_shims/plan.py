@@ -65,6 +65,8 @@ class Subcommand:
     """The JSON body up to the arguments object (the shim appends ``{…}}``)."""
     runs: str
     """A sentence for the subcommand's help saying what it runs."""
+    approval_required: bool = False
+    """Whether each call waits for a human's approval (operation subcommands; ADR 0017)."""
 
 
 @attrs.frozen
@@ -83,6 +85,11 @@ class Tool:
         names = joined(s.name for s in self.subcommands)
         if self.kind == "action":
             return f"installed Aileron connector used by actions: {names}"
+        gated = [s.name for s in self.subcommands if s.approval_required]
+        if gated:
+            return (
+                f"Aileron connector operations: {names} (need a human's approval: {joined(gated)})"
+            )
         return f"Aileron connector operations: {names}"
 
 
@@ -141,6 +148,8 @@ def _check_connector(item: object) -> Connector:
         check_name(op.tool, f"a tool name of connector {fqn}")
         check_name(op.name, f"an operation name of tool {op.tool!r} of connector {fqn}")
         owner = f"operation {op.tool}.{op.name} of connector {fqn}"
+        if not isinstance(op.approval_required, bool):
+            raise ShimError(f"{owner}: 'approval_required' is not a boolean")
         check_text(op.summary, f"the summary of {owner}")
         _check_arguments(op.inputs, owner)
     return item
@@ -193,7 +202,13 @@ def _operation_subcommand(fqn: str, op: Operation) -> Subcommand:
         runs=(
             f"It runs operation {op.name} of tool {op.tool} of connector {fqn}"
             " through the Aileron daemon."
+            + (
+                " A human must approve each call before it runs (exit status 75 while waiting)."
+                if op.approval_required
+                else ""
+            )
         ),
+        approval_required=op.approval_required,
     )
 
 
