@@ -36,7 +36,9 @@ __all__ = [
     "MIN_CORE_CHARS",
     "MIN_PASSWORD_CHARS",
     "SecretForms",
+    "StreamRedactor",
     "compiled_forms",
+    "mask",
     "secret_forms",
 ]
 
@@ -175,3 +177,35 @@ def compiled_forms(value: str) -> SecretForms | None:
     for every action run, and compiling the forms costs far more than using them. (The
     ``re`` module caches every compiled pattern, the secret in it, anyway.)"""
     return SecretForms.of(value)
+
+
+def mask(length: int) -> bytes:
+    """A replacement exactly ``length`` bytes long: ``[REDACTED]`` padded with ``*``, or cut
+    to ``*``s when the match is shorter. Framing (``Content-Length``) stays right."""
+    return b"[REDACTED]" + b"*" * (length - 10) if length >= 10 else b"*" * length
+
+
+class StreamRedactor:
+    """Redacts a byte stream piece by piece without holding more than it must.
+
+    Every complete form in what has arrived is replaced by a :func:`mask` of its own length;
+    then the longest tail that is a proper prefix of some form is held back until the next
+    piece says whether it completes one. Nothing else waits: a piece that cannot be the start
+    of the secret goes out at once.
+    """
+
+    def __init__(self, forms: SecretForms) -> None:
+        self._forms = forms
+        self._held = b""
+
+    def feed(self, piece: bytes) -> bytes:
+        """What of ``piece`` (after what was held) may go out now, redacted."""
+        data = self._forms.sub_bytes(mask, self._held + piece if self._held else piece)
+        keep = self._forms.held_tail(data)
+        self._held = data[len(data) - keep :]
+        return data[: len(data) - keep]
+
+    def flush(self) -> bytes:
+        """The held bytes, at the end of the stream (they complete no form)."""
+        held, self._held = self._held, b""
+        return held
