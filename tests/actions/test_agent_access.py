@@ -125,3 +125,38 @@ def test_patch_refuses_half_an_operation_and_unknown_names(
     assert api.patch("connectors/local://nope", json={"agents": False}).status_code == 404
     assert api.patch(f"connectors/{FQN}", json={"agents": False}, headers=agent).status_code == 403
     assert run(api, "say", agent).status_code == 200
+
+
+def test_switches_outlive_a_restart_and_a_corrupt_file_closes_everything(
+    layout: Layout, echo: EchoServer
+) -> None:
+    """agents.json is read at start; one that does not parse closes every connector."""
+    from aileron_cli.daemon.app import create_app
+    from aileron_cli.daemon.state import DaemonConfig
+    from aileron_core.__about__ import __version__
+    from aileron_core.vault import KdfParams
+
+    config = DaemonConfig(
+        layout=layout,
+        version=__version__,
+        master_token="aim_restart-test-token",
+        kdf=KdfParams(time_cost=1, memory_kib=64, parallelism=1),
+    )
+    headers = {"Authorization": "Bearer aim_restart-test-token"}
+    with TestClient(create_app(config), base_url="http://t/v1/", headers=headers) as first:
+        setup(first, echo)
+        first.patch(f"connectors/{FQN}", json={"agents": False, "tool": "echo", "operation": "say"})
+    with TestClient(create_app(config), base_url="http://t/v1/", headers=headers) as second:
+        second.post("vault/unlock", json={"passphrase": "pw"})
+        session = second.post("sessions", json={"agent": "codex", "working_dir": "/"}).json()
+        agent = {"Authorization": f"Bearer {session['token']}"}
+        assert run(second, "say", agent).status_code == 403
+        assert run(second, "say-carefully", agent).status_code == 202
+    (layout.home / "store" / "connectors" / "agents.json").write_text("{not json")
+    with TestClient(create_app(config), base_url="http://t/v1/", headers=headers) as third:
+        session = third.post("sessions", json={"agent": "codex", "working_dir": "/"}).json()
+        agent = {"Authorization": f"Bearer {session['token']}"}
+        refused = run(third, "say-carefully", agent)
+        assert refused.json()["error"]["code"] == "operation_not_exposed"
+        assert third.get(f"connectors/{FQN}").json()["agents"] is False
+    assert echo.seen == []
