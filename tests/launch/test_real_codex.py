@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,89 @@ def test_real_codex_failure_code_ends_the_session(
     assert "No MCP server named 'no-such-server'" in done.stderr
     [session] = sessions(real_daemon)
     assert (session["state"], session["exit_code"]) == ("ended", 1)
+
+
+PASSPHRASE = "correct horse battery staple"  # noqa: S105 (a test passphrase)
+# A model provider nobody listens on: codex starts its MCP servers, then retries the model.
+NO_MODEL = {
+    "model_provider": '"nowhere"',
+    "model_providers.nowhere.name": '"nowhere"',
+    "model_providers.nowhere.base_url": '"http://127.0.0.1:1/v1"',
+    "model_providers.nowhere.env_key": '"OPENAI_API_KEY"',
+    "model_providers.nowhere.wire_api": '"responses"',
+}
+
+
+def _proc(pid: str, what: str) -> list[str]:
+    raw = Path(f"/proc/{pid}/{what}").read_bytes().decode("utf-8", "replace")
+    return [part for part in raw.split("\0") if part]
+
+
+def _mcp_servers(mcp: str) -> list[str]:
+    """The pids of running aileron-mcp processes (the console script's interpreter)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if mcp in _proc(pid, "cmdline"):
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def test_real_codex_starts_aileron_mcp_with_the_session_from_its_env(
+    real_daemon: DaemonInfo, isolated_home: Path
+) -> None:
+    """Under `aileron launch codex -- exec …` the aileron-mcp codex starts gets the session's
+    three variables through env_vars (no other Aileron variable, no passphrase), and no
+    process's cmdline holds the session token or the master token."""
+    mcp = script("aileron-mcp")
+    before = set(_mcp_servers(mcp))
+    overrides = [arg for key, value in NO_MODEL.items() for arg in ("-c", f"{key}={value}")]
+    env = dict(_env(), AILERON_VAULT_PASSPHRASE=PASSPHRASE, OPENAI_API_KEY="sk-unused")
+    proc = subprocess.Popen(
+        [script("aileron"), "launch", "codex", "--", "exec", "--skip-git-repo-check"]
+        + ["-s", "read-only", *overrides, "-m", "m", "say hi"],
+        env=env,
+        cwd=isolated_home,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        server = None
+        while server is None:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "codex never started aileron-mcp"
+            started = [pid for pid in _mcp_servers(mcp) if pid not in before]
+            server = started[0] if started else None
+            time.sleep(0.1)
+        time.sleep(0.5)  # let the tree settle: every process of the session is up
+        session = only_session(real_daemon)
+        server_env = dict(e.split("=", 1) for e in _proc(server, "environ") if "=" in e)
+        token = server_env["AILERON_TOKEN"]
+        assert sorted(k for k in server_env if k.startswith("AILERON_")) == [
+            "AILERON_SESSION_ID",
+            "AILERON_TOKEN",
+            "AILERON_URL",
+        ]
+        assert server_env["AILERON_SESSION_ID"] == session["id"]
+        assert server_env["AILERON_URL"] == real_daemon.api_url
+        assert token.startswith("ais_")
+        assert PASSPHRASE not in "\0".join(server_env.values())
+        leaks = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                line = " ".join(_proc(pid, "cmdline"))
+            except OSError:
+                continue
+            if token in line or real_daemon.token in line:
+                leaks.append(line)
+        assert leaks == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert only_session(real_daemon)["state"] == "ended"
