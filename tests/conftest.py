@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # Variables that would let a test reach a real daemon or a real secret.
 LEAKY_ENV = (
     "AILERON_API_URL",
+    "AILERON_API_SOCKET",
     "AILERON_URL",
     "AILERON_TOKEN",
     "AILERON_SESSION_ID",

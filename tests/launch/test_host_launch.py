@@ -136,18 +136,21 @@ def test_agent_gets_session_wiring_and_exit_code(
 def test_cli_override_with_master_token_stays_away_from_the_agent(
     real_daemon: DaemonInfo, tmp_path: Path
 ) -> None:
-    """With AILERON_API_URL + AILERON_TOKEN (the master token) set, launch uses them to reach the
-    daemon, and the agent sees neither: no AILERON_API_URL, and AILERON_TOKEN is the session's."""
+    """With AILERON_API_URL + AILERON_API_SOCKET + AILERON_TOKEN (the master token) set, launch
+    uses them to reach the daemon, and the agent sees none: no AILERON_API_URL or
+    AILERON_API_SOCKET, and AILERON_TOKEN is the session's."""
     done, record_path = _run(
         "codex",
         tmp_path,
         AILERON_API_URL=real_daemon.api_url,
+        AILERON_API_SOCKET=str(real_daemon.socket),
         AILERON_TOKEN=real_daemon.token,
         MY_COPY=f"token={real_daemon.token}",
     )
     assert done.returncode == 42, done.stderr
     record = read_record(record_path)
     assert "AILERON_API_URL" not in record["env"]
+    assert "AILERON_API_SOCKET" not in record["env"]
     assert "MY_COPY" not in record["env"]
     assert record["env"]["AILERON_TOKEN"].startswith("ais_")
     assert mentions(record, real_daemon.token) == []

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import attrs
 
+from aileron_core.processes import ProcessRef
+
 SessionState = Literal["running", "ended", "orphaned"]
 VaultState = Literal["missing", "locked", "unlocked"]
 
@@ -31,6 +33,11 @@ class Session:
     ended_at: datetime | None = None
     exit_code: int | None = None
     state: SessionState = "running"
+    end_reason: str | None = None
+    launcher: ProcessRef | None = None
+    """The ``aileron launch`` process that registered the session (its tree is the agent's)."""
+    agent_process: ProcessRef | None = None
+    """The agent's own process, as the launcher reported it."""
 
 
 ApprovalStatus = Literal["pending", "approved", "denied", "running", "succeeded", "failed"]

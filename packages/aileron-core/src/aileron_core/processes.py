@@ -18,6 +18,7 @@ import attrs
 __all__ = [
     "ProcessRef",
     "ancestry",
+    "become_subreaper",
     "descendants",
     "parent_of",
     "process_start",
@@ -99,8 +100,9 @@ def ancestry(pid: int) -> list[ProcessRef]:
     return chain
 
 
-def descendants(root: ProcessRef) -> list[ProcessRef]:
-    """Every live process below ``root`` (children first), from one scan of ``/proc``."""
+def descendants(root: ProcessRef, *, skip: frozenset[ProcessRef] = frozenset()) -> list[ProcessRef]:
+    """Every live process below ``root`` (nearest first), from one scan of ``/proc``; the
+    processes in ``skip`` and everything below them are left out."""
     children: dict[int, list[ProcessRef]] = {}
     try:
         names = os.listdir("/proc")
@@ -120,10 +122,25 @@ def descendants(root: ProcessRef) -> list[ProcessRef]:
     while queue and len(found) < 1 << 16:
         for child in children.get(queue.pop(0), []):
             # A child cannot have started before its parent: that would be a reused pid.
-            if child.start >= root.start:
+            if child.start >= root.start and child not in skip:
                 found.append(child)
                 queue.append(child.pid)
     return found
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Make this process its descendants' reaper (Linux ``prctl``): a process whose parent
+    dies is re-parented to us instead of to init, so it stays in our tree."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def end_processes(refs: list[ProcessRef], *, grace_s: float = 1.0) -> list[ProcessRef]:

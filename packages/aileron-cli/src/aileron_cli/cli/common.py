@@ -108,14 +108,19 @@ def url_path(value: str, what: str) -> str:
 
 
 def connect() -> DaemonClient:
-    """A client of the daemon: ``AILERON_API_URL`` + ``AILERON_TOKEN``, else the local one
-    (auto-spawned if it is not running)."""
+    """A client of the daemon: ``AILERON_API_URL`` + ``AILERON_TOKEN`` (through the Unix
+    socket ``AILERON_API_SOCKET`` when set: the master token is accepted only there), else the
+    local one (auto-spawned if it is not running)."""
     from aileron_cli.lifecycle import ensure_daemon
     from aileron_core.client import DaemonClient
 
     override = os.environ.get("AILERON_API_URL")
     if override:
-        return DaemonClient(override, os.environ.get("AILERON_TOKEN"))
+        return DaemonClient(
+            override,
+            os.environ.get("AILERON_TOKEN"),
+            unix_socket=os.environ.get("AILERON_API_SOCKET") or None,
+        )
     info = ensure_daemon(Layout())
     return DaemonClient.for_daemon(info)
 

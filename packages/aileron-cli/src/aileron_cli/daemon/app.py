@@ -98,12 +98,14 @@ def create_app(
         state = DaemonState.open(config)
         holder["state"] = state
         app.state.daemon = state
+        state.guard_orphans()
         if on_ready is not None:
             on_ready(state)
         try:
             yield
         finally:
             await state.listeners.aclose()  # first: no request may reach the closing stores
+            state.launchers.close()
             await state.audit.drain()
             await state.executor.aclose()
             await state.gateway.aclose()

@@ -69,6 +69,12 @@ class NewSession(Strict):
     agent: str = Field(min_length=1, max_length=64)
     working_dir: str = Field(min_length=1, max_length=4096)
     sandbox: SandboxBody | None = None
+    contain: bool = Field(
+        default=False,
+        description="The calling process launches the agent: every process below it is the"
+        " agent's (refused the master token), and the session ends when the caller dies."
+        " Needs the daemon's Unix socket.",
+    )
 
 
 class ListenerAddress(BaseModel):
@@ -85,6 +91,9 @@ class SessionOut(BaseModel):
     ended_at: datetime | None
     exit_code: int | None
     state: Literal["running", "ended", "orphaned"]
+    end_reason: str | None = Field(
+        default=None, description="Why the session ended other than by its launcher's word."
+    )
     listener: ListenerAddress | None = Field(
         default=None, description="The session's own listener (for a sandboxed agent), if open."
     )
@@ -92,6 +101,10 @@ class SessionOut(BaseModel):
 
 class CreatedSession(SessionOut):
     token: str = Field(description="The session token; shown only in this answer.")
+
+
+class NewAgentProcess(Strict):
+    pid: int = Field(ge=2, le=2**31 - 1, description="The agent's process id.")
 
 
 class EndSession(Strict):

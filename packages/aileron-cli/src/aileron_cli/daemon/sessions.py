@@ -13,6 +13,7 @@ from aileron_cli.daemon.statelog import StateLog
 from aileron_core.convert import converter
 from aileron_core.ids import new_ulid
 from aileron_core.models import SandboxInfo, Session, SessionState
+from aileron_core.processes import ProcessRef
 
 
 class SessionStore:
@@ -32,7 +33,7 @@ class SessionStore:
         orphaned = []
         for session in list(sessions.values()):
             if session.state == "running":
-                orphaned.append(store._save(_close(session, "orphaned", None)))
+                orphaned.append(store._save(_close(session, "orphaned", None, "daemon restarted")))
         return store, orphaned
 
     def _save(self, session: Session) -> Session:
@@ -40,15 +41,33 @@ class SessionStore:
         self._sessions[session.id] = session
         return session
 
-    def create(self, agent: str, working_dir: str, sandbox: SandboxInfo | None) -> Session:
+    def create(
+        self,
+        agent: str,
+        working_dir: str,
+        sandbox: SandboxInfo | None,
+        launcher: ProcessRef | None = None,
+    ) -> Session:
         session = Session(
             id=new_ulid(),
             agent=agent,
             working_dir=working_dir,
             sandbox=sandbox,
             started_at=datetime.now(UTC),
+            launcher=launcher,
         )
         return self._save(session)
+
+    def set_agent_process(self, session_id: str, agent: ProcessRef) -> Session:
+        session = self.running(session_id)
+        return self._save(attrs.evolve(session, agent_process=agent))
+
+    def running(self, session_id: str) -> Session:
+        """The session, which must still be running (else 409 ``session_ended``)."""
+        session = self.get(session_id)
+        if session.state != "running":
+            raise DaemonError("session_ended", f"session {session_id} is already {session.state}")
+        return session
 
     def get(self, session_id: str) -> Session:
         try:
@@ -56,11 +75,8 @@ class SessionStore:
         except KeyError:
             raise DaemonError("session_not_found", f"no session {session_id!r}") from None
 
-    def end(self, session_id: str, exit_code: int | None) -> Session:
-        session = self.get(session_id)
-        if session.state != "running":
-            raise DaemonError("session_ended", f"session {session_id} is already {session.state}")
-        return self._save(_close(session, "ended", exit_code))
+    def end(self, session_id: str, exit_code: int | None, reason: str | None = None) -> Session:
+        return self._save(_close(self.running(session_id), "ended", exit_code, reason))
 
     def list(
         self, *, active: bool | None = None, agent: str | None = None, limit: int | None = None
@@ -80,7 +96,7 @@ class SessionStore:
     def close_running(self) -> builtins.list[Session]:
         """On clean stop: close what is still running as orphaned (their agents lost us)."""
         return [
-            self._save(_close(s, "orphaned", None))
+            self._save(_close(s, "orphaned", None, "daemon stopped"))
             for s in list(self._sessions.values())
             if s.state == "running"
         ]
@@ -89,5 +105,9 @@ class SessionStore:
         self._log.compact({k: converter.unstructure(v) for k, v in self._sessions.items()})
 
 
-def _close(session: Session, state: SessionState, exit_code: int | None) -> Session:
-    return attrs.evolve(session, state=state, ended_at=datetime.now(UTC), exit_code=exit_code)
+def _close(
+    session: Session, state: SessionState, exit_code: int | None, reason: str | None
+) -> Session:
+    return attrs.evolve(
+        session, state=state, ended_at=datetime.now(UTC), exit_code=exit_code, end_reason=reason
+    )

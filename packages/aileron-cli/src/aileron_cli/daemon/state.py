@@ -19,6 +19,7 @@ from aileron_cli.daemon.auth import Gate, TokenRegistry
 from aileron_cli.daemon.binding_store import BindingStore
 from aileron_cli.daemon.connector_store import ConnectorStore
 from aileron_cli.daemon.executor import Executor
+from aileron_cli.daemon.launchers import LauncherWatch
 from aileron_cli.daemon.listener import SessionListeners
 from aileron_cli.daemon.sessions import SessionStore
 from aileron_cli.daemon.statelog import StateWriteError
@@ -26,7 +27,9 @@ from aileron_cli.daemon.vault_service import VaultService
 from aileron_cli.gateway.config import GatewayConfig, load_gateway_config
 from aileron_cli.gateway.proxy import Gateway
 from aileron_core.audit import Actor, AuditRecord
+from aileron_core.models import Session
 from aileron_core.paths import Layout
+from aileron_core.processes import ProcessRef, descendants, end_processes
 from aileron_core.vault import KdfParams
 
 log = logging.getLogger("aileron.daemon")
@@ -70,12 +73,61 @@ class DaemonState:
     last_activity: float = field(default_factory=time.monotonic)
     listeners: SessionListeners = field(init=False)
     gate: Gate = field(init=False)
+    launchers: LauncherWatch = field(init=False)
 
     def __post_init__(self) -> None:
         self.listeners = SessionListeners(self.tokens)
         self.gate = Gate(
             self.tokens, audit=self.audit.append, peer_required=self.config.peer_required
         )
+        self.launchers = LauncherWatch(self._launcher_exited)
+
+    def guard_session(self, session: Session) -> None:
+        """Treat the launcher's process tree as the session's agent (SPEC §16) for as long as
+        the launcher lives, and end the session if the launcher dies first."""
+        launcher = session.launcher
+        if launcher is None:
+            return
+        self.gate.trees.add(launcher, session.id)
+        if not self.launchers.watch(session.id, launcher):
+            self.gate.trees.remove(session.id)
+
+    def guard_orphans(self) -> None:
+        """After a restart: the trees of sessions whose launcher still runs stay the agent's
+        (an agent that killed the daemon must not come back as the human)."""
+        for session in self.sessions.list(active=False):
+            if session.state == "orphaned" and session.launcher and session.launcher.alive():
+                self.guard_session(session)
+
+    async def end_session(
+        self, session_id: str, exit_code: int | None, actor: Actor, reason: str | None = None
+    ) -> Session:
+        """End a running session: its token dies, its listener closes, its tree is released."""
+        session = self.sessions.end(session_id, exit_code, reason)
+        self.tokens.revoke_session(session_id)
+        self.listeners.close(session_id)
+        self.gate.trees.remove(session_id)
+        self.launchers.unwatch(session_id)
+        payload: dict[str, Any] = {"exit_code": exit_code}
+        if reason is not None:
+            payload["reason"] = reason
+        await self.record("session.ended", actor, session_id, **payload)
+        return session
+
+    async def _launcher_exited(self, session_id: str) -> None:
+        """The launcher died without ending its session: end it, and end what is left of the
+        agent (the processes still below the agent's own, which the launcher reported)."""
+        self.gate.trees.remove(session_id)
+        session = self.sessions.get(session_id)
+        if session.state != "running":
+            return
+        await self.end_session(session_id, None, SERVICE, reason="launcher exited")
+        if session.agent_process is not None:
+            ended = await asyncio.to_thread(_end_tree, session.agent_process)
+            if ended:
+                await self.record(
+                    "session.processes_ended", SERVICE, session_id, pids=[p.pid for p in ended]
+                )
 
     @property
     def version(self) -> str:
@@ -180,6 +232,10 @@ def _warn_on_storage_failure(step: str) -> Iterator[None]:
         yield
     except (AuditWriteError, StateWriteError, OSError) as error:
         log.warning("stopping: %s failed: %s", step, error)
+
+
+def _end_tree(root: ProcessRef) -> list[ProcessRef]:
+    return end_processes([root, *descendants(root)])
 
 
 def _consume(future: asyncio.Future[AuditRecord]) -> None:

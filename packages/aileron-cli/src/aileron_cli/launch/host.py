@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -33,6 +33,7 @@ from aileron_cli.launch.errors import (
 from aileron_cli.launch.private import private_directory, write_private_files
 from aileron_cli.launch.routing import PROVIDERS, Provider
 from aileron_core.errors import AileronError
+from aileron_core.processes import ProcessRef, become_subreaper, descendants, end_processes
 
 if TYPE_CHECKING:
     from aileron_core.client import DaemonClient
@@ -133,7 +134,9 @@ def launch(
     secrets: Collection[str],
 ) -> int:
     """Register a session, run the agent, end the session; the agent's exit code."""
-    session = client.post("sessions", {"agent": plan.agent.name, "working_dir": cwd})
+    session = client.post(
+        "sessions", {"agent": plan.agent.name, "working_dir": cwd, "contain": True}
+    )
     session_id = str(session["id"])
     exit_code: int | None = None
     try:
@@ -151,7 +154,12 @@ def launch(
                 [*invocation.argv, *invocation.env.values(), *invocation.files.values()], secrets
             )
             write_private_files(invocation.files)
-            exit_code = run(invocation, cwd)
+            exit_code = run(
+                invocation,
+                cwd,
+                on_start=lambda pid: register_agent(client, session_id, pid),
+                contain=True,
+            )
         return exit_code
     finally:
         end_session(client, session_id, exit_code)
@@ -170,6 +178,14 @@ def refuse_secrets(values: Collection[str], secrets: Collection[str]) -> None:
             "refusing to give the daemon's master token to the agent",
             hint="remove it from the agent's arguments; the agent gets a session token",
         )
+
+
+def register_agent(client: DaemonClient, session_id: str, pid: int) -> None:
+    """Tell the daemon the agent's pid, so it can end the agent if this launcher dies."""
+    try:
+        client.post(f"sessions/{session_id}/agent", {"pid": pid})
+    except AileronError as error:
+        print(f"aileron: warning: could not register the agent's process: {error}", file=sys.stderr)
 
 
 def end_session(client: DaemonClient, session_id: str, exit_code: int | None) -> None:
@@ -216,9 +232,25 @@ class _Forwarder:
                 child.send_signal(signum)
 
 
-def run(invocation: Invocation, cwd: str) -> int:
+def run(
+    invocation: Invocation,
+    cwd: str,
+    *,
+    on_start: Callable[[int], None] | None = None,
+    contain: bool = False,
+) -> int:
     """Run the agent with our terminal, forwarding signals; its exit code (128+N for a death
-    by signal N, as a shell reports it)."""
+    by signal N, as a shell reports it).
+
+    ``contain``: this process is the agent's child subreaper for the run, so whatever the
+    agent starts, even detached (``setsid``, a double fork), stays below us, where the daemon
+    refuses it the human's authority; it is ended when the agent exits (SPEC §16). A sandbox
+    launch does not contain (its container engine's own helpers must outlive the run)."""
+    me = ProcessRef.of(os.getpid()) if contain else None
+    # Children we already have (a daemon this command auto-spawned) are not the agent's.
+    ours = frozenset(descendants(me)) if me is not None else frozenset()
+    if me is not None:
+        become_subreaper()
     forwarder = _Forwarder()
     previous = {}
     for signum in FORWARDED_SIGNALS:
@@ -234,8 +266,23 @@ def run(invocation: Invocation, cwd: str) -> int:
                 hint="check that the agent is installed correctly",
             ) from error
         forwarder.attach(child)
+        if on_start is not None:
+            on_start(child.pid)
         returncode = child.wait()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if me is not None:
+            end_leftovers(me, ours)
     return 128 - returncode if returncode < 0 else returncode
+
+
+def end_leftovers(me: ProcessRef, ours: frozenset[ProcessRef]) -> None:
+    """End every process the agent left in our tree, and reap them."""
+    left = descendants(me, skip=ours)
+    if left:
+        ended = end_processes(left)
+        print(f"aileron: ended {len(ended)} process(es) the agent left running", file=sys.stderr)
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass

@@ -304,6 +304,7 @@ def launch(
             "agent": plan.agent.name,
             "working_dir": cwd,
             "sandbox": {"runtime": engine.name, "image": plan.image.ref},
+            "contain": True,
         },
     )
     session_id = str(session["id"])

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from aileron_cli.daemon.auth import ADMIN, Principal, require
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
+from aileron_cli.daemon.peers import PEER_SCOPE_KEY, ConnectionPeer
 from aileron_cli.daemon.routes import daemon_state
 from aileron_cli.daemon.schemas import (
     CreatedSession,
     EndSession,
     ListenerAddress,
     ListenerOut,
+    NewAgentProcess,
     NewListener,
     NewSession,
     SessionOut,
@@ -21,6 +23,7 @@ from aileron_cli.daemon.schemas import (
 from aileron_cli.daemon.state import DaemonState
 from aileron_core.convert import converter
 from aileron_core.models import SandboxInfo, Session
+from aileron_core.processes import ProcessRef, parent_of
 
 router = APIRouter(prefix="/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 State = Annotated[DaemonState, Depends(daemon_state)]
@@ -36,11 +39,31 @@ def _out(session: Session, state: DaemonState) -> SessionOut:
     return out
 
 
+def _peer_process(request: Request) -> ProcessRef | None:
+    peer: ConnectionPeer | None = request.scope.get(PEER_SCOPE_KEY)
+    if peer is None or peer.transport != "unix" or peer.pid <= 0:
+        return None
+    return ProcessRef.of(peer.pid)
+
+
 @router.post("", response_model=CreatedSession, status_code=201)
-async def create_session(body: NewSession, state: State, who: Admin) -> CreatedSession:
-    """Register a session and mint its token (capabilities: actions, approvals, gateway)."""
+async def create_session(
+    body: NewSession, request: Request, state: State, who: Admin
+) -> CreatedSession:
+    """Register a session and mint its token (capabilities: actions, approvals, gateway).
+
+    With ``contain``, the calling process (over the Unix socket) becomes the session's
+    launcher: every process below it is the agent's and is refused the master token, and the
+    session ends when the launcher dies (SPEC §16)."""
     sandbox = SandboxInfo(body.sandbox.runtime, body.sandbox.image) if body.sandbox else None
-    session = state.sessions.create(body.agent, body.working_dir, sandbox)
+    launcher = _peer_process(request) if body.contain else None
+    if body.contain and launcher is None:
+        raise DaemonError(
+            "invalid_request",
+            "`contain` needs the calling process: send the request over the daemon's Unix socket",
+        )
+    session = state.sessions.create(body.agent, body.working_dir, sandbox, launcher)
+    state.guard_session(session)
     token = state.tokens.mint_session_token(session.id)
     await state.record(
         "session.started",
@@ -49,6 +72,7 @@ async def create_session(body: NewSession, state: State, who: Admin) -> CreatedS
         agent=session.agent,
         working_dir=session.working_dir,
         sandbox=converter.unstructure(sandbox),
+        launcher_pid=launcher.pid if launcher else None,
     )
     return CreatedSession(**_out(session, state).model_dump(), token=token)
 
@@ -76,11 +100,24 @@ async def end_session(
     session_id: SessionId, body: EndSession, state: State, who: Admin
 ) -> SessionOut:
     """End a session with its agent's exit code; its token dies and its listener closes."""
-    session = state.sessions.end(session_id, body.exit_code)
-    state.tokens.revoke_session(session_id)
-    state.listeners.close(session_id)
-    await state.record("session.ended", who.actor, session_id, exit_code=body.exit_code)
+    session = await state.end_session(session_id, body.exit_code, who.actor)
     return _out(session, state)
+
+
+@router.post("/{session_id}/agent", response_model=SessionOut)
+async def register_agent(
+    session_id: SessionId, body: NewAgentProcess, request: Request, state: State, _: Admin
+) -> SessionOut:
+    """The launcher names its agent's process (a child of the launcher), so that the daemon
+    can end what is left of the agent if the launcher dies. Only the session's launcher may."""
+    session = state.sessions.running(session_id)
+    caller = _peer_process(request)
+    if session.launcher is None or caller != session.launcher:
+        raise DaemonError("forbidden", "only the session's launcher may name its agent process")
+    agent = ProcessRef.of(body.pid)
+    if agent is None or parent_of(body.pid) != session.launcher.pid:
+        raise DaemonError("invalid_request", f"process {body.pid} is not a child of the launcher")
+    return _out(state.sessions.set_agent_process(session_id, agent), state)
 
 
 @router.post(
