@@ -45,7 +45,11 @@ def assert_stale(api: TestClient, approval_id: str, changed: list[str]) -> None:
     assert shown["error"]["code"] == "approval_stale"
     assert "nothing was sent" in shown["error"]["message"]
     failed = audit_of(api, "approval.failed")
-    assert failed[-1] == {"approval_id": approval_id, "reason": "approval_stale", "changed": changed}
+    assert failed[-1] == {
+        "approval_id": approval_id,
+        "reason": "approval_stale",
+        "changed": changed,
+    }
     again = approve(api, approval_id)
     assert again.json()["error"]["code"] == "approval_decided"
 

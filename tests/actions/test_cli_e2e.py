@@ -41,7 +41,7 @@ def test_action_flow_end_to_end_never_leaks_the_secret(
     approval_id = json.loads(pending.stdout)["approval_id"]
     listed = aileron("approval", "list", "--json", env=env)
     assert [a["id"] for a in json.loads(listed.stdout)] == [approval_id]
-    approved = aileron("approval", "approve", approval_id, env=env)
+    approved = aileron("approval", "approve", approval_id, "--yes", env=env)
     assert approved.returncode == 0, approved.stderr
     assert '"echo": "careful"' in approved.stdout
     steps += [pending, listed, approved, aileron("audit", "list", "--json", env=env)]

@@ -1,9 +1,16 @@
-"""``aileron approval list|show|approve|deny``: decide what waits for a human."""
+"""``aileron approval list|show|approve|deny``: decide what waits for a human.
+
+``approve`` first shows the whole request — action, each connector operation with its target
+origins and binding, every argument in full with non-printable characters escaped — and asks
+for confirmation on a terminal; without a terminal it needs ``--yes`` (ADR 0016).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from typing import Any, TextIO
 
 from aileron_cli.cli.common import (
     add_json_flag,
@@ -15,6 +22,10 @@ from aileron_cli.cli.common import (
     sendable,
     url_segment,
 )
+from aileron_cli.cli.visible import clip, escape, json_text
+from aileron_core.errors import AileronError
+
+ARGS_WIDTH = 60
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,8 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "approval",
         help="Approve or deny actions that wait for a human.",
         description=(
-            "An approval is bound to the exact arguments it was requested with; approving runs"
-            " exactly those, once."
+            "An approval is bound to the exact arguments it was requested with and to what would"
+            " run (action, connector, operation, binding, target origins); approving runs exactly"
+            " those, once, and fails as stale if any of them changed since the request."
         ),
     )
     commands = group.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -39,10 +51,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.add_argument("id")
     add_json_flag(show)
     show.set_defaults(handler=_show)
-    approve = commands.add_parser("approve", help="Approve: runs the approved arguments now.")
+    approve = commands.add_parser(
+        "approve",
+        help="Approve: shows the whole request, asks, then runs the approved arguments now.",
+        description=(
+            "Shows the whole request (action, connector, operation, target origins, binding and"
+            " every argument in full, non-printable characters escaped) and asks for"
+            " confirmation on the terminal. Without a terminal, pass --yes."
+        ),
+    )
     approve.add_argument("id")
+    approve.add_argument(
+        "--yes",
+        action="store_true",
+        help="approve without asking (for scripts; the request is still shown)",
+    )
     add_json_flag(approve)
-    approve.set_defaults(handler=_decide, approved=True, reason=None)
+    approve.set_defaults(handler=_approve, approved=True, reason=None)
     deny = commands.add_parser("deny", help="Deny: it never runs.")
     deny.add_argument("id")
     deny.add_argument("--reason", help="why (kept in the audit log)")
@@ -62,8 +87,8 @@ def _list(args: argparse.Namespace) -> int:
             (
                 a["id"],
                 a["status"],
-                a["target"],
-                json.dumps(a["args"], sort_keys=True)[:60],
+                escape(a["target"]),
+                clip(json_text(a["args"]), ARGS_WIDTH),
                 a["created_at"],
             )
             for a in approvals
@@ -84,6 +109,63 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _requester(session_id: str | None) -> str:
+    return f"by session {session_id}" if session_id else "outside any agent session"
+
+
+def show_request(approval: dict[str, Any], out: TextIO) -> None:
+    """Print everything ``approval`` would run, every value escaped, nothing cut."""
+    lines = [
+        ("approval", f"{approval['id']} ({approval['status']})"),
+        ("requested", f"{approval['created_at']} {_requester(approval.get('session_id'))}"),
+    ]
+    if approval["kind"] == "action":
+        lines.append(("action", approval["target"]))
+    steps = approval.get("steps") or []
+    for number, step in enumerate(steps, start=1):
+        lines += [
+            (f"step {number}", f"connector {step['connector']}, operation {step['operation']}"),
+            ("  targets", ", ".join(step["origins"])),
+            ("  binding", step["binding"] or "(none resolves; the run would fail)"),
+        ]
+    if not steps:
+        lines.append(("runs", f"{approval['target']} (recorded before approvals showed this)"))
+    arguments = approval["args"]
+    lines.append(("arguments", f"{len(arguments)}, in full as JSON"))
+    lines += [(f"  {name}", json_text(value)) for name, value in sorted(arguments.items())]
+    width = max(len(escape(key)) for key, _ in lines)
+    for key, value in lines:
+        print(f"{escape(key) + ':':<{width + 1}} {escape(value)}", file=out)
+
+
+def _confirmed(out: TextIO) -> bool:
+    out.write("Approve? [y/N] ")
+    out.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _approve(args: argparse.Namespace) -> int:
+    approval_id = url_segment(args.id, "the approval id")
+    out = sys.stderr if args.json else sys.stdout
+    with connect() as client:
+        approval = client.get(f"approvals/{approval_id}")
+    show_request(approval, out)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise AileronError(
+                f"not approving {approval_id}: there is no terminal to confirm on",
+                hint="run it in a terminal, or pass --yes if a script decides",
+            )
+        if not _confirmed(out):
+            print(f"not approved; {approval_id} is still pending", file=out)
+            return 1
+    # What was shown is what is decided: the approval's arguments and plan digest are fixed
+    # at request time, and the daemon refuses (approval_stale) if what would run changed.
+    with connect() as client:
+        decided = client.post(f"approvals/{approval_id}/decide", {"approved": True})
+    return _report(args, decided)
+
+
 def _decide(args: argparse.Namespace) -> int:
     approval_id = url_segment(args.id, "the approval id")
     sendable(args.reason, "--reason")
@@ -91,6 +173,10 @@ def _decide(args: argparse.Namespace) -> int:
         approval = client.post(
             f"approvals/{approval_id}/decide", {"approved": args.approved, "reason": args.reason}
         )
+    return _report(args, approval)
+
+
+def _report(args: argparse.Namespace, approval: dict[str, Any]) -> int:
     if args.json:
         print_json(approval)
         return 0 if approval["status"] in ("denied", "succeeded") else 1
