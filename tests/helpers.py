@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aileron_core.discovery import read_daemon_info
+import httpx
+
+from aileron_core.__about__ import __version__
+from aileron_core.discovery import DaemonInfo, read_daemon_info
 from aileron_core.paths import Layout
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,3 +48,34 @@ def kill_daemon(layout: Layout) -> None:
     if info is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(info.pid, signal.SIGKILL)
+
+
+def master_headers(info: DaemonInfo) -> dict[str, str]:
+    """What the human's client sends to ``info``: its master token and this version."""
+    return {"Authorization": f"Bearer {info.token}", "X-Aileron-Version": __version__}
+
+
+def _admin_socket(info: DaemonInfo) -> str:
+    assert info.socket is not None, f"daemon {info.pid} names no Unix socket in daemon.json"
+    return info.socket
+
+
+def admin_http(info: DaemonInfo, *, timeout: float = 30) -> httpx.Client:
+    """A raw HTTP client of a real daemon as the human: the master token, sent through the
+    daemon's Unix socket (over TCP the daemon answers 403 ``master_token_needs_socket``)."""
+    return httpx.Client(
+        base_url=info.api_url + "/",
+        headers=master_headers(info),
+        transport=httpx.HTTPTransport(uds=_admin_socket(info)),
+        timeout=timeout,
+    )
+
+
+def admin_async_http(info: DaemonInfo, *, timeout: float = 60) -> httpx.AsyncClient:
+    """:func:`admin_http`, asynchronous."""
+    return httpx.AsyncClient(
+        base_url=info.api_url + "/",
+        headers=master_headers(info),
+        transport=httpx.AsyncHTTPTransport(uds=_admin_socket(info)),
+        timeout=timeout,
+    )

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from actions.support import SECRET, echo_spec, manifest
 from fastapi.testclient import TestClient
-from helpers import aileron
+from helpers import admin_http, aileron
 
 from aileron_cli.daemon.app import create_app
 from aileron_cli.daemon.state import DaemonConfig
@@ -49,11 +49,7 @@ class Opened:
 @pytest.fixture
 def opened(real_daemon: DaemonInfo) -> Iterator[Opened]:
     """A real daemon, a running session, and its listener on 127.0.0.1."""
-    with httpx.Client(
-        base_url=real_daemon.api_url + "/",
-        headers={"Authorization": f"Bearer {real_daemon.token}"},
-        timeout=30,
-    ) as admin:
+    with admin_http(real_daemon) as admin:
         created = admin.post("sessions", json={"agent": "codex", "working_dir": "/w"})
         session = created.json()
         answer = admin.post(f"sessions/{session['id']}/listener", json={"host": "127.0.0.1"})
@@ -154,7 +150,7 @@ def test_master_token_is_refused_in_every_header(opened: Opened) -> None:
             headers={"Authorization": f"Bearer {master}"},
         )
         assert again.status_code == 403
-    assert opened.admin.get("status").status_code == 200  # the main socket still takes it
+    assert opened.admin.get("status").status_code == 200  # the Unix socket still takes it
 
 
 def test_other_sessions_token_is_refused_and_no_token_is_401(opened: Opened) -> None:

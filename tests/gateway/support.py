@@ -13,12 +13,11 @@ from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
-from helpers import aileron
+from helpers import admin_http, aileron
 
 from aileron_cli.daemon.state import DaemonState
 from aileron_cli.gateway.fake_provider import FakeProvider
-from aileron_core.__about__ import __version__
-from aileron_core.discovery import read_daemon_info
+from aileron_core.discovery import DaemonInfo, read_daemon_info
 
 REAL_KEY = "sk-real-provider-key-7f3a9c1e5b2d4068"  # the key only the daemon may hold
 OPENAI = "/v1/gateway/openai"
@@ -81,13 +80,20 @@ class Live:
     """A real daemon process whose gateway points at a real fake provider."""
 
     home: Path
-    url: str
-    master: dict[str, str]
+    info: DaemonInfo
     fake: FakeProvider
-    pid: int
+
+    @property
+    def url(self) -> str:
+        return self.info.url
+
+    @property
+    def pid(self) -> int:
+        return self.info.pid
 
     def admin(self) -> httpx.Client:
-        return httpx.Client(base_url=f"{self.url}/v1/", headers=self.master, timeout=30)
+        """The human's client: the master token, through the daemon's Unix socket."""
+        return admin_http(self.info)
 
     def new_session(self) -> tuple[str, str]:
         """A fresh session: ``(id, token)``."""
@@ -131,8 +137,7 @@ def run_live(home: Path) -> Iterator[Live]:
         assert done.returncode == 0, done.stderr
         info = read_daemon_info(home / ".aileron" / "daemon.json")
         assert info is not None
-        master = {"Authorization": f"Bearer {info.token}", "X-Aileron-Version": __version__}
-        live = Live(home, info.url, master, fake, info.pid)
+        live = Live(home, info, fake)
         try:
             with live.admin() as admin:
                 admin.post("vault/init", json={"passphrase": "gateway tests"}).raise_for_status()

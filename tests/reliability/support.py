@@ -33,7 +33,7 @@ from unittest import mock
 
 import httpx
 from actions.support import SECRET, echo_spec, manifest
-from helpers import script
+from helpers import admin_async_http, admin_http, script
 
 from aileron_cli.examples.echo_server import EchoServer
 from aileron_cli.lifecycle import daemon_running
@@ -54,10 +54,11 @@ def headers(token: str) -> dict[str, str]:
 
 
 def client(info: DaemonInfo, token: str | None = None, timeout: float = 60) -> httpx.Client:
-    """A synchronous client of ``info``'s API (master token unless ``token``)."""
-    return httpx.Client(
-        base_url=info.api_url + "/", headers=headers(token or info.token), timeout=timeout
-    )
+    """A synchronous client of ``info``'s API: the human's (master token, Unix socket) unless
+    ``token`` (a session's, over TCP)."""
+    if token is None:
+        return admin_http(info, timeout=timeout)
+    return httpx.Client(base_url=info.api_url + "/", headers=headers(token), timeout=timeout)
 
 
 def stall_spec(host: str) -> dict[str, Any]:
@@ -249,10 +250,8 @@ async def _runner(
             out.acked[message] = (body["audit_id"], session_id)
 
 
-async def _audit_reader(api_url: str, token: str, until: float, out: LoadResult) -> None:
-    async with httpx.AsyncClient(
-        base_url=api_url + "/", headers=headers(token), timeout=60
-    ) as http:
+async def _audit_reader(info: DaemonInfo, until: float, out: LoadResult) -> None:
+    async with admin_async_http(info) as http:
         while time.monotonic() < until and out.killed_after is None:
             try:
                 answer = await http.get("audit", params={"limit": 300})
@@ -273,10 +272,8 @@ async def _audit_reader(api_url: str, token: str, until: float, out: LoadResult)
                     break
 
 
-async def _vault_writer(api_url: str, token: str, until: float, out: LoadResult) -> None:
-    async with httpx.AsyncClient(
-        base_url=api_url + "/", headers=headers(token), timeout=60
-    ) as http:
+async def _vault_writer(info: DaemonInfo, until: float, out: LoadResult) -> None:
+    async with admin_async_http(info) as http:
         i = 0
         while time.monotonic() < until and out.killed_after is None:
             path = f"reliability/w{i}"
@@ -330,9 +327,9 @@ def run_load(
         tasks: list[Awaitable[None]] = [
             _runner(info.api_url, session, n, until, out) for n, session in enumerate(sessions)
         ]
-        tasks.append(_audit_reader(info.api_url, info.token, until, out))
+        tasks.append(_audit_reader(info, until, out))
         if vault_writes:
-            tasks.append(_vault_writer(info.api_url, info.token, until, out))
+            tasks.append(_vault_writer(info, until, out))
         if kill_after is not None:
             assert kill is not None
             tasks.append(_killer(out, kill_after, kill_when, kill, until))

@@ -10,13 +10,12 @@ import re
 import httpx
 import pytest
 from actions.support import SECRET
-from helpers import aileron
+from helpers import admin_async_http, aileron
 from reliability.support import (
     PASSPHRASE,
     StallServer,
     client,
     echo_server,
-    headers,
     kill9,
     missing_events,
     open_sessions,
@@ -64,9 +63,7 @@ def test_kill_9_under_load_then_restart_recovers_everything(
         async def approve() -> None:
             # Runs the approved action; its upstream holds the request, so at the kill the
             # approval is `running` on disk. The answer never comes: the daemon dies first.
-            async with httpx.AsyncClient(
-                base_url=real_daemon.api_url + "/", headers=headers(real_daemon.token)
-            ) as http:
+            async with admin_async_http(real_daemon, timeout=5) as http:
                 try:
                     await http.post(f"approvals/{approval_id}/decide", json={"approved": True})
                 except httpx.TransportError:
