@@ -209,6 +209,7 @@ def fuzz_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzDaemon
                 "approval_id": pending.json()["approval_id"],
                 "session_id": sessions[0],
                 "name": "echo-say",
+                "fqn": "local://echo",
                 "path": "reliability/x",
                 "echo_host": echo.host,
             }
@@ -251,6 +252,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/connectors"): lambda ids: {"spec": echo_spec(ids["echo_host"])},
     ("POST", "/v1/actions"): lambda ids: {"manifest": manifest("echo-say")},
     ("PATCH", "/v1/actions/{name}"): {"enabled": True},
+    ("PATCH", "/v1/connectors/{fqn}"): {"agents": True, "tool": "echo", "operation": "say"},
     ("POST", "/v1/actions/{name}/run"): {"args": {"message": "m"}},
     ("POST", "/v1/connector-operations/run"): {
         "connector_fqn": "local://echo",
