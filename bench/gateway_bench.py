@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 from benchlib import as_installed
 
-from aileron_core.__about__ import __version__
+from aileron_core.client import DaemonClient
 from aileron_core.discovery import read_daemon_info
 
 KEY = "sk-bench-real-key-0123456789"  # noqa: S105 (a throw-away credential for a local fake)
@@ -67,14 +67,11 @@ def _setup(home: Path, fake_url: str) -> tuple[str, str]:
     )
     info = read_daemon_info(home / ".aileron" / "daemon.json")
     assert info is not None
-    headers = {"Authorization": f"Bearer {info.token}", "X-Aileron-Version": __version__}
-    with httpx.Client(base_url=info.api_url + "/", headers=headers, timeout=30) as client:
-        client.post("vault/init", json={"passphrase": "bench"}).raise_for_status()
-        binding = {"name": "api_key/openai/default", "value": KEY}
-        client.post("bindings", json=binding).raise_for_status()
-        session = client.post("sessions", json={"agent": "bench", "working_dir": str(home)})
-        session.raise_for_status()
-    return info.api_url + "/gateway/openai", session.json()["token"]
+    with DaemonClient.for_daemon(info) as admin:  # the master token: through the Unix socket
+        admin.post("vault/init", {"passphrase": "bench"})
+        admin.post("bindings", {"name": "api_key/openai/default", "value": KEY})
+        session = admin.post("sessions", {"agent": "bench", "working_dir": str(home)})
+    return info.api_url + "/gateway/openai", session["token"]
 
 
 def _one(

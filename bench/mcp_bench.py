@@ -25,7 +25,13 @@ import httpx
 from mcp import Client, StdioServerParameters, types
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from actions_bench import BIN, _pct, report, running_daemon  # noqa: E402 (the bench dir, just added)
+from actions_bench import (  # noqa: E402 (the bench dir, just added)
+    BIN,
+    Daemon,
+    _pct,
+    report,
+    running_daemon,
+)
 from benchlib import as_installed  # noqa: E402
 
 from aileron_core.client import SESSION_HEADER  # noqa: E402
@@ -47,11 +53,9 @@ def _child_cpu(name: str) -> float:
     raise LookupError(f"no child process {name}")
 
 
-def _session(api: str, headers: dict[str, str]) -> dict[str, Any]:
-    with httpx.Client(base_url=api + "/", headers=headers, timeout=30) as client:
-        answer = client.post("sessions", json={"agent": "bench", "working_dir": "/"})
-        answer.raise_for_status()
-        session: dict[str, Any] = answer.json()
+def _session(daemon: Daemon) -> dict[str, Any]:
+    with daemon.admin() as admin:
+        session: dict[str, Any] = admin.post("sessions", {"agent": "bench", "working_dir": "/"})
     return session
 
 
@@ -95,9 +99,11 @@ async def _measure(
     return through, direct, cpu_per_call
 
 
-def b6(api: str, headers: dict[str, str], runs: int, mode: str) -> dict[str, Any]:
-    session = _session(api, headers)
-    through, direct, cpu_per_call = anyio.run(_measure, api, headers, session, runs, mode)
+def b6(daemon: Daemon, runs: int, mode: str) -> dict[str, Any]:
+    session = _session(daemon)
+    through, direct, cpu_per_call = anyio.run(
+        _measure, daemon.api, daemon.agent, session, runs, mode
+    )
     p50 = statistics.median(through) - statistics.median(direct)
     p99 = _pct(through, 0.99) - _pct(direct, 0.99)
     return {
@@ -131,8 +137,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     as_installed()
-    with running_daemon() as (api, headers, _echo):
-        figures = [b6(api, headers, args.runs, args.mode)]
+    with running_daemon() as (daemon, _echo):
+        figures = [b6(daemon, args.runs, args.mode)]
     report(figures, args.json)
     return 0
 
