@@ -17,12 +17,16 @@ daemon without a row here fails the walk.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import pytest
 from actions.support import SECRET, echo_spec, manifest
 from fastapi.testclient import TestClient
+
+from aileron_cli.daemon.peers import PEER_SCOPE_KEY, ConnectionPeer
+from aileron_core.processes import ProcessRef
 
 OK = "ok"
 ROOT = "http://testserver"  # the api fixture's base URL is /v1/; the spec's paths are whole
@@ -186,14 +190,51 @@ def test_every_operation_answers_as_the_matrix_says(world: World, column: str) -
     assert wrong == {}, f"(got, expected) for {column}: {wrong}"
 
 
-@pytest.mark.skip(reason="lead wires the process check")
-def test_master_token_from_inside_an_agent_tree_answers_as_the_matrix_says() -> None:
-    """The master token from a process in a live session's tree gets the ``inside`` column.
+def test_master_token_from_inside_an_agent_tree_answers_as_the_matrix_says(
+    world: World,
+) -> None:
+    """The master token from a process in a live session's tree gets the ``inside`` column:
+    403 for every operation that needs a token, each refusal audited with the process."""
+    state = world.client.app.state.daemon  # type: ignore[attr-defined]
+    launcher = ProcessRef.of(os.getppid())  # this test runs "below the launcher", as an agent
+    assert launcher is not None
+    state.gate.trees.add(launcher, world.params["session_id"])
+    peer = ConnectionPeer("unix", os.getpid(), os.getuid())
+    inside = World(
+        TestClient(_with_peer(world.client.app, peer)),
+        {**world.tokens, "inside": world.tokens["master"]},
+        world.params,
+    )
+    seen = observe(inside, "inside")
+    expected = {op: row.inside for op, row in MATRIX.items()}
+    wrong = {op: (seen.get(op), want) for op, want in expected.items() if seen.get(op) != want}
+    assert wrong == {}, f"(got, expected) for inside: {wrong}"
+    refused = [r for r in world.client.get("audit").json() if r["type"] == "auth.refused"]
+    needing_master = [op for op, row in MATRIX.items() if row.inside == 403 and row.master == OK]
+    assert len(refused) == len(needing_master)
+    assert {r["payload"]["process"]["pid"] for r in refused} == {os.getpid()}
+    assert {r["session_id"] for r in refused} == {world.params["session_id"]}
 
-    TODO(lead): with a real daemon, send every operation of the matrix with the master token
-    over ``daemon.sock`` from a process that descends from a live session's launcher; expect
-    403 ``agent_process_refused`` wherever ``MATRIX[op].inside`` is 403 (every operation that
-    needs a token) and the health probe answered (``OK``), with one ``auth.refused`` audit
-    record per refusal naming the process and the session.
-    """
-    raise AssertionError("not wired yet: see the TODO above")
+
+def test_master_token_from_outside_every_agent_tree_is_the_human(world: World) -> None:
+    """The same master token from a process outside the live session's tree (its launcher
+    is some other process) is admitted on every admin operation."""
+    state = world.client.app.state.daemon  # type: ignore[attr-defined]
+    state.gate.trees.add(ProcessRef(1, 0), world.params["session_id"])  # not our ancestor
+    peer = ConnectionPeer("unix", os.getpid(), os.getuid())
+    outside = World(TestClient(_with_peer(world.client.app, peer)), world.tokens, world.params)
+    seen = observe(outside, "master")
+    expected = {op: row.master for op, row in MATRIX.items()}
+    wrong = {op: (seen.get(op), want) for op, want in expected.items() if seen.get(op) != want}
+    assert wrong == {}, f"(got, expected) for master outside: {wrong}"
+
+
+def _with_peer(app: Any, peer: ConnectionPeer) -> Any:
+    """The app as the daemon's socket protocol serves it: every request names ``peer``."""
+
+    async def named(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope[PEER_SCOPE_KEY] = peer
+        await app(scope, receive, send)
+
+    return named
