@@ -188,5 +188,6 @@ def _report(args: argparse.Namespace, approval: dict[str, Any]) -> int:
         print(json.dumps(approval["result"], indent=2, sort_keys=True))
         return 0
     error = approval.get("error") or {}
-    print(f"approved {approval['id']}, but {approval['target']} failed: {error.get('message')}")
+    message = escape(str(error.get("message")))  # it may quote the upstream's answer
+    print(f"approved {approval['id']}, but {approval['target']} failed: {message}")
     return 1
