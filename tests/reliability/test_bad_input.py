@@ -249,6 +249,7 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/v1/sessions/{session_id}/end"): {"exit_code": 0},
     ("POST", "/v1/sessions/{session_id}/listener"): {"host": "127.0.0.1"},
+    ("POST", "/v1/sessions/{session_id}/agent"): {"pid": 4242},
     ("POST", "/v1/connectors"): lambda ids: {"spec": echo_spec(ids["echo_host"])},
     ("POST", "/v1/actions"): lambda ids: {"manifest": manifest("echo-say")},
     ("PATCH", "/v1/actions/{name}"): {"enabled": True},
