@@ -67,7 +67,6 @@ STATUS_BY_CODE: dict[str, int] = {
     "approval_decided": 409,
     "approval_tampered": 409,
     "approval_stale": 409,
-    "approval_stale": 409,
     "host_not_allowed": 403,
     "invalid_credential": 412,
     "upstream_error": 502,
