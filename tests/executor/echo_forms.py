@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import json
 import re
 import threading
@@ -146,12 +147,14 @@ class EchoFormsServer:
     - ``/forms``: 200, JSON ``{"echo": {name: form}, "authorization": <header>}`` with the
       forms also in an ``X-Echo`` header (fixed length).
     - ``/fail``: 400, every form in a plain-text body.
+    - ``/gzip``: 200, every form, gzip-compressed whatever the request accepts.
     - ``/stream`` (any other path under ``/v1/``): 200, server-sent events, chunked, written a
       few bytes at a time so every form is cut across chunks.
     """
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.accept_encodings: list[str | None] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -170,10 +173,18 @@ class EchoFormsServer:
             def _serve(self) -> None:
                 secret = credential_of(self.headers)
                 outer.seen.append(secret)
+                outer.accept_encodings.append(self.headers.get("Accept-Encoding"))
                 forms = echoed_forms(secret) if secret else {}
                 if self.path.endswith("/forms"):
                     document = {"echo": forms, "authorization": self.headers["Authorization"]}
                     self._whole(200, "application/json", json.dumps(document).encode(), forms)
+                elif self.path.endswith("/gzip"):
+                    body = gzip.compress(" ".join(forms.values()).encode())
+                    self.send_response(200)
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
                 elif self.path.endswith("/fail"):
                     text = "bad key: " + " | ".join(forms.values())
                     self._whole(400, "text/plain", text.encode(), forms)

@@ -14,6 +14,14 @@
   encoded as the provider sent it), never buffered whole: a reader task puts each chunk into a
   small pipe, and the sender sends whatever is in the pipe when it is free, so a burst of
   events costs a few writes while a lone event goes out at once.
+- **Redaction.** When the gateway injected a key, the answer must not hand it back (a provider
+  may echo a key in an error, hex- or base64-encoded, in any case; ADR 0015). The request then
+  asks for ``Accept-Encoding: identity`` and a compressed answer is refused (502
+  ``upstream_bad_response``) before anything is relayed, as the executor does; every form of
+  the key in a header value or in the body is replaced by a mask of the same length
+  (:class:`aileron_core.secret_forms.StreamRedactor`), so ``Content-Length`` stays right and
+  the answer still streams: only a chunk's tail that may be the start of the key waits for the
+  next chunk.
 - **Cancellation.** Once the request body is read, a watcher listens for the agent hanging up
   and then cancels the exchange, which closes the upstream response and with it the upstream
   connection, so the provider sees the agent leave (also while the daemon still waits for the
@@ -49,6 +57,7 @@ from aileron_cli.daemon.upstream import UpstreamTransport
 from aileron_cli.gateway.config import GatewayConfig
 from aileron_cli.gateway.credentials import KeyCache
 from aileron_core.http_headers import HOP_BY_HOP
+from aileron_core.secret_forms import SecretForms, StreamRedactor, compiled_forms, mask
 
 log = logging.getLogger("aileron.gateway")
 
@@ -177,11 +186,14 @@ def request_headers(
     return kept
 
 
-def response_headers(upstream: httpx.Response) -> RawHeaders:
-    """The headers to relay to the agent for ``upstream``'s answer."""
+def response_headers(upstream: httpx.Response, forms: SecretForms | None = None) -> RawHeaders:
+    """The headers to relay to the agent for ``upstream``'s answer (every form of the
+    injected key masked when ``forms`` are given)."""
     raw = upstream.headers.raw
     dropped = RESPONSE_DROPPED | _connection_named(raw)
     kept = [(name.lower(), value) for name, value in raw if name.lower().decode() not in dropped]
+    if forms is not None:
+        kept = [(name, forms.sub_bytes(mask, value)) for name, value in kept]
     length = upstream.headers.get("content-length")
     if length is not None and "transfer-encoding" not in upstream.headers and length.isdigit():
         kept.append((b"content-length", length.encode()))
@@ -275,11 +287,17 @@ class Forward(Response):
         on_done: Callable[[Outcome], Awaitable[None]],
         *,
         started: float,
+        key: str | None = None,
     ) -> None:
         super().__init__()
         self._transport = transport
         self._method = method
         self._url = url
+        self._forms = compiled_forms(key) if key is not None else None
+        if self._forms is not None:
+            # A compressed answer could not be redacted on the way: ask for none.
+            headers = [(n, v) for n, v in headers if n.lower() != b"accept-encoding"]
+            headers.append((b"accept-encoding", b"identity"))
         self._forward_headers = headers
         self._body = body
         self._on_done = on_done
@@ -350,12 +368,27 @@ class Forward(Response):
             await self._refuse(scope, receive, send, 502, "upstream_unreachable", error)
             return
         response = self._response
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if self._forms is not None and encoding not in ("", "identity"):
+            await self._refuse(
+                scope,
+                receive,
+                send,
+                502,
+                "upstream_bad_response",
+                ValueError(
+                    f"it answered with a compressed body (Content-Encoding: {encoding[:40]})"
+                    " though asked for identity, and a compressed answer cannot be checked"
+                    " for the key"
+                ),
+            )
+            return
         self.outcome.status = response.status_code
         head = {"type": "http.response.start", "status": response.status_code}
         pipe = _Pipe()
         pump = self._pump_task = asyncio.ensure_future(self._pump(response, pipe))
         try:
-            await send({**head, "headers": response_headers(response)})
+            await send({**head, "headers": response_headers(response, self._forms)})
             while (data := await pipe.take()) is not None:
                 self.outcome.bytes_in += len(data)
                 await send({"type": "http.response.body", "body": data, "more_body": True})
@@ -369,15 +402,22 @@ class Forward(Response):
 
     async def _pump(self, response: httpx.Response, pipe: _Pipe) -> None:
         """Read the answer into ``pipe`` as it arrives, until it ends or breaks off."""
+        redactor = StreamRedactor(self._forms) if self._forms is not None else None
         try:
             count = 0
             async for chunk in response.aiter_raw():
+                if redactor is not None:
+                    chunk = redactor.feed(chunk)
+                    if not chunk:
+                        continue
                 await pipe.put(chunk)
                 count += 1
                 if count % PUMP_BATCH == 1:
                     # Let the sender run now and then even when a burst is already buffered
                     # (at once after the first chunk: time to first byte).
                     await asyncio.sleep(0)
+            if redactor is not None and (held := redactor.flush()):
+                await pipe.put(held)
         except Exception as error:  # any failure mid-answer: never pass the rest off as whole
             self.outcome.error = "upstream_broke_off"
             self._broken = error
@@ -393,6 +433,8 @@ class Forward(Response):
         host = self._url.host
         what = "did not answer in time" if status == 504 else "could not be reached"
         detail = str(error) or type(error).__name__
+        if self._forms is not None:
+            detail = self._forms.sub("[REDACTED]", detail)
         answer = envelope(
             status,
             code,

@@ -99,8 +99,9 @@ def _binding(state: DaemonState, provider: Provider) -> Binding | None:
 
 async def _credential(
     state: DaemonState, provider: Provider, caller: Caller
-) -> tuple[list[tuple[str, str]], set[str], str | None]:
-    """Headers to add and to drop for the provider's credential, and the binding used."""
+) -> tuple[list[tuple[str, str]], set[str], str | None, str | None]:
+    """Headers to add and to drop for the provider's credential, the binding used and its key
+    (to redact from the answer)."""
     drop = set(caller.token_headers)
     name = provider.binding
     binding = _binding(state, provider)
@@ -114,7 +115,7 @@ async def _credential(
                 " with its own account",
                 details={"binding": name},
             )
-        return [], drop, None
+        return [], drop, None, None
     try:
         key = await state.gateway.keys.key(state.vault, binding)
     except VaultLocked:
@@ -145,7 +146,8 @@ async def _credential(
         # Once per session and binding; every gateway.request names the binding it used.
         actor = caller.principal.actor
         state.note("binding.used", actor, caller.session_id, binding=name, provider=provider.name)
-    return [(provider.key_header, provider.key_value(key))], drop | set(CREDENTIAL_HEADERS), name
+    add = [(provider.key_header, provider.key_value(key))]
+    return add, drop | set(CREDENTIAL_HEADERS), name, key
 
 
 async def forward_request(request: Request, name: str) -> Response:
@@ -159,7 +161,7 @@ async def forward_request(request: Request, name: str) -> Response:
         caller = identify(request.headers, state.tokens)
         _check_running(state, caller)
         _check_path(request)
-        add, drop, binding = await _credential(state, provider, caller)
+        add, drop, binding, key = await _credential(state, provider, caller)
     except GatewayRefused as refusal:
         if caller is not None:
             actor, session_id = caller.principal.actor, caller.session_id
@@ -207,7 +209,7 @@ async def forward_request(request: Request, name: str) -> Response:
         )
 
     transport = state.gateway.transport
-    return Forward(transport, request.method, url, headers, body, audit, started=started)
+    return Forward(transport, request.method, url, headers, body, audit, started=started, key=key)
 
 
 def _endpoint(name: str) -> Any:
