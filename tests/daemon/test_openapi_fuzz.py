@@ -1,12 +1,25 @@
-"""Schemathesis fuzzes the real daemon from its own /openapi.json: no 5xx, no schema violation."""
+"""Schemathesis fuzzes the real daemon from its own /openapi.json: no 5xx, no schema violation.
+
+The daemon takes its master token only on its Unix socket, and schemathesis's CLI speaks only
+TCP (it builds its own ``requests`` session; neither its options nor its hooks reach the
+connection). So the fuzzer talks to :func:`unix_relay`, a loopback port of this test process
+whose every connection is piped to the daemon's socket: the daemon sees this test process,
+outside every agent session, as the caller, exactly as it sees the ``aileron`` CLI.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import socketserver
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from helpers import script
+from helpers import master_headers, script
 
 from aileron_core.discovery import DaemonInfo
 
@@ -28,6 +41,46 @@ CHECKS = ",".join(
 REMOTE = "^/v1/enclave/attach$"
 
 
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    """Copy ``source`` into ``sink`` until ``source`` ends, then end ``sink``'s sending side."""
+    with contextlib.suppress(OSError):
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    with contextlib.suppress(OSError):
+        sink.shutdown(socket.SHUT_WR)
+
+
+class _Relay(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    unix_path = ""
+
+
+class _Pipe(socketserver.BaseRequestHandler):
+    server: _Relay
+
+    def handle(self) -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as upstream:
+            upstream.connect(self.server.unix_path)
+            back = threading.Thread(target=_pump, args=(upstream, self.request), daemon=True)
+            back.start()
+            _pump(self.request, upstream)
+            back.join()
+
+
+@contextlib.contextmanager
+def unix_relay(path: str) -> Iterator[str]:
+    """``http://127.0.0.1:PORT``, whose every connection is piped to the Unix socket ``path``."""
+    with _Relay(("127.0.0.1", 0), _Pipe) as relay:
+        relay.unix_path = path
+        thread = threading.Thread(target=relay.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{relay.server_address[1]}"
+        finally:
+            relay.shutdown()
+            thread.join()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("selection", "excluded"),
@@ -42,14 +95,29 @@ def test_fuzzing_the_real_daemon_finds_nothing(
 ) -> None:
     """Generated and mutated requests to every operation never get a 5xx or an off-schema answer."""
     checks = ",".join(c for c in CHECKS.split(",") if c != excluded)
-    done = subprocess.run(
+    assert real_daemon.socket is not None
+    with unix_relay(real_daemon.socket) as url:
+        # the way in works: the master token is taken through the relay (403 over TCP)
+        with httpx.Client(headers=master_headers(real_daemon), timeout=30) as probe:
+            assert probe.get(f"{url}/v1/status").status_code == 200
+            assert probe.get(f"{real_daemon.api_url}/status").status_code == 403
+        done = _fuzz(url, real_daemon.token, selection, checks, tmp_path)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert "passed" in done.stdout.lower()
+
+
+def _fuzz(
+    url: str, token: str, selection: list[str], checks: str, reports: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run schemathesis's CLI against the daemon at ``url`` with ``token``."""
+    return subprocess.run(
         [
             script("st"),
             "run",
-            f"{real_daemon.url}/openapi.json",
+            f"{url}/openapi.json",
             *selection,
             "--header",
-            f"Authorization: Bearer {real_daemon.token}",
+            f"Authorization: Bearer {token}",
             "--checks",
             checks,
             "--max-examples",
@@ -66,11 +134,9 @@ def test_fuzzing_the_real_daemon_finds_nothing(
             "--report",
             "junit",
             "--report-dir",
-            str(tmp_path),
+            str(reports),
         ],
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    assert "passed" in done.stdout.lower()
