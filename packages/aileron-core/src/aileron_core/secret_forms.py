@@ -27,6 +27,7 @@ import functools
 import json
 import re
 from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import quote, quote_plus
 
 import attrs
@@ -49,6 +50,7 @@ MIN_CORE_CHARS = 8
 ordinary text (a 2-character core would redact every other word)."""
 
 _URLSAFE = str.maketrans("+/", "-_")
+_T = TypeVar("_T", str, bytes)
 
 
 def _cores(data: bytes, encode: Callable[[bytes], bytes], bits: int, group: int) -> set[str]:
@@ -97,6 +99,11 @@ def secret_forms(value: str) -> list[str]:
     return sorted(unique.values(), key=lambda form: (-len(form), form))
 
 
+def _minimal(forms: set[_T]) -> tuple[_T, ...]:
+    """The forms that contain no other form: finding none of them proves there is none."""
+    return tuple(form for form in forms if not any(o != form and o in form for o in forms))
+
+
 @attrs.frozen(repr=False)
 class SecretForms:
     """The forms of one secret, compiled for redaction.
@@ -137,8 +144,8 @@ class SecretForms:
             forms=tuple(forms),
             text=re.compile("|".join(map(re.escape, forms)), re.IGNORECASE),
             bytes=re.compile(b"|".join(map(re.escape, encoded)), re.IGNORECASE),
-            folded=tuple(folded),
-            folded_bytes=tuple({form.lower() for form in encoded}),
+            folded=_minimal(folded),
+            folded_bytes=_minimal({form.lower() for form in encoded}),
             prefixes={size: frozenset(found) for size, found in prefixes.items()},
         )
 
