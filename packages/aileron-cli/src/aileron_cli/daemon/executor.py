@@ -34,9 +34,9 @@ keep the credential where it belongs:
   inflate past the cap.
 - **Redaction.** The credential never appears in an error's message, hint or details, in the
   returned URL or in the returned body: a ``Redactor`` (``aileron_cli.daemon.redaction``)
-  replaces the raw value, its JSON-escaped, percent-encoded and base64 forms, and for
-  ``user:password`` values the password alone (when at least 4 characters), with
-  ``[REDACTED]``. Upstream errors carry a redacted excerpt of at most ``EXCERPT_BYTES`` of the
+  replaces every spelling in ``aileron_core.secret_forms`` (any case, JSON-escaped,
+  percent-encoded, hex, base64/base64url/base32 at any byte alignment, and for
+  ``user:password`` values the password alone; ADR 0015) with ``[REDACTED]``. Upstream errors carry a redacted excerpt of at most ``EXCERPT_BYTES`` of the
   body. httpx's own INFO request log (which prints URLs, query credential included) is raised
   to WARNING when an executor is created.
 
