@@ -36,9 +36,10 @@ keep the credential where it belongs:
   returned URL or in the returned body: a ``Redactor`` (``aileron_cli.daemon.redaction``)
   replaces every spelling in ``aileron_core.secret_forms`` (any case, JSON-escaped,
   percent-encoded, hex, base64/base64url/base32 at any byte alignment, and for
-  ``user:password`` values the password alone; ADR 0015) with ``[REDACTED]``. Upstream errors carry a redacted excerpt of at most ``EXCERPT_BYTES`` of the
-  body. httpx's own INFO request log (which prints URLs, query credential included) is raised
-  to WARNING when an executor is created.
+  ``user:password`` values the password alone; ADR 0015) with ``[REDACTED]``. Upstream
+  errors carry a redacted excerpt of at most ``EXCERPT_BYTES`` of the body. httpx's own INFO
+  request log (which prints URLs, query credential included) is raised to WARNING when an
+  executor is created.
 
 The result: ``body`` is the decoded JSON when the answer's ``Content-Type`` is JSON (and the
 text parses as standard JSON), ``None`` for an empty body, and ``{"text": …}`` (UTF-8 with
