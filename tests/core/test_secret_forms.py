@@ -178,3 +178,22 @@ def test_a_stream_holds_back_only_a_possible_start_of_a_form() -> None:
     assert stream.feed(b"token sk-abc") == b"token "
     assert stream.feed(b"defghijklmnop!") == b"[REDACTED]*********!"
     assert stream.flush() == b""
+
+
+def test_a_cut_excerpt_drops_a_tail_that_may_begin_any_form() -> None:
+    """An error excerpt cut inside the hex or base64 spelling of the secret loses that tail."""
+    secret = "sk-live-4eC39HqLyjWDarjtT1zdp7dc"
+    redactor = Redactor(Secret(secret))
+    for form in (secret.encode().hex().upper(), base64.b64encode(secret.encode()).decode()):
+        assert redactor.excerpt("error: " + form[:20], cut=True, limit=2048) == "error: "
+        assert redactor.excerpt("error: " + form, cut=False, limit=2048) == "error: [REDACTED]"
+
+
+def test_the_enclave_redacts_the_same_forms_in_bytes() -> None:
+    """The enclave's redactor removes upper-case hex and base32 of the secret from bytes too."""
+    from aileron_enclave.redaction import Redactor as EnclaveRedactor
+
+    secret = "sk-live-4eC39HqLyjWDarjtT1zdp7dc"
+    body = f"{secret.encode().hex().upper()} {base64.b32encode(secret.encode()).decode()}"
+    assert EnclaveRedactor(secret).bytes(body.encode()) == b"[REDACTED] [REDACTED]"
+    assert EnclaveRedactor(secret).text(secret.upper()) == "[REDACTED]"
