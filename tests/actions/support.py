@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fastapi.testclient import TestClient
+
 from aileron_cli.examples import ACTIONS, CONNECTORS
+from aileron_core.paths import Layout
+
+RESTART_TOKEN = "aim_restart-test-token"  # noqa: S105 (a test's own master token)
 
 SECRET = "sk-echo-SECRET-4f1a9c"
 
@@ -19,3 +24,21 @@ def echo_spec(host: str) -> dict[str, Any]:
 
 def manifest(name: str) -> str:
     return (ACTIONS / f"{name}.md").read_text()
+
+
+def restartable_daemon(layout: Layout) -> TestClient:
+    """The daemon app in-process on ``layout`` with a fixed master token, so a test can stop
+    it (leave the ``with``) and start it again on the same files."""
+    from aileron_cli.daemon.app import create_app
+    from aileron_cli.daemon.state import DaemonConfig
+    from aileron_core.__about__ import __version__
+    from aileron_core.vault import KdfParams
+
+    config = DaemonConfig(
+        layout=layout,
+        version=__version__,
+        master_token=RESTART_TOKEN,
+        kdf=KdfParams(time_cost=1, memory_kib=64, parallelism=1),
+    )
+    headers = {"Authorization": f"Bearer {RESTART_TOKEN}"}
+    return TestClient(create_app(config), base_url="http://t/v1/", headers=headers)

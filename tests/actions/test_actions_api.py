@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from actions.support import SECRET, echo_spec, manifest
+from actions.support import SECRET, echo_spec, manifest, restartable_daemon
 from fastapi.testclient import TestClient
 
 from aileron_cli.examples.echo_server import EchoServer
@@ -188,24 +188,12 @@ def test_bad_connector_specs_are_422_and_change_nothing(
 
 def test_pending_approval_survives_a_restart(layout: Layout, echo: EchoServer) -> None:
     """A pending approval is still pending, and approvable, after the daemon restarts."""
-    from aileron_cli.daemon.app import create_app
-    from aileron_cli.daemon.state import DaemonConfig
-    from aileron_core.__about__ import __version__
-    from aileron_core.vault import KdfParams
-
-    config = DaemonConfig(
-        layout=layout,
-        version=__version__,
-        master_token="aim_restart-test-token",
-        kdf=KdfParams(time_cost=1, memory_kib=64, parallelism=1),
-    )
-    headers = {"Authorization": "Bearer aim_restart-test-token"}
-    with TestClient(create_app(config), base_url="http://t/v1/", headers=headers) as first:
+    with restartable_daemon(layout) as first:
         setup_echo(first, echo)
         approval_id = first.post(
             "actions/echo-careful/run", json={"args": {"message": "later"}}
         ).json()["approval_id"]
-    with TestClient(create_app(config), base_url="http://t/v1/", headers=headers) as second:
+    with restartable_daemon(layout) as second:
         assert second.get(f"approvals/{approval_id}").json()["status"] == "pending"
         second.post("vault/unlock", json={"passphrase": "pw"})
         decided = second.post(f"approvals/{approval_id}/decide", json={"approved": True}).json()

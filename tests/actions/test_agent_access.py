@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from actions.support import SECRET, echo_spec, manifest
+from actions.support import SECRET, echo_spec, manifest, restartable_daemon
 from fastapi.testclient import TestClient
 
 from aileron_cli.examples.echo_server import EchoServer
@@ -131,29 +131,17 @@ def test_switches_outlive_a_restart_and_a_corrupt_file_closes_everything(
     layout: Layout, echo: EchoServer
 ) -> None:
     """agents.json is read at start; one that does not parse closes every connector."""
-    from aileron_cli.daemon.app import create_app
-    from aileron_cli.daemon.state import DaemonConfig
-    from aileron_core.__about__ import __version__
-    from aileron_core.vault import KdfParams
-
-    config = DaemonConfig(
-        layout=layout,
-        version=__version__,
-        master_token="aim_restart-test-token",
-        kdf=KdfParams(time_cost=1, memory_kib=64, parallelism=1),
-    )
-    headers = {"Authorization": "Bearer aim_restart-test-token"}
-    with TestClient(create_app(config), base_url="http://t/v1/", headers=headers) as first:
+    with restartable_daemon(layout) as first:
         setup(first, echo)
         first.patch(f"connectors/{FQN}", json={"agents": False, "tool": "echo", "operation": "say"})
-    with TestClient(create_app(config), base_url="http://t/v1/", headers=headers) as second:
+    with restartable_daemon(layout) as second:
         second.post("vault/unlock", json={"passphrase": "pw"})
         session = second.post("sessions", json={"agent": "codex", "working_dir": "/"}).json()
         agent = {"Authorization": f"Bearer {session['token']}"}
         assert run(second, "say", agent).status_code == 403
         assert run(second, "say-carefully", agent).status_code == 202
     (layout.home / "store" / "connectors" / "agents.json").write_text("{not json")
-    with TestClient(create_app(config), base_url="http://t/v1/", headers=headers) as third:
+    with restartable_daemon(layout) as third:
         session = third.post("sessions", json={"agent": "codex", "working_dir": "/"}).json()
         agent = {"Authorization": f"Bearer {session['token']}"}
         refused = run(third, "say-carefully", agent)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 from actions.support import SECRET, echo_spec, manifest
-from helpers import aileron
+from helpers import admin_http, aileron
 
 from aileron_cli.examples.echo_server import EchoServer
 from aileron_core.discovery import DaemonInfo
@@ -19,17 +19,6 @@ GATED = (
     .replace('op = "say-carefully"', 'op = "say"')
     .replace('name = "echo-careful"', 'name = "echo-gated"')
 )
-
-
-def master_client(info: DaemonInfo) -> httpx.Client:
-    """The human's client: the master token, over the daemon's Unix socket when it has one."""
-    headers = {"Authorization": f"Bearer {info.token}"}
-    if info.socket is None:
-        return httpx.Client(base_url=f"{info.url}/v1/", headers=headers, timeout=10)
-    transport = httpx.HTTPTransport(uds=info.socket)
-    return httpx.Client(
-        base_url="http://localhost/v1/", headers=headers, transport=transport, timeout=10
-    )
 
 
 def test_direct_run_of_a_gated_operation_neither_runs_nor_reaches_the_upstream(
@@ -48,7 +37,7 @@ def test_direct_run_of_a_gated_operation_neither_runs_nor_reaches_the_upstream(
         aileron("binding", "add", "token/echo/default", stdin=SECRET + "\n", env=env),
     ]
     assert [s.returncode for s in steps] == [0] * len(steps), [s.stderr for s in steps]
-    with master_client(real_daemon) as admin:
+    with admin_http(real_daemon) as admin:
         session = admin.post("sessions", json={"agent": "codex", "working_dir": "/"}).json()
     with httpx.Client(base_url=f"{real_daemon.url}/v1/", timeout=10) as http:
         agent = {"Authorization": f"Bearer {session['token']}"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from actions.support import SECRET, echo_spec, manifest
+from actions.support import SECRET, echo_spec, manifest, restartable_daemon
 from fastapi.testclient import TestClient
 
 from aileron_cli.examples.echo_server import EchoServer
@@ -137,19 +137,7 @@ def test_approval_recorded_before_plans_were_bound_is_stale(
     layout: Layout, echo: EchoServer
 ) -> None:
     """An approvals.jsonl record without plan_sha256 (older daemon) fails as stale, unsent."""
-    from aileron_cli.daemon.app import create_app
-    from aileron_cli.daemon.state import DaemonConfig
-    from aileron_core.__about__ import __version__
-    from aileron_core.vault import KdfParams
-
-    config = DaemonConfig(
-        layout=layout,
-        version=__version__,
-        master_token="aim_old-record-test-token",
-        kdf=KdfParams(time_cost=1, memory_kib=64, parallelism=1),
-    )
-    headers = {"Authorization": "Bearer aim_old-record-test-token"}
-    with TestClient(create_app(config), base_url="http://t/v1/", headers=headers) as first:
+    with restartable_daemon(layout) as first:
         approval_id = setup(first, echo)
     log = layout.approvals
     lines = [json.loads(line) for line in log.read_text().splitlines()]
@@ -157,7 +145,7 @@ def test_approval_recorded_before_plans_were_bound_is_stale(
         for key in ("plan_sha256", "plan_parts", "steps"):
             line.pop(key, None)
     log.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    with TestClient(create_app(config), base_url="http://t/v1/", headers=headers) as second:
+    with restartable_daemon(layout) as second:
         assert second.get(f"approvals/{approval_id}").json()["plan_sha256"] is None
         second.post("vault/unlock", json={"passphrase": "pw"})
         decided = approve(second, approval_id)
