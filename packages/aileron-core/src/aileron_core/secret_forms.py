@@ -172,8 +172,10 @@ class SecretForms:
     def held_tail(self, data: bytes) -> int:
         """The length of the longest tail of ``data`` that is a proper prefix of some form
         (0 if none): the bytes a stream must hold back until it knows what follows."""
-        for size in range(min(len(data), len(self._prefixes)), 0, -1):
-            if data[-size:].lower() in self._prefixes[size]:
+        longest = min(len(data), len(self._prefixes))
+        tail = data[len(data) - longest :].lower()  # one copy, then slices of it
+        for size in range(longest, 0, -1):
+            if tail[longest - size :] in self._prefixes[size]:
                 return size
         return 0
 
