@@ -18,7 +18,6 @@ import attrs
 __all__ = [
     "ProcessRef",
     "ancestry",
-    "become_subreaper",
     "descendants",
     "parent_of",
     "process_start",
@@ -126,21 +125,6 @@ def descendants(root: ProcessRef, *, skip: frozenset[ProcessRef] = frozenset()) 
                 found.append(child)
                 queue.append(child.pid)
     return found
-
-
-PR_SET_CHILD_SUBREAPER = 36
-
-
-def become_subreaper() -> bool:
-    """Make this process its descendants' reaper (Linux ``prctl``): a process whose parent
-    dies is re-parented to us instead of to init, so it stays in our tree."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 def end_processes(refs: list[ProcessRef], *, grace_s: float = 1.0) -> list[ProcessRef]:

@@ -36,6 +36,7 @@ from aileron_core.discovery import DaemonInfo, read_daemon_info
 from aileron_core.errors import AileronError, ConfigError
 from aileron_core.fileio import atomic_write
 from aileron_core.paths import SECRET_FILE_MODE, Layout, ensure_private_dir
+from aileron_core.process_guard import forbid_inspection
 
 log = logging.getLogger("aileron.daemon")
 
@@ -134,6 +135,8 @@ def _remove_daemon_json(layout: Layout, token: str) -> None:
 def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
     """Run the daemon in this process until it is told to stop; returns the exit code."""
     layout.ensure()
+    # No process of the user (an agent) may read this one's memory: it holds the vault's key.
+    forbid_inspection()
     # Settings first: a malformed config.toml is reported before anything is locked or bound.
     idle_timeout = _idle_timeout(layout)
     gateway = load_gateway_config(layout.config)

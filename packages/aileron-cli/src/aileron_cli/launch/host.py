@@ -33,7 +33,8 @@ from aileron_cli.launch.errors import (
 from aileron_cli.launch.private import private_directory, write_private_files
 from aileron_cli.launch.routing import PROVIDERS, Provider
 from aileron_core.errors import AileronError
-from aileron_core.processes import ProcessRef, become_subreaper, descendants, end_processes
+from aileron_core.process_guard import become_subreaper, forbid_inspection
+from aileron_core.processes import ProcessRef, descendants, end_processes
 
 if TYPE_CHECKING:
     from aileron_core.client import DaemonClient
@@ -251,6 +252,7 @@ def run(
     ours = frozenset(descendants(me)) if me is not None else frozenset()
     if me is not None:
         become_subreaper()
+        forbid_inspection()  # the agent must not ptrace its way into the human's launcher
     forwarder = _Forwarder()
     previous = {}
     for signum in FORWARDED_SIGNALS:
