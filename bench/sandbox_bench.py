@@ -29,7 +29,7 @@ from benchlib import as_installed  # noqa: E402
 from sandbox.support import ensure_agent_base, podman_unavailable  # noqa: E402
 
 AILERON = str(Path(sys.executable).parent / "aileron")
-BUDGET = 2.5
+BUDGET = 1.3
 
 
 def _wall(argv: list[str], env: dict[str, str], cwd: Path) -> float:
