@@ -7,7 +7,7 @@ The reference is B4's direct daemon call, measured in the same run with the same
 ``POST /v1/actions/echo-say/run`` sent with httpx. The two are interleaved call by call, each
 with distinct arguments, so drift on a noisy machine hits both alike.
 
-Budget: ``tools/call`` adds <= 2 ms p50 over the direct call.
+Budget: ``tools/call`` adds <= 1 ms p50 over the direct call.
 """
 
 from __future__ import annotations
