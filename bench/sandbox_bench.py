@@ -2,7 +2,7 @@
 
   B11  `aileron launch --sandbox=podman codex` of a no-op agent (pre-run check included)
        vs `podman run --rm` of the same image running the same agent command; medians of N
-       runs, interleaved, with the daemon already up. Budget: ≤ 2.5× the bare `podman run`.
+       runs, interleaved, with the daemon already up. Budget: ≤ 1.3× the bare `podman run`.
 
 The image is Aileron's own aileron/sandbox-codex (the shipped Containerfile) built on the
 test suite's stand-in-agent base, whose `codex` prints one line and exits 0. Without podman
