@@ -248,6 +248,16 @@ def test_killing_the_launcher_ends_the_session(
         launcher.communicate(timeout=10)
 
 
+REGISTER_AND_EXIT = """
+import json, sys
+from pathlib import Path
+from aileron_core.client import DaemonClient
+from aileron_core.discovery import read_daemon_info
+info = read_daemon_info(Path(sys.argv[1]))
+print(json.dumps(DaemonClient.for_daemon(info).post("sessions", json.loads(sys.argv[2]))))
+"""
+
+
 def _child_of(pid: int) -> int:
     """The one child process of ``pid`` (the agent the launcher started)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -257,3 +267,31 @@ def _child_of(pid: int) -> int:
 
 def _audit(layout: Layout) -> list[dict[str, Any]]:
     return [json.loads(line) for line in layout.audit.read_text().splitlines()]
+
+
+def test_a_launcher_that_exits_without_ending_its_session_ends_it(layout: Layout) -> None:
+    """A contained session whose launcher exits right after registering it (never calling
+    `end`) is ended by the daemon with the reason, not left running."""
+    done = aileron("status")
+    assert done.returncode == 0, done.stderr
+    info = read_daemon_info(layout.daemon_json)
+    assert info is not None
+    try:
+        body = json.dumps({"agent": "codex", "working_dir": "/tmp", "contain": True})
+        created = subprocess.run(
+            [script("python"), "-c", REGISTER_AND_EXIT, str(layout.daemon_json), body],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert created.returncode == 0, created.stderr
+        session_id = json.loads(created.stdout)["id"]
+        deadline = time.monotonic() + 5
+        with DaemonClient.for_daemon(info) as client:
+            while client.get(f"sessions/{session_id}")["state"] == "running":
+                assert time.monotonic() < deadline, "the session outlived its launcher"
+                time.sleep(0.05)
+            session = client.get(f"sessions/{session_id}")
+        assert (session["state"], session["end_reason"]) == ("ended", "launcher exited")
+    finally:
+        kill_daemon(layout)

@@ -31,22 +31,23 @@ class LauncherWatch:
         self._polls: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def watch(self, session_id: str, launcher: ProcessRef) -> bool:
-        """Start watching ``launcher`` for ``session_id``; ``False`` if it is already gone."""
+    def watch(self, session_id: str, launcher: ProcessRef) -> None:
+        """Watch ``launcher`` for ``session_id``; one already gone counts as exited now."""
         loop = asyncio.get_running_loop()
         try:
             fd = os.pidfd_open(launcher.pid)
         except ProcessLookupError:
-            return False
+            loop.call_soon(self._exited, session_id)
+            return
         except (AttributeError, OSError):
             self._polls[session_id] = loop.create_task(self._poll(session_id, launcher))
-            return launcher.alive()
-        if not launcher.alive():  # the pid was reused between the request and the pidfd
+            return
+        if not launcher.alive():  # it exited, and its pid may be another's by now
             os.close(fd)
-            return False
+            loop.call_soon(self._exited, session_id)
+            return
         self._fds[session_id] = fd
         loop.add_reader(fd, self._exited, session_id)
-        return True
 
     def unwatch(self, session_id: str) -> None:
         fd = self._fds.pop(session_id, None)

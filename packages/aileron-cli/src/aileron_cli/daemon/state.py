@@ -89,8 +89,7 @@ class DaemonState:
         if launcher is None:
             return
         self.gate.trees.add(launcher, session.id)
-        if not self.launchers.watch(session.id, launcher):
-            self.gate.trees.remove(session.id)
+        self.launchers.watch(session.id, launcher)
 
     def guard_orphans(self) -> None:
         """After a restart: the trees of sessions whose launcher still runs stay the agent's
