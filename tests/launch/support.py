@@ -15,7 +15,18 @@ from helpers import script
 from aileron_core.client import DaemonClient
 from aileron_core.discovery import DaemonInfo
 
-CODEX_VERSION = "0.171.0"  # the version scripts/bootstrap installs
+
+def _pinned_versions() -> dict[str, str]:
+    """``scripts/agent-versions``: the agent CLI versions scripts/bootstrap installs."""
+    text = (Path(__file__).parents[2] / "scripts" / "agent-versions").read_text()
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs if not key.startswith("#")}
+
+
+_PINS = _pinned_versions()
+CODEX_VERSION = _PINS["CODEX_VERSION"]
+CLAUDE_VERSION = _PINS["CLAUDE_VERSION"]
+OPENCODE_VERSION = _PINS["OPENCODE_VERSION"]
 # Where scripts/bootstrap caches the real Codex CLI. Read when this module is imported (at
 # collection), before the autouse fixture points HOME and XDG_CACHE_HOME at a temp dir.
 NPM_PREFIX = Path(
@@ -23,6 +34,8 @@ NPM_PREFIX = Path(
     or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aileron-tests" / "npm"
 )
 REAL_CODEX = NPM_PREFIX / "node_modules" / ".bin" / "codex"
+REAL_CLAUDE = NPM_PREFIX / "node_modules" / ".bin" / "claude"
+REAL_OPENCODE = NPM_PREFIX / "node_modules" / ".bin" / "opencode"
 
 # What every stand-in does first: write down how it was started.
 _RECORD = """\

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import aileron, script
+from helpers import admin_http, aileron, script
 from launch.support import (
     KILLS_ITSELF,
     TRAPS,
@@ -63,7 +63,7 @@ def _check_claude(info: DaemonInfo, record: dict[str, Any], mcp: str) -> None:
     assert flag.startswith("--mcp-config=/")
     assert (config.name, config.parent.name[:16]) == ("claude-mcp.json", "aileron-session-")
     assert not config.parent.exists()
-    assert rest == list(EXTRA)
+    assert rest == ["--allowedTools=mcp__aileron", *EXTRA]
     env = record["env"]
     assert env["ANTHROPIC_BASE_URL"] == f"{info.api_url}/gateway/anthropic"
     assert env["ANTHROPIC_CUSTOM_HEADERS"] == f"X-Aileron-Session-Token: {env['AILERON_TOKEN']}"
@@ -75,6 +75,7 @@ def _check_codex(info: DaemonInfo, record: dict[str, Any], mcp: str) -> None:
         "mcp_servers.aileron.args=[]",
         "mcp_servers.aileron.env={}",
         'mcp_servers.aileron.env_vars=["AILERON_URL","AILERON_TOKEN","AILERON_SESSION_ID"]',
+        'mcp_servers.aileron.default_tools_approval_mode="approve"',
     ]
     expected = [arg for override in overrides for arg in ("-c", override)]
     assert record["argv"][1:] == [*expected, *EXTRA]
@@ -257,3 +258,32 @@ def test_agent_that_cannot_be_executed_ends_the_session_with_null(
     assert done.stderr.startswith(f"aileron: error: could not start {broken}")
     session = only_session(real_daemon)
     assert (session["state"], session["exit_code"]) == ("ended", None)
+
+
+def test_a_provider_key_no_binding_uses_is_warned_about(
+    real_daemon: DaemonInfo, tmp_path: Path
+) -> None:
+    """An OpenAI key stored with `vault put` (no binding): launch warns in one stderr line
+    naming `aileron binding add`, and codex is not routed; once bound, no warning and routed."""
+    with admin_http(real_daemon) as admin:
+        admin.post("vault/init", json={"passphrase": "launch tests"}).raise_for_status()
+        body = {"value": "sk-stored-by-vault-put", "metadata": {}}
+        admin.put("vault/entries/api_key/openai/default", json=body).raise_for_status()
+    done, record_path = _run("codex", tmp_path)
+    assert done.returncode == 42, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "api_key/openai/default" in line]
+    assert warnings == [
+        "aileron: warning: the vault holds api_key/openai/default but no binding uses it, so"
+        " the agent cannot use it through the gateway; bind it with"
+        " `aileron binding add api_key/openai/default` (reads the key from stdin)"
+    ]
+    assert not any("model_provider" in arg for arg in read_record(record_path)["argv"])
+    with admin_http(real_daemon) as admin:
+        body = {"name": "api_key/openai/default", "value": "sk-bound"}
+        admin.post("bindings", json=body).raise_for_status()
+    record_path.unlink()
+    (tmp_path / "work dir").rmdir()
+    done, record_path = _run("codex", tmp_path)
+    assert done.returncode == 42, done.stderr
+    assert "warning" not in done.stderr
+    assert 'model_provider="aileron"' in read_record(record_path)["argv"]

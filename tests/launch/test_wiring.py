@@ -21,9 +21,16 @@ from aileron_cli.launch import (
     agent_named,
     llm_base_url,
 )
-from aileron_cli.launch.agents import toml_string, wire_claude, wire_goose, wire_opencode
+from aileron_cli.launch.agents import (
+    toml_string,
+    wire_claude,
+    wire_codex,
+    wire_goose,
+    wire_opencode,
+)
 from aileron_cli.launch.environment import agent_environment, session_variables
-from aileron_cli.launch.host import find_mcp_adapter
+from aileron_cli.launch.host import find_mcp_adapter, unbound_key_warning
+from aileron_cli.launch.routing import Provider
 
 API = "http://127.0.0.1:4321/v1"
 MCP = "/opt/aileron/bin/aileron-mcp"
@@ -31,7 +38,12 @@ TOKEN = "ais_session-token"  # noqa: S105
 PRIVATE = "/run/user/1000/aileron-session-x"
 
 
-def context(*args: str, env: dict[str, str] | None = None, mcp: str = MCP) -> LaunchContext:
+def context(
+    *args: str,
+    env: dict[str, str] | None = None,
+    mcp: str = MCP,
+    keyed: frozenset[Provider] = frozenset(),
+) -> LaunchContext:
     return LaunchContext(
         agent_path="/usr/bin/agent",
         mcp_command=mcp,
@@ -41,6 +53,7 @@ def context(*args: str, env: dict[str, str] | None = None, mcp: str = MCP) -> La
         args=args,
         env=env or {},
         private_dir=PRIVATE,
+        keyed=keyed,
     )
 
 
@@ -79,7 +92,7 @@ def test_claude_keeps_user_headers_and_replaces_a_stale_session_header() -> None
         f"X-Team: blue\nX-Aileron-Session-Token: {TOKEN}"
     )
     assert invocation.argv[1] == f"--mcp-config={PRIVATE}/claude-mcp.json"
-    assert invocation.argv[2:] == ("-p", "hi")
+    assert invocation.argv[2:] == ("--allowedTools=mcp__aileron", "-p", "hi")
 
 
 def test_claude_mcp_config_is_a_private_file_with_the_session_variables() -> None:
@@ -113,6 +126,7 @@ def test_codex_forwards_the_session_variables_by_name() -> None:
         "mcp_servers.aileron.args=[]",
         "mcp_servers.aileron.env={}",
         'mcp_servers.aileron.env_vars=["AILERON_URL","AILERON_TOKEN","AILERON_SESSION_ID"]',
+        'mcp_servers.aileron.default_tools_approval_mode="approve"',
     ]
     assert invocation.argv[-2:] == ("exec", "hi")
 
@@ -224,3 +238,43 @@ def test_missing_mcp_adapter_is_a_clear_error(tmp_path: Path) -> None:
         find_mcp_adapter({"PATH": str(tmp_path)}, interpreter=str(tmp_path / "python"))
     assert "pipx install aileron-cli" in str(caught.value)
     assert str(tmp_path / "python") in str(caught.value)
+
+
+def test_claude_with_the_anthropic_key_in_aileron_uses_the_session_token_as_its_key() -> None:
+    """Aileron holding the Anthropic key: claude's ANTHROPIC_AUTH_TOKEN is the session token
+    and the user's own ANTHROPIC_API_KEY is dropped; without it, neither is set or touched."""
+    env = {"ANTHROPIC_API_KEY": "sk-users-own"}
+    keyed = wire_claude(context(env=env, keyed=frozenset({"anthropic"}))).env
+    assert keyed["ANTHROPIC_AUTH_TOKEN"] == TOKEN
+    assert "ANTHROPIC_API_KEY" not in keyed
+    unkeyed = wire_claude(context(env=env, keyed=frozenset({"openai"}))).env
+    assert "ANTHROPIC_AUTH_TOKEN" not in unkeyed
+    assert unkeyed["ANTHROPIC_API_KEY"] == "sk-users-own"
+
+
+def test_claude_allows_aileron_tools_beside_the_users_own_list() -> None:
+    """--allowedTools=mcp__aileron is added as one `=` argument before the user's; the user's
+    own --allowedTools and prompt follow unchanged (claude adds repeated lists together)."""
+    argv = wire_claude(context("--allowedTools", "Bash(git *)", "Edit", "-p", "hi")).argv
+    assert argv[2:] == (
+        "--allowedTools=mcp__aileron",
+        *("--allowedTools", "Bash(git *)", "Edit", "-p", "hi"),
+    )
+    assert [a for a in argv if "mcp__" in a] == ["--allowedTools=mcp__aileron"]
+
+
+def test_codex_approves_only_aileron_tools() -> None:
+    """Codex gets default_tools_approval_mode="approve" for the aileron server, and no other
+    approval or sandbox setting."""
+    argv = wire_codex(context("exec", "hi")).argv
+    overrides = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-c"]
+    approvals = [o for o in overrides if "approv" in o or "sandbox" in o]
+    assert approvals == ['mcp_servers.aileron.default_tools_approval_mode="approve"']
+
+
+def test_unbound_key_warning_is_one_line_naming_the_command() -> None:
+    """The unbound-key warning is a single line naming the path and `aileron binding add`."""
+    line = unbound_key_warning("api_key/openai/default")
+    assert "\n" not in line
+    assert line.startswith("aileron: warning: the vault holds api_key/openai/default")
+    assert "`aileron binding add api_key/openai/default`" in line

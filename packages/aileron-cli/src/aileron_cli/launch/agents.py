@@ -93,16 +93,25 @@ def _with_header(existing: str | None, name: str, value: str) -> str:
 
 
 CLAUDE_MCP_CONFIG = "claude-mcp.json"
+# Every tool of the MCP server named ``aileron``, and nothing else (claude names MCP tools
+# ``mcp__<server>__<tool>``; a bare ``mcp__<server>`` rule matches all of that server's).
+CLAUDE_ALLOWED_TOOLS = f"mcp__{MCP_SERVER_NAME}"
 
 
 def wire_claude(ctx: LaunchContext) -> Invocation:
-    """``claude --mcp-config=<private dir>/claude-mcp.json ARGS…``; LLM traffic to the gateway.
+    """``claude --mcp-config=<private dir>/claude-mcp.json --allowedTools=mcp__aileron ARGS…``;
+    LLM traffic to the gateway.
 
     The config file (0600, in the session's private directory) holds the session variables for
-    ``aileron-mcp``, so the token is in no argument. The ``=`` form matters: ``--mcp-config``
-    takes several values, so a separate argument would swallow the user's prompt as a second
-    config. The session token reaches the gateway as a custom header (an environment
-    variable), which leaves the user's own API key or subscription login in place.
+    ``aileron-mcp``, so the token is in no argument. The ``=`` forms matter: both options take
+    several values, so a separate argument would swallow the user's prompt. Claude adds the
+    values of a repeated ``--allowedTools`` together, so the user's own list still applies;
+    ``mcp__aileron`` allows Aileron's tools and nothing else, for this run only.
+
+    The session token reaches the gateway as a custom header. When Aileron holds the Anthropic
+    key it is also claude's key (``ANTHROPIC_AUTH_TOKEN``, which claude prefers to the user's
+    API key and stored login and sends as ``Authorization: Bearer``), so claude needs no key or
+    login of its own; otherwise the user's own API key or login stays in place.
     """
     server = {"command": ctx.mcp_command, "args": [], "env": ctx.mcp_env}
     config = json.dumps({"mcpServers": {MCP_SERVER_NAME: server}}, separators=(",", ":"))
@@ -112,7 +121,16 @@ def wire_claude(ctx: LaunchContext) -> Invocation:
     env["ANTHROPIC_CUSTOM_HEADERS"] = _with_header(
         ctx.env.get("ANTHROPIC_CUSTOM_HEADERS"), SESSION_TOKEN_HEADER, ctx.session_token
     )
-    return Invocation((ctx.agent_path, f"--mcp-config={path}", *ctx.args), env, {path: config})
+    if "anthropic" in ctx.keyed:
+        env["ANTHROPIC_AUTH_TOKEN"] = ctx.session_token
+        env.pop("ANTHROPIC_API_KEY", None)  # two keys: claude warns, and ours must win
+    argv = (
+        ctx.agent_path,
+        f"--mcp-config={path}",
+        f"--allowedTools={CLAUDE_ALLOWED_TOOLS}",
+        *ctx.args,
+    )
+    return Invocation(argv, env, {path: config})
 
 
 # --- Codex CLI --------------------------------------------------------------------------------
@@ -160,6 +178,9 @@ def wire_codex(ctx: LaunchContext) -> Invocation:
         f"{prefix}.args=[]",
         f"{prefix}.env={{}}",
         f"{prefix}.env_vars=[{names}]",
+        # Aileron's tools run without codex asking (Aileron applies its own approvals); codex
+        # 0.171 otherwise fails them under approval policy "never". This server only.
+        f"{prefix}.default_tools_approval_mode={toml_string('approve')}",
     ]
     env = dict(ctx.env)
     if "openai" in ctx.keyed:

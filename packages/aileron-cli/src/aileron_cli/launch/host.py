@@ -167,9 +167,33 @@ def launch(
 
 
 def keyed_providers(client: DaemonClient) -> frozenset[Provider]:
-    """The LLM providers whose key Aileron holds (binding ``api_key/<provider>/default``)."""
+    """The LLM providers whose key Aileron holds (binding ``api_key/<provider>/default``);
+    warns (stderr) about a provider key in the vault that no binding uses."""
     names = {str(binding["name"]) for binding in client.get("bindings")}
+    for path in unbound_provider_keys(client, names):
+        print(unbound_key_warning(path), file=sys.stderr)
     return frozenset(p for p in PROVIDERS if f"api_key/{p}/default" in names)
+
+
+def unbound_provider_keys(client: DaemonClient, bound: Collection[str]) -> list[str]:
+    """Vault paths ``api_key/<provider>/…`` that no binding points at (none if the vault
+    cannot be listed: the warning is a hint, never a reason not to launch)."""
+    try:
+        entries = client.get("vault/entries")
+    except AileronError:
+        return []
+    prefixes = tuple(f"api_key/{p}/" for p in PROVIDERS)
+    paths = sorted(str(entry["path"]) for entry in entries)
+    return [path for path in paths if path.startswith(prefixes) and path not in bound]
+
+
+def unbound_key_warning(path: str) -> str:
+    """The one line that says a provider key is stored but unused, and how to bind it."""
+    return (
+        f"aileron: warning: the vault holds {path} but no binding uses it, so the agent cannot"
+        f" use it through the gateway; bind it with `aileron binding add {path}` (reads the key"
+        " from stdin)"
+    )
 
 
 def refuse_secrets(values: Collection[str], secrets: Collection[str]) -> None:
