@@ -1,5 +1,6 @@
 """``aileron launch [--sandbox=…] [--sandbox-build=…] [--image IMG] AGENT [-- AGENT_ARGS…]``:
-run an agent through Aileron, on the host or in a container."""
+run an agent through Aileron, on the host or in a container; ``aileron launch AGENT --check``:
+check that wiring without running the agent."""
 
 from __future__ import annotations
 
@@ -27,11 +28,16 @@ aileron/sandbox-AGENT:VERSION (built on first use; see `aileron sandbox build`) 
 
 Aileron's exit code is the agent's; Ctrl-C and termination signals reach the agent.
 
+With --check the agent is not run: Aileron checks the launched wiring instead (the agent
+installed, aileron-mcp connected as the agent would start it, the gateway route answering,
+where the provider key comes from) and says what to do; exit code 0 when all is set, else 1.
+
 examples:
   aileron launch codex
   aileron launch --sandbox=podman codex
   aileron launch claude -- -p "summarise this repository"
   aileron launch goose -- run -t "fix the failing test"
+  aileron launch claude --check
 
 agents: claude (Claude Code), codex (Codex CLI), goose (Goose), opencode (OpenCode)"""
 
@@ -60,6 +66,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--image", metavar="IMAGE", help="with a sandbox: run this image instead of Aileron's"
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="do not run the agent: check its wiring (MCP server, gateway route, key source)"
+        " and say what to do",
+    )
+    parser.add_argument("--json", action="store_true", help="with --check: print JSON")
     parser.add_argument("agent", metavar="AGENT", help=", ".join(AGENT_NAMES))
     parser.add_argument(
         "agent_args",
@@ -74,6 +87,13 @@ def _launch(args: argparse.Namespace) -> int:
     from aileron_cli.cli.common import connect
     from aileron_cli.launch import agent_named, launch, prepare
 
+    _take_own_flags(args)
+    if args.check:
+        return _check(args)
+    if args.json:
+        from aileron_cli.cli.errors import UsageError
+
+        raise UsageError("--json only applies to --check", hint="add --check, or drop --json")
     if args.sandbox != "off":
         return _launch_sandboxed(args)
     if args.image is not None or args.sandbox_build != "auto":
@@ -87,6 +107,49 @@ def _launch(args: argparse.Namespace) -> int:
     plan = prepare(agent_named(args.agent), tuple(args.agent_args), env)
     with connect() as client:
         return launch(plan, client, cwd=os.getcwd(), inherited=env, secrets=_master_tokens(env))
+
+
+OWN_FLAGS = ("--check", "--json")
+
+
+def _take_own_flags(args: argparse.Namespace) -> None:
+    """``aileron launch AGENT --check [--json] [-- AGENT_ARGS]``: the words right after AGENT
+    that are Aileron's own flags are taken out of the agent's arguments (argparse's remainder
+    swallows them), with the ``--`` that may follow them."""
+    rest = list(args.agent_args)
+    while rest and rest[0] in OWN_FLAGS:
+        setattr(args, rest.pop(0).removeprefix("--"), True)
+    if len(rest) < len(args.agent_args) and rest[:1] == ["--"]:
+        rest.pop(0)
+    args.agent_args = rest
+
+
+def _check(args: argparse.Namespace) -> int:
+    import json
+
+    from aileron_cli.cli.common import connect
+    from aileron_cli.cli.errors import UsageError
+    from aileron_cli.launch import agent_named
+    from aileron_cli.launch.check import check
+
+    if args.sandbox != "off" or args.image is not None or args.sandbox_build != "auto":
+        raise UsageError(
+            "--check checks a launch on this host; it takes no sandbox options",
+            hint="drop --sandbox, --sandbox-build and --image",
+        )
+    env = dict(os.environ)
+    agent = agent_named(args.agent)
+    with connect() as client:
+        report = check(
+            agent,
+            tuple(args.agent_args),
+            client,
+            cwd=os.getcwd(),
+            inherited=env,
+            secrets=_master_tokens(env),
+        )
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.render())
+    return 0 if report.ok else 1
 
 
 def _launch_sandboxed(args: argparse.Namespace) -> int:

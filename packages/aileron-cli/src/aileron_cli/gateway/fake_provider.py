@@ -352,7 +352,7 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
 
         def _authorized(self, path: str) -> bool:
             bearer = self.headers.get("Authorization") == f"Bearer {fake.key}"
-            if path == "/v1/messages":
+            if path in ("/v1/messages", "/v1/models"):  # Anthropic's routes take x-api-key
                 return bearer or self.headers.get("x-api-key") == fake.key
             return bearer
 
