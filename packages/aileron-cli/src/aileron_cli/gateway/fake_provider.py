@@ -25,6 +25,9 @@ provider-style JSON body, e.g. 429 with ``retry-after``), ``x-fake-hold: 1`` (se
 event, then hold the rest back until :meth:`FakeProvider.release`). A client that goes away
 mid-stream (also while held) is noticed and its path added to ``disconnected``.
 
+With ``script`` set (a :class:`~aileron_cli.gateway.fake_script.ToolScript`), streamed answers
+play a tool loop instead: a call of the script's tool, then its final text.
+
 Every answer also carries hop-by-hop headers (``Keep-Alive`` and ``X-Fake-Hop``, named in
 ``Connection``) that a proxy must not relay. Run it by hand with
 ``python -m aileron_cli.gateway.fake_provider --port 8400 --key sk-fake``.
@@ -43,6 +46,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from aileron_cli.gateway.fake_script import ToolScript
 
 CREATED = 1_700_000_000
 WORDS = ("Hello", " from", " the", " fake", " provider", ".")
@@ -82,6 +87,8 @@ class FakeProvider:
     chunks: int = 5
     chunk_bytes: int = 0
     delay_s: float = 0.0
+    script: ToolScript | None = None
+    """When set, streams answer with this script's tool call, then its final text."""
     seen: list[Seen] = field(default_factory=list)
     disconnected: list[str] = field(default_factory=list)
     released: threading.Event = field(default_factory=threading.Event)
@@ -386,7 +393,9 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 self._error(400, "invalid_json", "the body is not JSON", path)
                 return
             model = str(request.get("model") or "fake-1")
-            if request.get("stream") is True:
+            if request.get("stream") is True and fake.script is not None:
+                self._stream(path, fake.script.events(path, model, ident, request), knobs, ident)
+            elif request.get("stream") is True:
                 self._stream(path, EVENTS[path](model, ident, knobs), knobs, ident)
             else:
                 self._json(200, _whole(path, model, ident, knobs), ident)
