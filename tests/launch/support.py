@@ -122,3 +122,43 @@ def mentions(record: dict[str, Any], secret: str) -> list[str]:
     places = [f"argv[{i}]" for i, arg in enumerate(record["argv"]) if secret in arg]
     places += [f"env {k}" for k, v in record["env"].items() if secret in v]
     return places
+
+
+def agent_config_files(home: Path) -> dict[str, bytes]:
+    """The agents' user config files under ``home``, path → bytes: compare a snapshot taken
+    before a launch with one taken after. Claude Code's settings and login
+    (``~/.claude/settings*.json``, ``~/.claude/.credentials.json``), codex's
+    ``~/.codex/config.toml``, opencode's ``~/.config/opencode/*``. Not ``~/.claude.json``:
+    claude itself rewrites that state file on every run (start-up counts, caches) —
+    :func:`claude_state_has_no_aileron` checks it instead."""
+    found = [
+        *(home / ".claude").glob("settings*.json"),
+        home / ".claude" / ".credentials.json",
+        home / ".codex" / "config.toml",
+    ]
+    opencode = home / ".config" / "opencode"
+    found += sorted(opencode.rglob("*")) if opencode.is_dir() else []
+    return {str(f): f.read_bytes() for f in found if f.is_file()}
+
+
+def claude_state_has_no_aileron(home: Path, before: dict[str, Any]) -> None:
+    """``~/.claude.json`` still holds every key the user had, unchanged, and nothing of
+    Aileron's (no MCP server, no allowed tool, no token)."""
+    after = json.loads((home / ".claude.json").read_text())
+    assert {key: after.get(key) for key in before} == before
+    text = json.dumps(after)
+    assert "aileron" not in text.lower()
+    assert "ais_" not in text
+
+
+def seed_agent_config_files(home: Path) -> None:
+    """The user's own settings for each agent, for launch to leave byte for byte alone."""
+    files = {
+        ".claude.json": '{"hasCompletedOnboarding": true, "mine": 1}\n',
+        ".claude/settings.json": '{"permissions": {"allow": ["Bash(ls)"]}}\n',
+        ".codex/config.toml": 'model = "o3"\n',
+        ".config/opencode/opencode.json": '{"$schema": "https://opencode.ai/config.json"}\n',
+    }
+    for name, text in files.items():
+        (home / name).parent.mkdir(parents=True, exist_ok=True)
+        (home / name).write_text(text)
