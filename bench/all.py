@@ -36,6 +36,7 @@ SCRIPTS: tuple[tuple[str, str], ...] = (
     ("sandbox_bench.py", "B11"),
     ("audit_bench.py", "B12"),
     ("provenance_bench.py", "B13"),
+    ("agent_bench.py", "B18"),
 )
 
 
