@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from gateway.support import REAL_KEY, write_config
 from helpers import script
-from launch.support import sessions, standin
+from launch.support import REAL_CODEX, REAL_OPENCODE, sessions, standin
 
 from aileron_cli.gateway.fake_provider import FakeProvider
 from aileron_core.client import DaemonClient
@@ -204,3 +204,41 @@ def test_the_table_says_what_to_do(daemon: DaemonInfo, tmp_path: Path) -> None:
     assert any(line.split()[:2] == ["key", "FAIL"] for line in lines)
     assert "  - key: store the key where only Aileron reads it" in done.stdout
     assert lines[-1] == "not ready"
+
+
+REAL_AGENTS = {"codex": REAL_CODEX, "opencode": REAL_OPENCODE}
+OFFLINE = {
+    "OPENCODE_DISABLE_AUTOUPDATE": "1",
+    "OPENCODE_DISABLE_MODELS_FETCH": "1",
+    "DISABLE_AUTOUPDATER": "1",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("agent", "listed"),
+    [("codex", "`codex mcp list --json`: aileron enabled"), ("opencode", "aileron")],
+)
+def test_the_real_agents_own_listing_sees_aileron(
+    agent: str, listed: str, daemon: DaemonInfo, tmp_path: Path
+) -> None:
+    """The real codex and opencode list Aileron's MCP server in the launched configuration
+    (opencode connects to it)."""
+    real = REAL_AGENTS[agent]
+    if not real.exists():
+        pytest.skip(f"the real {agent} is not installed at {real}; run scripts/bootstrap")
+    bind(daemon, "openai", "anthropic")
+    path = f"{real.parent}{os.pathsep}{os.environ['PATH']}"
+    done, report = run_check(agent, tmp_path, path=path, **OFFLINE)
+    found = rows(report)
+    assert found["agent"]["ok"] is True
+    assert str(real.parent) in found["agent"]["detail"]
+    assert found["mcp"]["detail"] == "aileron-mcp connected, 1 tool"
+    assert found["listing"]["ok"] is None
+    if agent == "codex":
+        assert found["listing"]["detail"] == listed
+    else:
+        assert found["listing"]["detail"].startswith("`opencode mcp list`: ")
+        assert "aileron" in found["listing"]["detail"]
+        assert "connected" in found["listing"]["detail"]
+    assert "ais_" not in done.stdout

@@ -220,7 +220,7 @@ def check_agent(agent: Agent, env: Mapping[str, str]) -> tuple[str | None, Findi
         fix = f"install {agent.title}: {agent.install}"
         return None, Finding("agent", False, f"{agent.command} is not installed (not on PATH)", fix)
     try:
-        done = _run([path, "--version"], env)
+        done = "".join(_run([path, "--version"], env))
     except OSError as error:
         return path, Finding("agent", False, f"{path} does not run: {error}", "reinstall it")
     version = done.splitlines()[0].strip() if done.strip() else "(no version printed)"
@@ -267,13 +267,13 @@ def check_listing(agent: Agent, invocation: Invocation, redact: _Redactor) -> Fi
     """What the agent's own MCP listing (``invocation``) says about Aileron's server."""
     shown = " ".join([agent.command, *LISTINGS[agent.name]])
     try:
-        output = _run(list(invocation.argv), invocation.env)
+        output, errors = _run(list(invocation.argv), invocation.env)
     except (OSError, subprocess.TimeoutExpired) as error:
         return Finding("listing", None, redact(f"`{shown}` did not answer: {error}"))
-    return Finding("listing", None, redact(f"`{shown}`: {_summarise(agent.name, output)}"))
+    return Finding("listing", None, redact(f"`{shown}`: {_summarise(agent.name, output, errors)}"))
 
 
-def _summarise(agent: str, output: str) -> str:
+def _summarise(agent: str, output: str, errors: str) -> str:
     """What the agent's listing says about the ``aileron`` server."""
     if agent == "codex":
         with contextlib.suppress(ValueError):
@@ -281,7 +281,7 @@ def _summarise(agent: str, output: str) -> str:
                 if isinstance(server, dict) and server.get("name") == MCP_SERVER_NAME:
                     state = "enabled" if server.get("enabled") else "disabled"
                     return f"{MCP_SERVER_NAME} {state}"
-    clean = (_ANSI.sub("", line).strip(" │┌└●\t") for line in output.splitlines())
+    clean = (_ANSI.sub("", line).strip(" │┌└●\t") for line in (output + errors).splitlines())
     for line in clean:
         if MCP_SERVER_NAME in line:
             return line
@@ -424,25 +424,26 @@ def _error_message(answer: Any) -> str:
     return str(answer.text)[:200]
 
 
-def _run(argv: list[str], env: Mapping[str, str]) -> str:
-    """Run a short command (in a process group of its own, ended on time-out); its output."""
+def _run(argv: list[str], env: Mapping[str, str]) -> tuple[str, str]:
+    """Run a short command (in a process group of its own, ended on time-out); its standard
+    output and error."""
     with subprocess.Popen(
         argv,
         env=dict(env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     ) as child:
         try:
-            output, _ = child.communicate(timeout=TIMEOUT_S)
+            output, errors = child.communicate(timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
             child.communicate()
             raise
-    return output
+    return output, errors
 
 
 # --- the whole check --------------------------------------------------------------------------
