@@ -119,7 +119,9 @@ def test_a_bound_key_routes_through_the_gateway(
     assert done.returncode == 0, done.stdout
     assert found["key"]["detail"] == f"binding api_key/{provider}/default"
     assert found["route"]["ok"] is True
-    assert found["route"]["detail"].startswith(f"{provider} through the gateway")
+    assert found["route"]["detail"] == (
+        f"{provider} through the gateway: GET /v1/gateway/{provider}/v1/models → HTTP 200"
+    )
     [probe] = [seen for seen in fake.seen if seen.path == "/v1/models"]
     assert REAL_KEY in str(probe.headers)
 
@@ -135,6 +137,8 @@ def test_no_key_anywhere_fails_with_the_fix(daemon: DaemonInfo, tmp_path: Path) 
     assert found["key"]["detail"] == "no anthropic key found"
     assert "aileron binding add api_key/anthropic/default" in found["key"]["fix"]
     assert found["mcp"]["ok"] is True  # the rest is still checked
+    assert found["route"]["ok"] is None
+    assert found["route"]["detail"].endswith("(no key to send)")
     # The check's session is ended, with no exit code (no agent ran).
     [session] = sessions(daemon)
     assert (session["agent"], session["exit_code"]) == ("claude", None)

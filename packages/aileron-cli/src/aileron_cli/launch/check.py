@@ -351,10 +351,10 @@ def check_key(
     if unused:
         # Aileron holds a key, but this agent's launch does not send its traffic to the gateway.
         detail = (
-            f"no {provider} key {agent} can use (Aileron's api_key/{unused[0]}/default is"
-            f" not used: {agent}'s model traffic does not go through the gateway)"
+            f"no key {agent} can use: Aileron holds api_key/{unused[0]}/default, but {agent}'s"
+            " model traffic does not go through the gateway"
         )
-        variables = " or ".join(f"${v}" for v in KEY_VARIABLES[provider])
+        variables = " or ".join(f"${v}" for p in providers for v in KEY_VARIABLES[p])
         fix = f"log in to {agent} itself, or set {variables}"
         return KeyFinding("none", provider, Finding("key", False, detail, fix))
     fix = (
@@ -395,7 +395,7 @@ def check_route(
         headers["anthropic-version"] = "2023-06-01"
     import httpx
 
-    where = f"{provider} through the gateway: GET {_MODELS_PATH[provider]}"
+    where = f"{provider} through the gateway: GET {httpx.URL(url).path}"
     try:
         answer = httpx.get(url, headers=headers, timeout=TIMEOUT_S)
     except httpx.HTTPError as error:
@@ -404,14 +404,13 @@ def check_route(
     if answer.status_code == 200:
         return Finding("route", True, f"{where} → HTTP 200")
     message = redact(_error_message(answer))
+    if key.source == "none":
+        # The route is there; with no key to send, the provider's refusal says nothing more.
+        return Finding("route", None, f"{where} → HTTP {answer.status_code} (no key to send)")
     if answer.status_code == 401 and key.source == "own" and not key.own_headers:
         detail = f"{where} → HTTP 401 (reached the provider; the agent's own login is not sent)"
         return Finding("route", None, detail)
-    fix = (
-        None
-        if key.source == "none"
-        else "see the provider's message; `aileron audit` shows the request"
-    )
+    fix = "see the provider's message; the gateway's audit record of the request has more"
     return Finding("route", False, f"{where} → HTTP {answer.status_code}: {message}", fix)
 
 
