@@ -246,3 +246,28 @@ def test_the_real_agents_own_listing_sees_aileron(
         assert "aileron" in found["listing"]["detail"]
         assert "connected" in found["listing"]["detail"]
     assert "ais_" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "check", "as_json", "agent_args"),
+    [
+        (["claude", "--check"], True, False, []),
+        (["--check", "claude", "--", "-p", "hi"], True, False, ["-p", "hi"]),
+        (["codex", "--check", "--json", "--", "exec", "hi"], True, True, ["exec", "hi"]),
+        (["codex", "exec", "--check"], False, False, ["exec", "--check"]),
+        (["claude", "--", "-p", "hi"], False, False, ["-p", "hi"]),
+    ],
+)
+def test_check_flags_after_the_agent_are_aileron_s(
+    argv: list[str], check: bool, as_json: bool, agent_args: list[str]
+) -> None:
+    """--check/--json right after AGENT are Aileron's; words after the agent's own are its."""
+    import argparse
+
+    from aileron_cli.cli import launch
+
+    parser = argparse.ArgumentParser()
+    launch.register(parser.add_subparsers())
+    args = parser.parse_args(["launch", *argv])
+    launch._take_own_flags(args)
+    assert (args.check, args.json, args.agent_args) == (check, as_json, agent_args)
