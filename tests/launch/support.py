@@ -141,6 +141,16 @@ def agent_config_files(home: Path) -> dict[str, bytes]:
     return {str(f): f.read_bytes() for f in found if f.is_file()}
 
 
+def assert_configs_untouched(before: dict[str, bytes], after: dict[str, bytes]) -> None:
+    """Every config file the user had is byte-identical; a file the agent created itself
+    (opencode writes a ``.gitignore`` into its config directory on every run) holds nothing
+    of Aileron's."""
+    assert {path: after.get(path) for path in before} == before
+    for path in after.keys() - before.keys():
+        assert b"aileron" not in after[path].lower(), path
+        assert b"ais_" not in after[path], path
+
+
 def claude_state_has_no_aileron(home: Path, before: dict[str, Any]) -> None:
     """``~/.claude.json`` still holds every key the user had, unchanged, and nothing of
     Aileron's (no MCP server, no allowed tool, no token)."""

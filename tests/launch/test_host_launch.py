@@ -100,7 +100,8 @@ def _check_opencode(info: DaemonInfo, record: dict[str, Any], mcp: str) -> None:
                 "environment": _mcp_env(info, record),
                 "enabled": True,
             }
-        }
+        },
+        "permission": {"aileron_*": "allow"},
     }
 
 

@@ -16,6 +16,7 @@ from launch.support import (
     CLAUDE_VERSION,
     REAL_CLAUDE,
     agent_config_files,
+    assert_configs_untouched,
     claude_state_has_no_aileron,
     seed_agent_config_files,
 )
@@ -87,7 +88,7 @@ def test_claude_with_no_login_reaches_the_model_through_the_gateway(
     assert requests, "no request reached the fake provider"
     assert all(s.header("x-api-key") == REAL_KEY for s in requests)
     assert REAL_KEY not in done.stdout + done.stderr
-    assert agent_config_files(live.home) == before_files
+    assert_configs_untouched(before_files, agent_config_files(live.home))
     claude_state_has_no_aileron(live.home, {"hasCompletedOnboarding": True, "mine": 1})
 
 

@@ -278,3 +278,38 @@ def test_unbound_key_warning_is_one_line_naming_the_command() -> None:
     assert "\n" not in line
     assert line.startswith("aileron: warning: the vault holds api_key/openai/default")
     assert "`aileron binding add api_key/openai/default`" in line
+
+
+def test_opencode_allows_only_aileron_tools_and_keeps_the_users_permissions() -> None:
+    """permission gains "aileron_*": "allow" and nothing else: a user's per-tool rules stay,
+    a user's single permission stays theirs for every other tool."""
+
+    def permission(mine: object) -> object:
+        env = {"OPENCODE_CONFIG_CONTENT": json.dumps({"permission": mine})}
+        return json.loads(wire_opencode(context(env=env)).env["OPENCODE_CONFIG_CONTENT"])[
+            "permission"
+        ]
+
+    assert permission({"bash": "ask"}) == {"bash": "ask", "aileron_*": "allow"}
+    assert permission("ask") == {"*": "ask", "aileron_*": "allow"}
+    assert json.loads(wire_opencode(context()).env["OPENCODE_CONFIG_CONTENT"])["permission"] == {
+        "aileron_*": "allow"
+    }
+
+
+def test_opencode_sends_keyed_providers_through_the_gateway() -> None:
+    """With Aileron holding the Anthropic key, opencode's anthropic provider gets the gateway's
+    /v1 base URL and the session token as its key (the user's other options kept); a provider
+    whose key Aileron does not hold is left alone."""
+    mine = {"provider": {"anthropic": {"options": {"timeout": 5}}, "openai": {"name": "o"}}}
+    env = {"OPENCODE_CONFIG_CONTENT": json.dumps(mine)}
+    ctx = context(env=env, keyed=frozenset({"anthropic"}))
+    config = json.loads(wire_opencode(ctx).env["OPENCODE_CONFIG_CONTENT"])
+    assert config["provider"]["anthropic"]["options"] == {
+        "timeout": 5,
+        "baseURL": f"{API}/gateway/anthropic/v1",
+        "apiKey": TOKEN,
+    }
+    assert config["provider"]["openai"] == {"name": "o"}
+    unkeyed = json.loads(wire_opencode(context()).env["OPENCODE_CONFIG_CONTENT"])
+    assert "provider" not in unkeyed

@@ -271,9 +271,47 @@ def wire_opencode(ctx: LaunchContext) -> Invocation:
         "environment": ctx.mcp_env,
         "enabled": True,
     }
+    config = {**config, "mcp": servers, "permission": _opencode_permission(config)}
+    providers = config.get("provider", {})
+    if ctx.keyed and isinstance(providers, dict):
+        # Aileron holds the key: opencode's bundled provider of that id talks to the gateway
+        # with the session token as its key (the gateway swaps in the real one).
+        providers = dict(providers)
+        for provider in sorted(ctx.keyed):
+            entry = providers.get(provider)
+            entry = dict(entry) if isinstance(entry, dict) else {}
+            options = entry.get("options")
+            entry["options"] = {
+                **(options if isinstance(options, dict) else {}),
+                "baseURL": _opencode_base_url(ctx.api_url, provider),
+                "apiKey": ctx.session_token,
+            }
+            providers[provider] = entry
+        config["provider"] = providers
     env = dict(ctx.env)
-    env[OPENCODE_CONFIG_VAR] = json.dumps({**config, "mcp": servers}, separators=(",", ":"))
+    env[OPENCODE_CONFIG_VAR] = json.dumps(config, separators=(",", ":"))
     return Invocation((ctx.agent_path, *ctx.args), env)
+
+
+# opencode names an MCP tool ``<server>_<tool>``; its ``permission`` keys are tool patterns.
+OPENCODE_AILERON_TOOLS = f"{MCP_SERVER_NAME}_*"
+
+
+def _opencode_permission(config: Mapping[str, object]) -> object:
+    """The inline config's ``permission`` with Aileron's tools allowed (and nothing else
+    changed): a single permission the user set for everything stays theirs for ``*``."""
+    permission = config.get("permission")
+    if isinstance(permission, dict):
+        return {**permission, OPENCODE_AILERON_TOOLS: "allow"}
+    if isinstance(permission, str):
+        return {"*": permission, OPENCODE_AILERON_TOOLS: "allow"}
+    return {OPENCODE_AILERON_TOOLS: "allow"}
+
+
+def _opencode_base_url(api_url: str, provider: Provider) -> str:
+    """opencode's bundled providers (the AI SDK's) want a base URL that ends in ``/v1``."""
+    base = llm_base_url(api_url, provider)
+    return base if base.endswith("/v1") else f"{base}/v1"
 
 
 AGENTS: Mapping[str, Agent] = {
