@@ -98,7 +98,7 @@ def test_claude_prefers_the_auth_token_to_a_stored_claude_ai_login(tmp_path: Pat
     a launched claude reaches the gateway as the session, not as the user's login."""
     login = tmp_path / ".claude" / ".credentials.json"
     login.parent.mkdir()
-    oauth = {"accessToken": "sk-ant-oat01-users-login", "refreshToken": "r"}
+    oauth: dict[str, object] = {"accessToken": "sk-ant-oat01-users-login", "refreshToken": "r"}
     oauth |= {"expiresAt": 9_999_999_999_999, "scopes": ["user:inference"]}
     login.write_text(json.dumps({"claudeAiOauth": oauth}))
     with FakeProvider("ais_stands-for-the-session-token") as fake:
