@@ -113,7 +113,8 @@ def agent_env(home: Path, **extra: str) -> dict[str, str]:
         for k, v in isolated_env(home).items()
         if not k.startswith(("OPENAI", "ANTHROPIC", "CODEX", "CLAUDE", "OPENCODE"))
     }
-    env.update(OFFLINE, PATH=f"{NPM_BIN}{os.pathsep}{env['PATH']}", **extra)
+    env.update(OFFLINE, PATH=f"{NPM_BIN}{os.pathsep}{env['PATH']}")
+    env.update(extra)
     return env
 
 
