@@ -70,8 +70,8 @@ def main() -> int:
                 "Create the vault ($AILERON_VAULT_PASSPHRASE)", "aileron", "vault", "init", env=env
             )
             step(
-                "Store a secret, read from stdin (never argv)",
-                *("aileron", "vault", "put", "api_key/openai/default", "--meta", "type=api_key"),
+                "Bind the OpenAI key for the gateway: stored in the vault, read from stdin",
+                *("aileron", "binding", "add", "api_key/openai/default", "--meta", "type=api_key"),
                 stdin=DEMO_SECRET + "\n",
                 env=env,
             )
