@@ -140,6 +140,7 @@ def main() -> int:
                 "approval",
                 "approve",
                 approval_id,
+                "--yes",  # the demo is a script: it decides without a terminal prompt
                 env=env,
             )
             step("Everything Aileron did is in the audit log", "aileron", "audit", "list", env=env)
