@@ -30,7 +30,7 @@ from aileron_cli.launch.agents import (
 )
 from aileron_cli.launch.environment import agent_environment, session_variables
 from aileron_cli.launch.host import find_mcp_adapter, unbound_key_warning
-from aileron_cli.launch.routing import Provider
+from aileron_cli.launch.routing import Provider, llm_root_url
 
 API = "http://127.0.0.1:4321/v1"
 MCP = "/opt/aileron/bin/aileron-mcp"
@@ -313,3 +313,22 @@ def test_opencode_sends_keyed_providers_through_the_gateway() -> None:
     assert config["provider"]["openai"] == {"name": "o"}
     unkeyed = json.loads(wire_opencode(context()).env["OPENCODE_CONFIG_CONTENT"])
     assert "provider" not in unkeyed
+
+
+def test_goose_with_keys_in_aileron_talks_to_the_gateway() -> None:
+    """Goose's built-in providers get the gateway as host (goose appends v1/messages or
+    v1/chat/completions) and the session token as key, only for providers Aileron keys."""
+    env = wire_goose(context(keyed=frozenset({"anthropic"}))).env
+    assert env["ANTHROPIC_HOST"] == f"{API}/gateway/anthropic"
+    assert env["ANTHROPIC_API_KEY"] == TOKEN
+    assert "OPENAI_HOST" not in env and "OPENAI_API_KEY" not in env
+    env = wire_goose(context(env={"OPENAI_API_KEY": "sk-own"}, keyed=frozenset({"openai"}))).env
+    assert (env["OPENAI_HOST"], env["OPENAI_API_KEY"]) == (f"{API}/gateway/openai", TOKEN)
+    assert "ANTHROPIC_HOST" not in wire_goose(context()).env
+
+
+def test_gateway_root_and_base_urls_agree() -> None:
+    """A client that appends the provider's own v1/… paths to the root reaches the same URLs as
+    an SDK given the base URL."""
+    assert llm_root_url(API, "openai") + "/v1" == llm_base_url(API, "openai")
+    assert llm_root_url(API, "anthropic") == llm_base_url(API, "anthropic")

@@ -20,7 +20,7 @@ import attrs
 
 from aileron_cli.launch.environment import session_variables
 from aileron_cli.launch.errors import AgentSetupInvalid, UnknownAgent
-from aileron_cli.launch.routing import SESSION_TOKEN_HEADER, Provider, llm_base_url
+from aileron_cli.launch.routing import SESSION_TOKEN_HEADER, Provider, llm_base_url, llm_root_url
 
 MCP_SERVER_NAME = "aileron"
 CODEX_PROVIDER = "aileron"  # the model provider codex is given when its traffic is routed
@@ -225,7 +225,9 @@ def wire_goose(ctx: LaunchContext) -> Invocation:
 
     Goose starts a stdio extension with its own environment (plus the extension's ``K=V``
     words, which would put the token in goose's argv), so ``aileron-mcp`` finds the session
-    variables that launch set for goose.
+    variables that launch set for goose. With a provider key in Aileron, goose's own
+    provider of that name (``ANTHROPIC_HOST``/``OPENAI_HOST`` + ``…_API_KEY``) goes through
+    the gateway.
 
     With no arguments, or arguments that start with an option, the session is ``goose
     session``; ``session``/``s``/``run`` named by the user get the flag right after them; any
@@ -239,7 +241,16 @@ def wire_goose(ctx: LaunchContext) -> Invocation:
         argv = (ctx.agent_path, "session", *extension, *args)
     else:
         argv = (ctx.agent_path, *args)
-    return Invocation(argv, dict(ctx.env))
+    env = dict(ctx.env)
+    # Aileron holds the key: goose's built-in provider talks to the gateway with the session
+    # token as its key. Goose reads these from its environment before its config file.
+    if "anthropic" in ctx.keyed:
+        env["ANTHROPIC_HOST"] = llm_root_url(ctx.api_url, "anthropic")
+        env["ANTHROPIC_API_KEY"] = ctx.session_token
+    if "openai" in ctx.keyed:
+        env["OPENAI_HOST"] = llm_root_url(ctx.api_url, "openai")
+        env["OPENAI_API_KEY"] = ctx.session_token
+    return Invocation(argv, env)
 
 
 # --- OpenCode ---------------------------------------------------------------------------------
@@ -310,8 +321,7 @@ def _opencode_permission(config: Mapping[str, object]) -> object:
 
 def _opencode_base_url(api_url: str, provider: Provider) -> str:
     """opencode's bundled providers (the AI SDK's) want a base URL that ends in ``/v1``."""
-    base = llm_base_url(api_url, provider)
-    return base if base.endswith("/v1") else f"{base}/v1"
+    return f"{llm_root_url(api_url, provider)}/v1"
 
 
 AGENTS: Mapping[str, Agent] = {

@@ -27,3 +27,9 @@ SESSION_TOKEN_HEADER = "X-Aileron-Session-Token"  # noqa: S105 (a header name)
 def llm_base_url(api_url: str, provider: Provider) -> str:
     """The base URL of ``provider`` behind the gateway of the daemon at ``api_url`` (…/v1)."""
     return f"{api_url.rstrip('/')}/{_GATEWAY_PATHS[provider]}"
+
+
+def llm_root_url(api_url: str, provider: Provider) -> str:
+    """The root of ``provider`` behind the gateway: where the provider's own API paths
+    (``v1/messages``, ``v1/responses`` …) are appended (clients that take a host)."""
+    return f"{api_url.rstrip('/')}/gateway/{provider}"
