@@ -76,6 +76,7 @@ def _check_codex(info: DaemonInfo, record: dict[str, Any], mcp: str) -> None:
         "mcp_servers.aileron.env={}",
         'mcp_servers.aileron.env_vars=["AILERON_URL","AILERON_TOKEN","AILERON_SESSION_ID"]',
         'mcp_servers.aileron.default_tools_approval_mode="approve"',
+        "mcp_servers.aileron.required=true",
     ]
     expected = [arg for override in overrides for arg in ("-c", override)]
     assert record["argv"][1:] == [*expected, *EXTRA]

@@ -127,6 +127,7 @@ def test_codex_forwards_the_session_variables_by_name() -> None:
         "mcp_servers.aileron.env={}",
         'mcp_servers.aileron.env_vars=["AILERON_URL","AILERON_TOKEN","AILERON_SESSION_ID"]',
         'mcp_servers.aileron.default_tools_approval_mode="approve"',
+        "mcp_servers.aileron.required=true",
     ]
     assert invocation.argv[-2:] == ("exec", "hi")
 

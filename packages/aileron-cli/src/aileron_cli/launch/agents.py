@@ -181,6 +181,10 @@ def wire_codex(ctx: LaunchContext) -> Invocation:
         # Aileron's tools run without codex asking (Aileron applies its own approvals); codex
         # 0.171 otherwise fails them under approval policy "never". This server only.
         f"{prefix}.default_tools_approval_mode={toml_string('approve')}",
+        # Codex starts MCP servers beside the first turn and sends the first model request
+        # without the tools of a server not yet up; a required server is waited for (and one
+        # that cannot start is an error rather than a session silently without Aileron).
+        f"{prefix}.required=true",
     ]
     env = dict(ctx.env)
     if "openai" in ctx.keyed:
