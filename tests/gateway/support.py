@@ -6,7 +6,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,12 +76,11 @@ class Gw:
 
 
 @dataclass
-class Live:
-    """A real daemon process whose gateway points at a real fake provider."""
+class Daemon:
+    """A real daemon process (its gateway pointed at some local upstream)."""
 
     home: Path
     info: DaemonInfo
-    fake: FakeProvider
 
     @property
     def url(self) -> str:
@@ -120,6 +119,13 @@ class Live:
             time.sleep(0.05)
 
 
+@dataclass
+class Live(Daemon):
+    """A real daemon process whose gateway points at a real fake provider."""
+
+    fake: FakeProvider
+
+
 def isolated_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AILERON_")}
     env.update(HOME=str(home), AILERON_HOME=str(home / ".aileron"))
@@ -128,25 +134,32 @@ def isolated_env(home: Path) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def run_daemon(home: Path, base_url: str) -> Iterator[Daemon]:
+    """Start a real daemon under ``home`` whose providers are at ``base_url`` (config, vault,
+    both bindings)."""
+    env = isolated_env(home)
+    write_config(home / ".aileron", base_url)
+    done = aileron("daemon", "start", env=env)
+    assert done.returncode == 0, done.stderr
+    info = read_daemon_info(home / ".aileron" / "daemon.json")
+    assert info is not None
+    daemon = Daemon(home, info)
+    try:
+        with daemon.admin() as admin:
+            admin.post("vault/init", json={"passphrase": "gateway tests"}).raise_for_status()
+            binding = {"name": "api_key/openai/default", "value": REAL_KEY}
+            admin.post("bindings", json=binding).raise_for_status()
+            binding = {"name": "api_key/anthropic/default", "value": REAL_KEY}
+            admin.post("bindings", json=binding).raise_for_status()
+        yield daemon
+    finally:
+        aileron("daemon", "stop", env=env, timeout=30)
+        with suppress(ProcessLookupError):
+            os.kill(info.pid, signal.SIGKILL)
+
+
 def run_live(home: Path) -> Iterator[Live]:
     """Start a fake provider and a real daemon (config, vault, binding) under ``home``."""
-    env = isolated_env(home)
-    with FakeProvider(REAL_KEY) as fake:
-        write_config(home / ".aileron", fake.url)
-        done = aileron("daemon", "start", env=env)
-        assert done.returncode == 0, done.stderr
-        info = read_daemon_info(home / ".aileron" / "daemon.json")
-        assert info is not None
-        live = Live(home, info, fake)
-        try:
-            with live.admin() as admin:
-                admin.post("vault/init", json={"passphrase": "gateway tests"}).raise_for_status()
-                binding = {"name": "api_key/openai/default", "value": REAL_KEY}
-                admin.post("bindings", json=binding).raise_for_status()
-                binding = {"name": "api_key/anthropic/default", "value": REAL_KEY}
-                admin.post("bindings", json=binding).raise_for_status()
-            yield live
-        finally:
-            aileron("daemon", "stop", env=env, timeout=30)
-            with suppress(ProcessLookupError):
-                os.kill(info.pid, signal.SIGKILL)
+    with FakeProvider(REAL_KEY) as fake, run_daemon(home, fake.url) as daemon:
+        yield Live(daemon.home, daemon.info, fake)

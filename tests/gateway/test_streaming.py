@@ -84,7 +84,7 @@ def test_the_first_chunk_arrives_while_the_provider_holds_back_the_rest(live: Li
     ):
         chunks = answer.iter_raw()
         first = next(chunks)
-        assert live.fake.holding.is_set()  # the provider has sent only the first event
+        assert live.fake.holding.wait(5)  # the provider has sent only the first event
         assert first.startswith(b"data: {") and first.endswith(b"\n\n")
         assert b"[DONE]" not in first
         live.fake.release()
@@ -104,7 +104,7 @@ def test_a_client_that_hangs_up_mid_stream_cancels_the_upstream(live: Live) -> N
             "POST", f"{live.url}{OPENAI}/v1/chat/completions", json=body, headers=headers
         ) as answer:
             first = next(answer.iter_raw())
-            assert live.fake.holding.is_set()
+            assert live.fake.holding.wait(5)
         # leaving the block closes the half-read response, and with it the connection
     assert live.fake.gone.wait(10), "the provider never saw the connection close"
     record = live.wait_audit("gateway.request", session_id)

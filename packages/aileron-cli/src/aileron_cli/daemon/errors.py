@@ -169,15 +169,22 @@ def encodable(value: Any) -> Any:
     return value
 
 
-def _aileron_error(_: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, AileronError)
+def status_of(error: AileronError) -> tuple[int, dict[str, str]]:
+    """The HTTP status of ``error`` and the headers that go with it (whatever the body's
+    shape: the envelope, or a provider's shape on the LLM gateway)."""
     status = STATUS_BY_CODE.get(error.code, 400)
-    retriable = getattr(error, "retriable", None)
     headers = {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     if status == 429 and "retry_after" in error.details:
         headers["Retry-After"] = str(max(1, round(float(error.details["retry_after"]))))
+    return status, headers
+
+
+def _aileron_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, AileronError)
+    status, headers = status_of(error)
+    retriable = getattr(error, "retriable", None)
     return envelope(
         status, error.code, str(error), details=error.details, retriable=retriable, headers=headers
     )

@@ -13,8 +13,10 @@ validation, and on a fresh daemon the lazy build of every route's state on the f
 (:meth:`aileron_cli.daemon.auth.Gate.admit`), the same validation, the same code
 (:mod:`aileron_cli.daemon.runner`, :mod:`aileron_cli.daemon.routes.gateway`) and the same
 errors: an ``AileronError`` is answered by the app's own exception handler, anything else
-goes up to the app's error middleware as before. The FastAPI routes stay declared, so
-``/openapi.json`` describes these routes exactly as before.
+goes up to the app's error middleware as before. Every ``/v1/gateway/…`` request goes to the
+gateway's own code, which answers its errors in the provider's shape (an unknown provider or
+method too). The FastAPI routes stay declared, so ``/openapi.json`` describes these routes
+exactly as before.
 
 Only the plain case is answered here. A request whose answer would be a validation error (a
 body that is not a JSON object of the declared shape, a parameter out of its bounds, another
@@ -51,11 +53,10 @@ __all__ = ["HotRoutes"]
 
 # The FastAPI routes' own path patterns ({name} is [^/]+, {path:path} is .*).
 RUN = re.compile(r"^/v1/actions/([^/]+)/run$")
-GATEWAY = re.compile(r"^/v1/gateway/(openai|anthropic)/(.*)$")
+GATEWAY = re.compile(r"^/v1/gateway/([^/]+)/(.*)$")  # any name: errors in a provider's shape
 NAME_MAX = 64  # routes.actions.Name
 SESSION_MAX = 64  # routes.actions.SessionHeader
 SESSION_HEADER = b"x-aileron-session-id"
-GATEWAY_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -82,7 +83,7 @@ class HotRoutes:
                 if run is not None:
                     await self._run(state, run.group(1), scope, receive, send)
                     return
-            elif path.startswith("/v1/gateway/") and method in GATEWAY_METHODS:
+            elif path.startswith("/v1/gateway/"):
                 gateway = GATEWAY.match(path)
                 if gateway is not None:
                     scope["path_params"] = {"path": gateway.group(2)}

@@ -25,9 +25,12 @@
 - **Cancellation.** Once the request body is read, a watcher listens for the agent hanging up
   and then cancels the exchange, which closes the upstream response and with it the upstream
   connection, so the provider sees the agent leave (also while the daemon still waits for the
-  answer's head). A provider that breaks off mid-answer makes the daemon break off the agent's
-  connection in turn (by raising :class:`ProviderBrokeOff` out of the app), so a truncated
-  answer never looks complete.
+  answer's head). The request is audited as ``cancelled`` only if the agent left before the
+  answer ended: an answer whose every byte went out, or an event stream whose final event
+  went out (:mod:`aileron_cli.gateway.stream_end`; codex hangs up on ``response.completed``,
+  often before the provider's end of body arrives), is complete. A provider that breaks off
+  mid-answer makes the daemon break off the agent's connection in turn (by raising
+  :class:`ProviderBrokeOff` out of the app), so a truncated answer never looks complete.
 - **Audit.** ``on_done`` runs exactly once per forwarded request with an :class:`Outcome`: when
   the answer is complete (before its last empty frame goes out, so the record is durable
   before the answer ends), or when the exchange is cancelled or fails.
@@ -52,10 +55,12 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from aileron_cli.daemon.binding_store import Binding
-from aileron_cli.daemon.errors import envelope
+from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.upstream import UpstreamTransport
 from aileron_cli.gateway.config import GatewayConfig
 from aileron_cli.gateway.credentials import KeyCache
+from aileron_cli.gateway.errors import provider_error
+from aileron_cli.gateway.stream_end import StreamEnd
 from aileron_core.http_headers import HOP_BY_HOP
 from aileron_core.secret_forms import SecretForms, StreamRedactor, compiled_forms, mask
 
@@ -286,10 +291,12 @@ class Forward(Response):
         body: RequestBody,
         on_done: Callable[[Outcome], Awaitable[None]],
         *,
+        provider: str,
         started: float,
         key: str | None = None,
     ) -> None:
         super().__init__()
+        self._provider = provider
         self._transport = transport
         self._method = method
         self._url = url
@@ -308,6 +315,10 @@ class Forward(Response):
         self._broken: BaseException | None = None
         self._exchanged = False
         self._hung_up = False
+        self._gone = False
+        """The agent left (hung up, or its connection failed) before the exchange was over."""
+        self._ended = False
+        """The whole answer went out: its last byte, or an event stream's final event."""
         self.outcome = Outcome()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -319,10 +330,11 @@ class Forward(Response):
         try:
             await self._exchange(scope, receive, send)
         except asyncio.CancelledError:
-            self.outcome.cancelled = True
             if not self._hung_up:
+                self.outcome.cancelled = True
                 raise  # cancelled from outside (the server shutting down): let it go on
             task.uncancel()
+            self._gone = True
         finally:
             self._exchanged = True
             watcher.cancel()
@@ -359,7 +371,7 @@ class Forward(Response):
             )
             self._response = await self._transport.handle_async_request(request)
         except ClientDisconnect:
-            self.outcome.cancelled = True
+            self._gone = True
             return
         except httpx.TimeoutException as error:
             await self._refuse(scope, receive, send, 504, "upstream_timeout", error)
@@ -387,13 +399,19 @@ class Forward(Response):
         head = {"type": "http.response.start", "status": response.status_code}
         pipe = _Pipe()
         pump = self._pump_task = asyncio.ensure_future(self._pump(response, pipe))
+        content_type = response.headers.get("content-type", "")
+        events = StreamEnd() if content_type.startswith("text/event-stream") else None
         try:
             await send({**head, "headers": response_headers(response, self._forms)})
             while (data := await pipe.take()) is not None:
                 self.outcome.bytes_in += len(data)
                 await send({"type": "http.response.body", "body": data, "more_body": True})
+                if events is not None and events.seen(data):
+                    self._ended = True
+            if self._broken is None:
+                self._ended = True
         except OSError:  # ASGI 2.4 servers raise this from send() once the agent is gone
-            self.outcome.cancelled = True
+            self._gone = True
             return
         finally:
             pump.cancel()
@@ -435,14 +453,13 @@ class Forward(Response):
         detail = str(error) or type(error).__name__
         if self._forms is not None:
             detail = self._forms.sub("[REDACTED]", detail)
-        answer = envelope(
-            status,
+        refusal = DaemonError(
             code,
             f"the provider at {host} {what}: {detail}",
             details={"host": host},
             retriable=True,
         )
-        await answer(scope, receive, send)
+        await provider_error(self._provider, refusal)(scope, receive, send)
         self._complete = False  # the envelope already ended the answer
 
     async def _finish(self) -> None:
@@ -452,7 +469,9 @@ class Forward(Response):
             await asyncio.wait([pump])
         if self._response is not None:
             await self._response.aclose()
-        if self.outcome.cancelled:
+        if self._gone:
+            self.outcome.cancelled = not self._ended
+        if self._gone or self.outcome.cancelled:
             self._complete = False
             self._broken = None
         self.outcome.bytes_out = self._body.size

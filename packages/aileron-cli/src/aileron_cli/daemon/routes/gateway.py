@@ -5,7 +5,9 @@ A request is authenticated by the session token it presents as its API key
 binding, or with no binding the agent's own credential — and forwarded to the provider's base
 URL with the rest of the path and the query as they came (:mod:`aileron_cli.gateway.proxy`).
 Every refused request is audited as ``gateway.refused`` (with its ``reason``), every forwarded
-one as ``gateway.request`` once its answer is complete or cancelled.
+one as ``gateway.request`` once its answer is complete or cancelled. Every error the gateway
+itself answers is in the provider's error shape (:mod:`aileron_cli.gateway.errors`), so that
+the agent's SDK raises its own error with Aileron's message.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from aileron_cli.daemon.state import DaemonState
 from aileron_cli.gateway.auth import CREDENTIAL_HEADERS, Caller, GatewayRefused, identify
 from aileron_cli.gateway.config import Provider
 from aileron_cli.gateway.credentials import InvalidKey
+from aileron_cli.gateway.errors import provider_error, shape_for
 from aileron_cli.gateway.proxy import (
     Forward,
     Outcome,
@@ -32,6 +35,7 @@ from aileron_cli.gateway.proxy import (
     request_headers,
 )
 from aileron_core.audit import Actor
+from aileron_core.errors import AileronError
 from aileron_core.vault import EntryNotFound, VaultLocked
 
 PROVIDERS = ("openai", "anthropic")
@@ -151,8 +155,24 @@ async def _credential(
 
 
 async def forward_request(request: Request, name: str) -> Response:
-    """Forward one gateway request to provider ``name`` (or refuse it, audited)."""
+    """Forward one gateway request to provider ``name``, or answer why not in the provider's
+    error shape (also for a name that is no provider's)."""
+    try:
+        return await _forward(request, name)
+    except AileronError as error:
+        return provider_error(shape_for(name, request.headers), error)
+
+
+async def _forward(request: Request, name: str) -> Response:
     started = time.perf_counter()
+    if name not in PROVIDERS:
+        raise DaemonError(
+            "not_found",
+            f"the gateway has no provider {name[:40]!r}",
+            hint="use /v1/gateway/openai/… or /v1/gateway/anthropic/…",
+        )
+    if request.method not in METHODS:
+        raise DaemonError("method_not_allowed", f"the gateway does not forward {request.method}")
     state = daemon_state(request)
     provider = state.gateway.config.provider(name)
     url, path = _upstream_url(request, provider)
@@ -209,7 +229,17 @@ async def forward_request(request: Request, name: str) -> Response:
         )
 
     transport = state.gateway.transport
-    return Forward(transport, request.method, url, headers, body, audit, started=started, key=key)
+    return Forward(
+        transport,
+        request.method,
+        url,
+        headers,
+        body,
+        audit,
+        provider=name,
+        started=started,
+        key=key,
+    )
 
 
 def _endpoint(name: str) -> Any:
