@@ -6,7 +6,9 @@ provider's base URL, relays the answer as it streams, and audits each request.
 
 Modules: :mod:`~aileron_cli.gateway.config` (providers and ``[gateway.*]`` in ``config.toml``),
 :mod:`~aileron_cli.gateway.auth` (who is calling, which credentials are its own),
-:mod:`~aileron_cli.gateway.proxy` (forwarding and streaming), and
+:mod:`~aileron_cli.gateway.proxy` (forwarding and streaming),
+:mod:`~aileron_cli.gateway.stream_end` (when a relayed event stream has ended),
+:mod:`~aileron_cli.gateway.errors` (the gateway's own errors in the provider's shape), and
 :mod:`~aileron_cli.gateway.fake_provider` (a local fake for tests, benchmarks and the demo).
 The routes live in :mod:`aileron_cli.daemon.routes.gateway`.
 """
