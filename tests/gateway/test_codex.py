@@ -24,8 +24,9 @@ CODEX = (
 @pytest.mark.slow
 def test_codex_exec_answers_through_the_gateway(live: Live, tmp_path: Path) -> None:
     """`codex exec`, given only its session token and the gateway as a Responses API provider,
-    gets the fake's streamed answer; the fake saw the real key; the real key is nowhere in
-    codex's output or files."""
+    gets the fake's streamed answer, audited as complete (not cancelled) though codex hangs up
+    on `response.completed`; the fake saw the real key; the real key is nowhere in codex's
+    output or files."""
     if not CODEX.exists():
         pytest.skip(f"the codex binary is not installed at {CODEX} (scripts/bootstrap does it)")
     session_id, token = live.new_session()
@@ -64,6 +65,7 @@ def test_codex_exec_answers_through_the_gateway(live: Live, tmp_path: Path) -> N
     assert all(token not in value for _, value in requests[0].headers)
     record = live.wait_audit("gateway.request", session_id)
     assert (record["payload"]["model"], record["payload"]["status"]) == ("gpt-fake", 200)
+    assert "cancelled" not in record["payload"], record["payload"]
     assert REAL_KEY not in done.stdout + done.stderr
     for path in codex_home.rglob("*"):
         if path.is_file():
