@@ -17,7 +17,6 @@ from actions.support import SECRET
 from agents.support import FINAL, MESSAGE, Rig, agent_binary, rig, wait_until
 from gateway.support import REAL_KEY
 
-from aileron_cli.launch.agents import MCP_SERVER_NAME, LaunchContext, wire_codex
 from aileron_cli.launch.routing import SESSION_TOKEN_HEADER
 
 pytestmark = pytest.mark.slow
@@ -70,20 +69,6 @@ def test_claude_code_calls_the_aileron_tool_and_prints_the_answer(
     assert_loop_ran(loop, work, done.stdout, "mcp__aileron__echo_say")
 
 
-def codex_wait_for_aileron() -> list[str]:
-    """``-c mcp_servers.aileron.required=true`` until the launch wiring sets it itself.
-
-    Codex 0.171 starts MCP servers beside the first turn and sends the first model request
-    without the tools of a server not yet connected (about half the runs here, where
-    aileron-mcp takes over a second to import). ``required = true`` makes it wait for the
-    server. Once ``wire_codex`` sets it, this adds nothing and the run takes no user flag.
-    """
-    ctx = LaunchContext("/codex", "/aileron-mcp", "http://x/v1", "s", "t")
-    if any(arg.endswith(".required=true") for arg in wire_codex(ctx).argv):
-        return []
-    return ["-c", f"mcp_servers.{MCP_SERVER_NAME}.required=true"]
-
-
 def test_codex_calls_the_aileron_tool_and_prints_the_answer(loop: Rig, tmp_path: Path) -> None:
     """`aileron launch codex -- exec …` with only the vault's OpenAI key: codex calls the
     namespaced MCP tool (mcp__aileron / echo_say) without asking, the action runs, the final
@@ -92,39 +77,23 @@ def test_codex_calls_the_aileron_tool_and_prints_the_answer(loop: Rig, tmp_path:
     work = tmp_path / "work"
     work.mkdir()
     done = loop.launch(
-        "codex", *codex_wait_for_aileron(), "exec", "--skip-git-repo-check", "-m", "gpt-fake",
+        "codex", "exec", "--skip-git-repo-check", "-m", "gpt-fake",
         "Say hello through the echo tool.", cwd=work,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert_loop_ran(loop, work, done.stdout, "mcp__aileron/echo_say")
 
 
-# OpenCode reaches the gateway through a provider of the user's own config that names the
-# session's variables (OpenCode expands ``{env:NAME}``): the key it holds is the session token.
-OPENCODE_CONFIG = {
-    "provider": {
-        "viagateway": {
-            "npm": "@ai-sdk/openai-compatible",
-            "name": "Through Aileron",
-            "options": {
-                "baseURL": "{env:AILERON_URL}/gateway/openai/v1",
-                "apiKey": "{env:AILERON_TOKEN}",
-            },
-            "models": {"fake-1": {"name": "fake-1"}},
-        }
-    }
-}
-
-
 def test_opencode_calls_the_aileron_tool_and_prints_the_answer(loop: Rig, tmp_path: Path) -> None:
-    """`aileron launch opencode -- run …` through the gateway: opencode calls aileron_echo_say
-    (Chat Completions tool call), the action runs, the final text prints."""
+    """`aileron launch opencode -- run -m anthropic/…` with no config of the user's: opencode's
+    bundled Anthropic provider goes through the gateway (the launch routes it), calls
+    aileron_echo_say without asking, the action runs, the final text prints."""
     agent_binary("opencode")
     work = tmp_path / "work"
     work.mkdir()
     done = loop.launch(
-        "opencode", "run", "--model", "viagateway/fake-1", "Say hello through the echo tool.",
-        cwd=work, OPENCODE_CONFIG_CONTENT=json.dumps(OPENCODE_CONFIG),
+        "opencode", "run", "--model", "anthropic/claude-sonnet-4-5",
+        "Say hello through the echo tool.", cwd=work,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert_loop_ran(loop, work, done.stdout, "aileron_echo_say")
