@@ -22,6 +22,7 @@ usual ones (:func:`aileron_cli.daemon.errors.status_of`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -47,7 +48,7 @@ def _error_type(status: int) -> str:
     return ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
 
 
-def shape_for(provider: str, headers: Any) -> str:
+def shape_for(provider: str, headers: Mapping[str, str]) -> str:
     """Whose error shape to answer with: the provider's, or for a name that is no provider's,
     Anthropic's when the request looks like an Anthropic SDK's (``anthropic-version``)."""
     if provider in ("openai", "anthropic"):
