@@ -100,8 +100,8 @@ def ancestry(pid: int) -> list[ProcessRef]:
 
 
 def descendants(root: ProcessRef, *, skip: frozenset[ProcessRef] = frozenset()) -> list[ProcessRef]:
-    """Every live process below ``root`` (nearest first), from one scan of ``/proc``; the
-    processes in ``skip`` and everything below them are left out."""
+    """Every live process below ``root`` (nearest first, zombies left out), from one scan of
+    ``/proc``; the processes in ``skip`` and everything below them are left out."""
     children: dict[int, list[ProcessRef]] = {}
     try:
         names = os.listdir("/proc")
@@ -111,7 +111,7 @@ def descendants(root: ProcessRef, *, skip: frozenset[ProcessRef] = frozenset()) 
         if not name.isdigit():
             continue
         fields = _stat(int(name))
-        if fields is not None:
+        if fields is not None and fields[0] != b"Z":  # a zombie has exited: nothing to end
             ref = ProcessRef(int(name), int(fields[_START]))
             children.setdefault(int(fields[_PPID]), []).append(ref)
     if not root.alive():

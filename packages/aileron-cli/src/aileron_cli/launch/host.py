@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from types import FrameType
@@ -303,12 +304,32 @@ def run(
     return 128 - returncode if returncode < 0 else returncode
 
 
+LEFTOVER_GRACE_S = 0.3
+"""How long processes the agent left get to exit by themselves (an MCP server whose stdin the
+agent closed is usually on its way out) before they are ended."""
+
+
 def end_leftovers(me: ProcessRef, ours: frozenset[ProcessRef]) -> None:
     """End every process the agent left in our tree, and reap them."""
-    left = descendants(me, skip=ours)
+    deadline = time.monotonic() + LEFTOVER_GRACE_S
+    while True:
+        _reap()
+        left = descendants(me, skip=ours)
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
     if left:
         ended = end_processes(left)
-        print(f"aileron: ended {len(ended)} process(es) the agent left running", file=sys.stderr)
+        if ended:
+            print(
+                f"aileron: ended {len(ended)} process(es) the agent left running",
+                file=sys.stderr,
+            )
+    _reap()
+
+
+def _reap() -> None:
+    """Collect the exit status of every child that has exited (orphans we adopted too)."""
     with contextlib.suppress(ChildProcessError):
         while os.waitpid(-1, os.WNOHANG)[0] > 0:
             pass
