@@ -16,6 +16,12 @@ import pytest
 from actions.support import SECRET
 from agents.support import FINAL, MESSAGE, Rig, agent_binary, rig, wait_until
 from gateway.support import REAL_KEY
+from launch.support import (
+    agent_config_files,
+    assert_configs_untouched,
+    claude_state_has_no_aileron,
+    seed_agent_config_files,
+)
 
 from aileron_cli.launch.routing import SESSION_TOKEN_HEADER
 
@@ -24,9 +30,17 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def loop(tmp_path: Path) -> Iterator[Rig]:
-    """A fresh daemon, fake and echo server for one agent run."""
-    with rig(tmp_path / "home") as set_up:
+    """A fresh daemon, fake and echo server for one agent run; the user's own agent config
+    files, seeded first, are byte-identical after it (acceptance 5)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    seed_agent_config_files(home)
+    before = agent_config_files(home)
+    claude_state = json.loads((home / ".claude.json").read_text())
+    with rig(home) as set_up:
         yield set_up
+    assert_configs_untouched(before, agent_config_files(home))
+    claude_state_has_no_aileron(home, claude_state)
 
 
 def assert_loop_ran(loop: Rig, work: Path, stdout: str, called: str) -> None:
