@@ -23,29 +23,13 @@ import pytest
 from actions.support import SECRET, echo_spec, manifest
 from gateway.support import REAL_KEY, isolated_env, write_config
 from helpers import admin_http, aileron, script
+from launch.support import NPM_BIN, OFFLINE
 
 from aileron_cli.examples.echo_server import EchoServer
 from aileron_cli.gateway.fake_provider import FakeProvider
 from aileron_cli.gateway.fake_script import ToolScript
 from aileron_core.discovery import DaemonInfo, read_daemon_info
 
-# Where scripts/bootstrap caches the real agent CLIs. Read when this module is imported (at
-# collection), before the autouse fixture points HOME and XDG_CACHE_HOME at a temp dir.
-NPM_BIN = (
-    Path(
-        os.environ.get("AILERON_TEST_NPM_PREFIX")
-        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aileron-tests/npm"
-    )
-    / "node_modules/.bin"
-)
-OFFLINE = {
-    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-    "DISABLE_AUTOUPDATER": "1",
-    "DISABLE_TELEMETRY": "1",
-    "OPENCODE_DISABLE_AUTOUPDATE": "1",
-    "OPENCODE_DISABLE_MODELS_FETCH": "1",
-    "NO_UPDATE_NOTIFIER": "1",
-}
 MESSAGE = "hello from the tool loop"
 FINAL = "The echo server answered: all done."
 

@@ -36,6 +36,16 @@ NPM_PREFIX = Path(
 REAL_CODEX = NPM_PREFIX / "node_modules" / ".bin" / "codex"
 REAL_CLAUDE = NPM_PREFIX / "node_modules" / ".bin" / "claude"
 REAL_OPENCODE = NPM_PREFIX / "node_modules" / ".bin" / "opencode"
+NPM_BIN = NPM_PREFIX / "node_modules" / ".bin"
+# Keeps the real agent CLIs from phoning home (updates, telemetry, model lists).
+OFFLINE = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_TELEMETRY": "1",
+    "OPENCODE_DISABLE_AUTOUPDATE": "1",
+    "OPENCODE_DISABLE_MODELS_FETCH": "1",
+    "NO_UPDATE_NOTIFIER": "1",
+}
 
 # What every stand-in does first: write down how it was started.
 _RECORD = """\

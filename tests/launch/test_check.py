@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from gateway.support import REAL_KEY, write_config
 from helpers import script
-from launch.support import REAL_CODEX, REAL_OPENCODE, sessions, standin
+from launch.support import OFFLINE, REAL_CODEX, REAL_OPENCODE, sessions, standin
 
 from aileron_cli.gateway.fake_provider import FakeProvider
 from aileron_core.client import DaemonClient
@@ -211,11 +211,6 @@ def test_the_table_says_what_to_do(daemon: DaemonInfo, tmp_path: Path) -> None:
 
 
 REAL_AGENTS = {"codex": REAL_CODEX, "opencode": REAL_OPENCODE}
-OFFLINE = {
-    "OPENCODE_DISABLE_AUTOUPDATE": "1",
-    "OPENCODE_DISABLE_MODELS_FETCH": "1",
-    "DISABLE_AUTOUPDATER": "1",
-}
 
 
 @pytest.mark.slow

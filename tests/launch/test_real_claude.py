@@ -14,6 +14,7 @@ from gateway.support import REAL_KEY, Live, isolated_env, run_live
 from helpers import script
 from launch.support import (
     CLAUDE_VERSION,
+    OFFLINE,
     REAL_CLAUDE,
     agent_config_files,
     assert_configs_untouched,
@@ -30,8 +31,6 @@ pytestmark = [
         reason=f"the real claude is not installed at {REAL_CLAUDE}; run scripts/bootstrap",
     ),
 ]
-
-OFFLINE = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1"}
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 from gateway.support import REAL_KEY, Live, isolated_env, run_live
 from helpers import script
 from launch.support import (
+    OFFLINE,
     OPENCODE_VERSION,
     REAL_OPENCODE,
     agent_config_files,
@@ -26,8 +27,6 @@ pytestmark = [
         reason=f"the real opencode is not installed at {REAL_OPENCODE}; run scripts/bootstrap",
     ),
 ]
-
-OFFLINE = {"OPENCODE_DISABLE_AUTOUPDATE": "1", "OPENCODE_DISABLE_MODELS_FETCH": "1"}
 
 
 @pytest.fixture(scope="module")
