@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from aileron_cli.gateway.fake_script import ToolScript
+from aileron_cli.gateway.fake_script import ToolScript, message_start, sse
 
 CREATED = 1_700_000_000
 WORDS = ("Hello", " from", " the", " fake", " provider", ".")
@@ -151,22 +151,16 @@ def _text(index: int, size: int) -> str:
     return word + "x" * max(0, size - len(word))
 
 
-def _sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
-    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
-    head = f"event: {event}\n" if event else ""
-    return f"{head}data: {payload}\n\n".encode()
-
-
 def _chat_events(model: str, ident: str, knobs: _Knobs) -> Iterator[bytes]:
     base = {"id": f"chatcmpl-{ident}", "object": "chat.completion.chunk", "created": CREATED}
     first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-    yield _sse({**base, "model": model, "choices": [first]})
+    yield sse({**base, "model": model, "choices": [first]})
     for i in range(knobs.chunks):
         delta = {"index": 0, "delta": {"content": _text(i, knobs.chunk_bytes)}}
-        yield _sse({**base, "model": model, "choices": [{**delta, "finish_reason": None}]})
+        yield sse({**base, "model": model, "choices": [{**delta, "finish_reason": None}]})
     last = {"index": 0, "delta": {}, "finish_reason": "stop"}
-    yield _sse({**base, "model": model, "choices": [last]})
-    yield _sse("[DONE]")
+    yield sse({**base, "model": model, "choices": [last]})
+    yield sse("[DONE]")
 
 
 def _response_object(model: str, ident: str, text: str, status: str) -> dict[str, Any]:
@@ -201,14 +195,14 @@ def _response_object(model: str, ident: str, text: str, status: str) -> dict[str
 def _responses_events(model: str, ident: str, knobs: _Knobs) -> Iterator[bytes]:
     texts = [_text(i, knobs.chunk_bytes) for i in range(knobs.chunks)]
     created = _response_object(model, ident, "", "in_progress")
-    yield _sse({"type": "response.created", "response": created}, "response.created")
+    yield sse({"type": "response.created", "response": created}, "response.created")
     item = {"id": f"msg_{ident}", "type": "message", "status": "in_progress", "role": "assistant"}
     added = {
         "type": "response.output_item.added",
         "output_index": 0,
         "item": {**item, "content": []},
     }
-    yield _sse(added, "response.output_item.added")
+    yield sse(added, "response.output_item.added")
     for text in texts:
         delta = {
             "type": "response.output_text.delta",
@@ -217,41 +211,31 @@ def _responses_events(model: str, ident: str, knobs: _Knobs) -> Iterator[bytes]:
             "content_index": 0,
             "delta": text,
         }
-        yield _sse(delta, "response.output_text.delta")
+        yield sse(delta, "response.output_text.delta")
     done = _response_object(model, ident, "".join(texts), "completed")
     item_done = {"type": "response.output_item.done", "output_index": 0, "item": done["output"][0]}
-    yield _sse(item_done, "response.output_item.done")
-    yield _sse({"type": "response.completed", "response": done}, "response.completed")
+    yield sse(item_done, "response.output_item.done")
+    yield sse({"type": "response.completed", "response": done}, "response.completed")
 
 
 def _message_events(model: str, ident: str, knobs: _Knobs) -> Iterator[bytes]:
-    message: dict[str, Any] = {
-        "id": f"msg_{ident}",
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {"input_tokens": 10, "output_tokens": 1},
-    }
-    yield _sse({"type": "message_start", "message": message}, "message_start")
+    yield message_start(model, ident)
     block = {
         "type": "content_block_start",
         "index": 0,
         "content_block": {"type": "text", "text": ""},
     }
-    yield _sse(block, "content_block_start")
+    yield sse(block, "content_block_start")
     for i in range(knobs.chunks):
         delta = {"type": "text_delta", "text": _text(i, knobs.chunk_bytes)}
-        yield _sse(
+        yield sse(
             {"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"
         )
-    yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+    yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
     end = {"stop_reason": "end_turn", "stop_sequence": None}
     usage = {"output_tokens": knobs.chunks}
-    yield _sse({"type": "message_delta", "delta": end, "usage": usage}, "message_delta")
-    yield _sse({"type": "message_stop"}, "message_stop")
+    yield sse({"type": "message_delta", "delta": end, "usage": usage}, "message_delta")
+    yield sse({"type": "message_stop"}, "message_stop")
 
 
 def _whole(path: str, model: str, ident: str, knobs: _Knobs) -> dict[str, Any]:

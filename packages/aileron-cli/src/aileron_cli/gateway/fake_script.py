@@ -29,7 +29,8 @@ CALL_ID = "call_fake_tool_loop_1"
 Finder = Callable[[dict[str, Any]], "str | None"]
 
 
-def _sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
+def sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
+    """One server-sent event (``event:`` line when named), as the providers stream them."""
     payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {payload}\n\n".encode()
@@ -110,7 +111,8 @@ class ToolScript:
 # --- Anthropic Messages ------------------------------------------------------------------------
 
 
-def _message_start(model: str, ident: str) -> bytes:
+def message_start(model: str, ident: str) -> bytes:
+    """Anthropic's ``message_start`` event of an empty assistant message."""
     message: dict[str, Any] = {
         "id": f"msg_{ident}",
         "type": "message",
@@ -121,41 +123,41 @@ def _message_start(model: str, ident: str) -> bytes:
         "stop_sequence": None,
         "usage": {"input_tokens": 10, "output_tokens": 1},
     }
-    return _sse({"type": "message_start", "message": message}, "message_start")
+    return sse({"type": "message_start", "message": message}, "message_start")
 
 
 def _message_end(stop_reason: str) -> Iterator[bytes]:
-    yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+    yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
     end = {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}}
-    yield _sse({**end, "usage": {"output_tokens": 5}}, "message_delta")
-    yield _sse({"type": "message_stop"}, "message_stop")
+    yield sse({**end, "usage": {"output_tokens": 5}}, "message_delta")
+    yield sse({"type": "message_stop"}, "message_stop")
 
 
 def _message_text(model: str, ident: str, text: str) -> Iterator[bytes]:
-    yield _message_start(model, ident)
+    yield message_start(model, ident)
     block = {
         "type": "content_block_start",
         "index": 0,
         "content_block": {"type": "text", "text": ""},
     }
-    yield _sse(block, "content_block_start")
+    yield sse(block, "content_block_start")
     delta = {
         "type": "content_block_delta",
         "index": 0,
         "delta": {"type": "text_delta", "text": text},
     }
-    yield _sse(delta, "content_block_delta")
+    yield sse(delta, "content_block_delta")
     yield from _message_end("end_turn")
 
 
 def _message_call(model: str, ident: str, name: str, arguments: str) -> Iterator[bytes]:
-    yield _message_start(model, ident)
+    yield message_start(model, ident)
     use = {"type": "tool_use", "id": CALL_ID, "name": name, "input": {}}
-    yield _sse(
+    yield sse(
         {"type": "content_block_start", "index": 0, "content_block": use}, "content_block_start"
     )
     delta = {"type": "input_json_delta", "partial_json": arguments}
-    yield _sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta")
+    yield sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta")
     yield from _message_end("tool_use")
 
 
@@ -183,13 +185,13 @@ def _response(model: str, ident: str, status: str, output: list[dict[str, Any]])
 def _response_item(model: str, ident: str, item: dict[str, Any]) -> Iterator[bytes]:
     """``response.created``, the item added and done, ``response.completed``."""
     created = {"type": "response.created", "response": _response(model, ident, "in_progress", [])}
-    yield _sse(created, "response.created")
+    yield sse(created, "response.created")
     added = {"type": "response.output_item.added", "output_index": 0, "item": item}
-    yield _sse(added, "response.output_item.added")
+    yield sse(added, "response.output_item.added")
     done = {"type": "response.output_item.done", "output_index": 0, "item": item}
-    yield _sse(done, "response.output_item.done")
+    yield sse(done, "response.output_item.done")
     completed = _response(model, ident, "completed", [item])
-    yield _sse({"type": "response.completed", "response": completed}, "response.completed")
+    yield sse({"type": "response.completed", "response": completed}, "response.completed")
 
 
 def _response_text(model: str, ident: str, text: str) -> Iterator[bytes]:
@@ -219,13 +221,13 @@ def _response_call(model: str, ident: str, name: str, arguments: str) -> Iterato
 def _chunk(model: str, ident: str, delta: dict[str, Any], finish: str | None) -> bytes:
     choice = {"index": 0, "delta": delta, "finish_reason": finish}
     base = {"id": f"chatcmpl-{ident}", "object": "chat.completion.chunk", "created": 1_700_000_000}
-    return _sse({**base, "model": model, "choices": [choice]})
+    return sse({**base, "model": model, "choices": [choice]})
 
 
 def _chat_text(model: str, ident: str, text: str) -> Iterator[bytes]:
     yield _chunk(model, ident, {"role": "assistant", "content": text}, None)
     yield _chunk(model, ident, {}, "stop")
-    yield _sse("[DONE]")
+    yield sse("[DONE]")
 
 
 def _chat_call(model: str, ident: str, name: str, arguments: str) -> Iterator[bytes]:
@@ -235,7 +237,7 @@ def _chat_call(model: str, ident: str, name: str, arguments: str) -> Iterator[by
     more = {"index": 0, "function": {"arguments": arguments}}
     yield _chunk(model, ident, {"tool_calls": [more]}, None)
     yield _chunk(model, ident, {}, "tool_calls")
-    yield _sse("[DONE]")
+    yield sse("[DONE]")
 
 
 TEXT: dict[str, Callable[[str, str, str], Iterator[bytes]]] = {
