@@ -7,6 +7,7 @@ plain class on purpose: the CLI's fast paths import it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 HOME_ENV = "AILERON_HOME"
@@ -20,6 +21,29 @@ def aileron_home() -> Path:
     if configured:
         return Path(configured).expanduser()
     return Path.home() / ".aileron"
+
+
+def audit_segment_path(active: Path, number: int) -> Path:
+    """The rotated audit segment ``number`` (1, 2, ...) beside the active log ``active``:
+    ``audit.jsonl`` -> ``audit.000001.jsonl``."""
+    return active.with_name(f"{active.stem}.{number:06d}{active.suffix}")
+
+
+def rotated_audit_segments(active: Path) -> list[tuple[int, Path]]:
+    """``(number, path)`` of every rotated segment beside the active log ``active``, oldest
+    first (see :func:`audit_segment_path`)."""
+    pattern = re.compile(rf"{re.escape(active.stem)}\.(\d{{6,}}){re.escape(active.suffix)}")
+    found: list[tuple[int, Path]] = []
+    try:
+        names = os.listdir(active.parent)
+    except FileNotFoundError:
+        return found
+    for name in names:
+        matched = pattern.fullmatch(name)
+        if matched is not None:
+            found.append((int(matched.group(1)), active.parent / name))
+    found.sort()
+    return found
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -75,7 +99,30 @@ class Layout:
 
     @property
     def audit(self) -> Path:
+        """The active audit segment: appends go here."""
         return self.home / "audit.jsonl"
+
+    def audit_segment(self, number: int) -> Path:
+        """Rotated audit segment ``number`` (``audit.NNNNNN.jsonl``, 1 is the oldest)."""
+        return audit_segment_path(self.audit, number)
+
+    def audit_segments(self) -> list[Path]:
+        """The audit log in chain order: the rotated segments, then ``audit.jsonl`` if it
+        exists."""
+        found = [path for _, path in rotated_audit_segments(self.audit)]
+        if self.audit.exists():
+            found.append(self.audit)
+        return found
+
+    @property
+    def audit_heads(self) -> Path:
+        """Signed heads of the audit log, append-only, one canonical-JSON line each."""
+        return self.home / "audit.heads.jsonl"
+
+    @property
+    def audit_witness(self) -> Path:
+        """The enclave's countersignatures of audit heads, append-only, one line each."""
+        return self.home / "audit.witness.jsonl"
 
     @property
     def sessions(self) -> Path:
