@@ -10,21 +10,34 @@
 | ``GET /v1/escrow`` | signed | the caller's escrows, metadata only |
 | ``DELETE /v1/escrow/{id}`` | signed | revoke one |
 | ``POST /v1/execute`` | signed | perform one HTTP request with the credential injected |
+| ``POST /v1/witness {vault_id, n, digest}`` | signed | countersign an audit head, never backwards |
+| ``GET /v1/witness/latest?vault_id=`` | signed | the latest mark for that vault (404 if none) |
 
 Errors are the JSON envelope of ``aileron_enclave.errors``.
+
+**Audit witness** (``adr/0022-audit-witness.md``). The enclave countersigns a daemon's signed
+audit heads with its attested signing key (the ``signing_key`` of the attestation document, so
+a client that verified the attestation knows the witness key; the mark's message starts with
+``aileron-audit-witness/v1`` and so can never be mistaken for an attestation). Per client and
+vault id it keeps the latest ``(n, digest)`` in its store, written before it answers, and
+refuses to go back: a lower ``n`` is 409 ``witness_rollback``, the same ``n`` with another
+digest 409 ``witness_conflict``; the same ``n`` and digest again answers the stored mark (a
+retry after a lost answer).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
-from fastapi import Depends, FastAPI, Path, Request, Response
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from starlette.datastructures import Headers
 
+from aileron_core.audit_heads import parse_witness, sign_witness
 from aileron_core.enclave.attestation import FORMAT as ATTESTATION_FORMAT
 from aileron_core.enclave.attestation import (
     AttestationDocument,
@@ -53,8 +66,9 @@ from aileron_enclave.schemas import (
     RegisterBody,
     Registered,
     Unregistered,
+    WitnessBody,
 )
-from aileron_enclave.store import Client, Escrow, EscrowStore
+from aileron_enclave.store import Client, Escrow, EscrowStore, Witnessed
 
 __all__ = ["Enclave", "create_app"]
 
@@ -105,6 +119,53 @@ class Enclave:
             issued_at=datetime.now(UTC),
         )
         return sign_attestation(document, identity.signing_key)
+
+    def witness(self, client: Client, *, vault_id: str, n: int, digest: str) -> dict[str, Any]:
+        """Countersign head ``n`` (``digest``) of ``vault_id`` for ``client``; never backwards."""
+        latest = self.store.witnessed(client.id, vault_id)
+        if latest is not None:
+            details = {"vault_id": vault_id, "n": n, "latest_n": latest.n}
+            if n < latest.n:
+                raise EnclaveError(
+                    f"head {n} is older than head {latest.n}, already witnessed for this vault",
+                    code="witness_rollback",
+                    hint="the audit heads were rolled back or rewritten; run"
+                    " `aileron audit verify --witness`",
+                    details=details,
+                )
+            if n == latest.n and digest != latest.digest:
+                raise EnclaveError(
+                    f"head {n} of this vault was already witnessed with another digest",
+                    code="witness_conflict",
+                    hint="the audit heads were rewritten; run `aileron audit verify --witness`",
+                    details=details,
+                )
+            if n == latest.n:
+                return _mark_json(latest.mark)
+        _, line = sign_witness(self.identity.signing_key, vault_id=vault_id, n=n, digest=digest)
+        mark = line.rstrip(b"\n").decode()
+        self.store.set_witnessed(
+            Witnessed(client_id=client.id, vault_id=vault_id, n=n, digest=digest, mark=mark)
+        )
+        self.events.append("witness.signed", client_id=client.id, vault_id=vault_id, n=n)
+        return _mark_json(mark)
+
+    def latest_witness(self, client: Client, vault_id: str) -> dict[str, Any]:
+        """The latest mark for ``client`` and ``vault_id``; ``witness_not_found`` if none."""
+        latest = self.store.witnessed(client.id, vault_id)
+        if latest is None:
+            raise EnclaveError(
+                "this enclave has witnessed no audit head of that vault for this client",
+                code="witness_not_found",
+                details={"vault_id": vault_id},
+            )
+        return _mark_json(latest.mark)
+
+
+def _mark_json(mark: str) -> dict[str, Any]:
+    parse_witness(mark.encode() + b"\n")  # what the store holds is a well-formed mark
+    data: dict[str, Any] = json.loads(mark)
+    return data
 
 
 def _enclave(request: Request) -> Enclave:
@@ -249,6 +310,16 @@ def create_app(
     @app.post("/v1/execute", response_model=ExecuteOut)
     async def execute(body: ExecuteBody, state: State, client: Signed) -> ExecuteOut:
         return await _execute(state, client, body)
+
+    @app.post("/v1/witness")
+    async def witness(body: WitnessBody, state: State, client: Signed) -> dict[str, Any]:
+        return state.witness(client, vault_id=body.vault_id, n=body.n, digest=body.digest)
+
+    @app.get("/v1/witness/latest")
+    async def latest_witness(
+        vault_id: Annotated[str, Query(pattern=r"^[0-9a-f]{32}$")], state: State, client: Signed
+    ) -> dict[str, Any]:
+        return state.latest_witness(client, vault_id)
 
     return app
 

@@ -12,7 +12,8 @@ traceback. Errors::
 
     Codes answered over HTTP: unauthorized, unknown_client, bad_signature, stale_request,
     replayed_request (401); bad_registration_code (403); host_not_allowed (403);
-    escrow_not_found, client_not_found (404); nonce_reused (409); invalid_request,
+    escrow_not_found, client_not_found, witness_not_found (404); nonce_reused,
+    witness_rollback, witness_conflict (409); invalid_request,
     invalid_scope, sealed_credential_invalid, invalid_credential (422); upstream_* (502/504).
 """
 
@@ -44,6 +45,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_found": 404,
     "method_not_allowed": 405,
     "nonce_reused": 409,
+    "witness_rollback": 409,
+    "witness_conflict": 409,
+    "witness_not_found": 404,
     "invalid_request": 422,
     "invalid_scope": 422,
     "sealed_credential_invalid": 422,

@@ -97,3 +97,9 @@ class ExecuteOut(BaseModel):
     headers: list[list[str]]
     body: str = Field(description="base64 of the (redacted) body")
     duration_ms: float
+
+
+class WitnessBody(Strict):
+    vault_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    n: int = Field(ge=1, le=(1 << 53))
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$", description="head_digest of the head line")

@@ -5,16 +5,21 @@
     {"format": "aileron-enclave-store", "version": 1, "nonce": "<b64>", "ciphertext": "<b64>"}
 
 The ciphertext is AES-256-GCM, under the storage key of ``keys.json``, of the canonical JSON
-``{"clients": {id: Client}, "escrows": {id: Escrow}}``, with the canonical header
-``{"format", "version"}`` as associated data. Every change rewrites the whole file atomically
-under a fresh nonce. Loading checks that the file is exactly the canonical encoding of what it
-parses to and that the ciphertext opens, so any changed, added or removed byte is reported as
-``StoreCorrupt`` and the enclave refuses to start on it.
+``{"clients": {id: Client}, "escrows": {id: Escrow}, "witnesses": {"client/vault": Witnessed}}``
+(a store written before the audit witness existed has no ``witnesses`` and opens as none),
+with the canonical header ``{"format", "version"}`` as associated data. Every change rewrites
+the whole file atomically under a fresh nonce. Loading checks that the file is exactly the
+canonical encoding of what it parses to and that the ciphertext opens, so any changed, added or
+removed byte is reported as ``StoreCorrupt`` and the enclave refuses to start on it.
 
 Each escrow keeps the credential exactly as the client sealed it to the enclave's X25519 key,
 with its scope as associated data: the storage key protects the metadata, and the scope cannot
 be widened without the sealed credential failing to open. Escrows belong to the client that
 made them; no other client can list, use or delete them.
+
+For the audit witness (``adr/0022-audit-witness.md``) the store keeps, per client and vault id,
+the latest audit head the enclave countersigned; it is written before the mark is answered, so
+the enclave never signs a head and then forgets it did.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from aileron_core.fileio import atomic_write
 from aileron_enclave.datadir import DataDir
 from aileron_enclave.errors import EnclaveError
 
-__all__ = ["Client", "Escrow", "EscrowStore", "StoreCorrupt"]
+__all__ = ["Client", "Escrow", "EscrowStore", "StoreCorrupt", "Witnessed"]
 
 FORMAT = "aileron-enclave-store"
 VERSION = 1
@@ -72,9 +77,26 @@ class Escrow:
 
 
 @attrs.frozen(kw_only=True)
+class Witnessed:
+    """The latest audit head the enclave countersigned for one client and vault."""
+
+    client_id: str
+    vault_id: str
+    n: int
+    digest: str
+    mark: str
+    """The witness mark line as signed (canonical JSON, no newline)."""
+
+
+def _witness_key(client_id: str, vault_id: str) -> str:
+    return f"{client_id}/{vault_id}"
+
+
+@attrs.frozen(kw_only=True)
 class _Contents:
     clients: dict[str, Client] = attrs.field(factory=dict)
     escrows: dict[str, Escrow] = attrs.field(factory=dict)
+    witnesses: dict[str, Witnessed] = attrs.field(factory=dict)
 
 
 class EscrowStore:
@@ -163,7 +185,8 @@ class EscrowStore:
         gone = [e for e in self._contents.escrows.values() if e.client_id == client_id]
         clients = {k: v for k, v in self._contents.clients.items() if k != client_id}
         escrows = {k: v for k, v in self._contents.escrows.items() if v.client_id != client_id}
-        self._save(_Contents(clients=clients, escrows=escrows))
+        witnesses = {k: v for k, v in self._contents.witnesses.items() if v.client_id != client_id}
+        self._save(_Contents(clients=clients, escrows=escrows, witnesses=witnesses))
         return gone
 
     # --- escrows ---------------------------------------------------------------------------
@@ -195,6 +218,20 @@ class EscrowStore:
         escrows = {k: v for k, v in self._contents.escrows.items() if k != escrow_id}
         self._save(attrs.evolve(self._contents, escrows=escrows))
         return escrow
+
+    # --- audit witness -----------------------------------------------------------------------
+
+    def witnessed(self, client_id: str, vault_id: str) -> Witnessed | None:
+        """The latest head countersigned for ``client_id`` and ``vault_id``, if any."""
+        return self._contents.witnesses.get(_witness_key(client_id, vault_id))
+
+    def set_witnessed(self, record: Witnessed) -> None:
+        """Remember ``record`` as the latest (written before the mark is answered)."""
+        witnesses = {
+            **self._contents.witnesses,
+            _witness_key(record.client_id, record.vault_id): record,
+        }
+        self._save(attrs.evolve(self._contents, witnesses=witnesses))
 
     def summary(self) -> dict[str, Any]:
         return {"clients": len(self._contents.clients), "escrows": len(self._contents.escrows)}
