@@ -11,10 +11,17 @@ from pathlib import Path
 APPENDER = Path(__file__).with_name("appender.py")
 
 
-def run_and_kill(path: Path, acks_before_kill: int, workers: int, payload_bytes: int) -> set[int]:
+def run_and_kill(
+    path: Path,
+    acks_before_kill: int,
+    workers: int,
+    payload_bytes: int,
+    segment_bytes: int = 64 << 20,
+) -> set[int]:
     """Run the appender, SIGKILL it after ``acks_before_kill`` acks; return every acked seq."""
+    command = [sys.executable, str(APPENDER), str(path), str(workers), str(payload_bytes)]
     child = subprocess.Popen(
-        [sys.executable, str(APPENDER), str(path), str(workers), str(payload_bytes)],
+        [*command, str(segment_bytes)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

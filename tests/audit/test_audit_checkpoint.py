@@ -169,9 +169,11 @@ def test_a_prefix_edit_after_close_rejects_the_checkpoint_and_verify_names_it(
         assert (verdict.ok, verdict.first_bad_seq) == (False, 4)
     finally:
         log.close()
-    log, again = reopen(path)  # a broken chain is never checkpointed: still rejected
+    assert report.checkpoint_kept_as is not None
+    assert (path.parent / report.checkpoint_kept_as).exists()
+    log, again = reopen(path)  # a broken chain is never checkpointed: none to use
     log.close()
-    assert again.checkpoint == "rejected" and not again.chain_ok
+    assert again.checkpoint == "absent" and not again.chain_ok and again.full_scan
 
 
 def test_a_resealed_prefix_verifies_but_the_checkpoint_still_rejects_it(path: Path) -> None:

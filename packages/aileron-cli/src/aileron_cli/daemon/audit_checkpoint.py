@@ -7,7 +7,12 @@ the first ``log_size`` bytes of the log, whose sha256 is ``prefix_sha256``, are 
 streamed sha256, about ten times cheaper than parsing the records) and checking the record at
 its end, then walks only the bytes after it. Anything else (no file, a damaged or foreign file,
 another version, a log shorter than ``log_size``, a prefix whose bytes changed) is a
-:class:`CheckpointRejected`, and the log is walked in full.
+:class:`CheckpointRejected`, and the log is walked in full; the rejected file is kept as
+evidence, renamed ``audit.jsonl.checkpoint.rejected-<UTC time>``, never overwritten.
+
+Sizes and offsets are global: the log is the concatenation of its rotated segments and the
+active ``audit.jsonl`` (``aileron_cli.daemon.audit_segments``), and the prefix hash covers that
+concatenation. Rotated segments never change, so a checkpoint still lets open skip them.
 
 The writer never re-reads the log to compute ``prefix_sha256``: ``AuditLog`` keeps a running
 sha256 of exactly the bytes it verified at open or wrote itself, so a prefix edited on disk
@@ -31,6 +36,7 @@ import logging
 import os
 import sys
 from array import array
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,9 +44,10 @@ import attrs
 
 from aileron_cli.daemon.audit_index import AuditIndex
 from aileron_cli.daemon.audit_recovery import Recovered, Resume, recover
+from aileron_cli.daemon.audit_segments import Segments
 from aileron_core.audit import GENESIS_PREV, AuditCorruptError, check_line
 from aileron_core.canonical import canonical_json
-from aileron_core.fileio import atomic_write
+from aileron_core.fileio import atomic_write, fsync_dir
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -52,6 +59,7 @@ __all__ = [
     "checkpoint_path",
     "decode",
     "encode",
+    "keep_rejected",
     "load",
     "open_walk",
     "save",
@@ -122,21 +130,23 @@ def checkpoint_path(log_path: Path) -> Path:
     return log_path.with_name(log_path.name + ".checkpoint")
 
 
-def open_walk(log_path: Path, fd: int, size: int, *, created: bool, keep: int) -> Opened:
-    """Open-time walk of the log at ``log_path`` (open at ``fd``, ``size`` bytes): from the end
-    of the prefix its checkpoint vouches for if that holds, else from byte 0 (reported)."""
+def open_walk(log_path: Path, segments: Segments, *, created: bool, keep: int) -> Opened:
+    """Open-time walk of the log at ``log_path`` (its ``segments``, open): from the end of the
+    prefix its checkpoint vouches for if that holds, else from byte 0 (reported). A rejected
+    checkpoint is kept as evidence under a new name (:func:`keep_rejected`)."""
     rejected: str | None = None
+    kept_as: str | None = None
     try:
-        trusted = load(checkpoint_path(log_path), fd, size)
+        trusted = load(checkpoint_path(log_path), segments)
     except CheckpointRejected as exc:
         trusted, rejected = None, exc.reason
+        kept_as = keep_rejected(checkpoint_path(log_path))
     if trusted is None:
         index, hasher, resume = AuditIndex(), hashlib.sha256(), None
     else:
         index, hasher, resume = trusted.index, trusted.hasher, trusted.resume
     found = recover(
-        fd,
-        size,
+        segments,
         index,
         created=created,
         keep=keep,
@@ -144,9 +154,34 @@ def open_walk(log_path: Path, fd: int, size: int, *, created: bool, keep: int) -
         resume=resume,
         checkpoint="used" if resume else "rejected" if rejected else "absent",
         checkpoint_reason=rejected,
+        checkpoint_kept_as=kept_as,
     )
     covered = None if resume is None else resume.offset
     return Opened(found=found, index=index, hasher=hasher, covered=covered)
+
+
+def keep_rejected(path: Path, now: datetime | None = None) -> str | None:
+    """Move a rejected checkpoint aside to ``<name>.rejected-<YYYYmmddTHHMMSSZ>`` (``-2``,
+    ``-3``... if taken; never overwriting one) and return the new file name, or ``None`` (and
+    log why) if it cannot be moved."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    base = f"{path.name}.rejected-{stamp}"
+    for counter in itertools.count(1):
+        target = path.with_name(base if counter == 1 else f"{base}-{counter}")
+        try:
+            os.link(path, target)  # fails rather than replace an existing file
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            log.warning("audit log: could not keep the rejected checkpoint (%s)", exc)
+            return None
+        try:
+            path.unlink()
+            fsync_dir(path.parent)
+        except OSError as exc:
+            log.warning("audit log: could not remove the rejected checkpoint (%s)", exc)
+        return target.name
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def save(
@@ -331,8 +366,8 @@ def _check_positions(arrays: dict[str, array[int]], count: int, size: int, codes
             raise CheckpointRejected(f"the checkpoint's {name} name unknown codes")
 
 
-def load(path: Path, fd: int, file_size: int) -> Trusted | None:
-    """The checkpoint at ``path`` if it holds for the log open at ``fd`` (``file_size`` bytes):
+def load(path: Path, segments: Segments) -> Trusted | None:
+    """The checkpoint at ``path`` if it holds for the log's ``segments`` (read as one stream):
     ``None`` if there is none, :class:`CheckpointRejected` if it does not hold.
 
     Holding means: the file is intact, the log is at least ``log_size`` long, the sha256 of its
@@ -347,19 +382,20 @@ def load(path: Path, fd: int, file_size: int) -> Trusted | None:
         raise CheckpointRejected(f"the checkpoint cannot be read: {exc.strerror or exc}") from None
     found = decode(data)
     del data
+    file_size = segments.size()
     if file_size < found.log_size:
         raise CheckpointRejected(
             f"the log is {file_size} bytes but the checkpoint covers {found.log_size}: "
             "it was truncated or replaced"
         )
-    hasher = _hash_prefix(fd, found.log_size)
+    hasher = _hash_prefix(segments, found.log_size)
     if hasher.hexdigest() != found.prefix_sha256:
         raise CheckpointRejected(
             f"the log's first {found.log_size} bytes changed since the checkpoint was written"
         )
     index = found.index
     if len(index):
-        line = os.pread(fd, index.lengths[-1], index.offsets[-1])
+        line = segments.pread(index.lengths[-1], index.offsets[-1])
         try:
             value = check_line(line)
         except AuditCorruptError:
@@ -374,12 +410,12 @@ def load(path: Path, fd: int, file_size: int) -> Trusted | None:
     return Trusted(resume=resume, index=index, hasher=hasher)
 
 
-def _hash_prefix(fd: int, size: int) -> _Hash:
-    """The sha256 of the first ``size`` bytes of the file open at ``fd``, streamed."""
+def _hash_prefix(segments: Segments, size: int) -> _Hash:
+    """The sha256 of the first ``size`` bytes of the log's ``segments``, streamed."""
     hasher = hashlib.sha256()
     offset = 0
     while offset < size:
-        chunk = os.pread(fd, min(_READ_CHUNK, size - offset), offset)
+        chunk = segments.pread(min(_READ_CHUNK, size - offset), offset)
         if not chunk:
             raise CheckpointRejected("the log ended while its prefix was being hashed")
         hasher.update(chunk)

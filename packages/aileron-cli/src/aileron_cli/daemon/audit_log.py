@@ -1,5 +1,10 @@
 """The daemon's audit file store: ``audit.jsonl``, append-only, hash-chained, fsynced.
 
+Segments. Once a commit leaves ``audit.jsonl`` at ``segment_bytes`` or more, it is renamed to
+the next ``audit.NNNNNN.jsonl`` (immutable from then on) and a fresh ``audit.jsonl`` continues
+the chain (``aileron_cli.daemon.audit_segments``; ADR 0021). Offsets in the index and the
+checkpoint are global: positions in the concatenation of every segment in order.
+
 Write path. Every append is durable (written and fdatasynced) before it returns. Concurrent
 ``await log.append(...)`` calls are group-committed: they queue, and one writer task takes
 everything queued, seals it onto the chain, writes it with one ``write`` and one ``fdatasync``
@@ -16,7 +21,10 @@ run in other threads; the index only ever shows fully committed records.
 
 Checkpoint. A clean close of a log whose chain verified writes ``audit.jsonl.checkpoint``, so
 the next open re-hashes the prefix it vouches for and walks only what came after it; see
-``aileron_cli.daemon.audit_checkpoint``. ``verify`` ignores it and re-reads the whole file.
+``aileron_cli.daemon.audit_checkpoint``. ``verify`` ignores it and re-reads every segment.
+
+Commit hook. ``on_commit`` (set by the daemon) hears ``(last_seq, last_hash, records)`` after
+each commit; ``tip()`` gives the newest seq and hash together.
 
 Errors (beside :mod:`aileron_core.audit`'s)::
 
@@ -35,18 +43,20 @@ import collections
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 
 from aileron_cli.daemon import audit_checkpoint
 from aileron_cli.daemon.audit_index import AuditIndex, to_micros
 from aileron_cli.daemon.audit_recovery import RecoveryReport, read_lines
+from aileron_cli.daemon.audit_segments import Segment, Segments
 from aileron_core.audit import (
     GENESIS_PREV,
     Actor,
@@ -60,7 +70,17 @@ from aileron_core.audit import (
     seal_line,
 )
 from aileron_core.fileio import fsync_dir
-from aileron_core.paths import HOME_MODE, SECRET_FILE_MODE
+from aileron_core.paths import (
+    HOME_MODE,
+    SECRET_FILE_MODE,
+    audit_segment_path,
+    rotated_audit_segments,
+)
+
+log = logging.getLogger("aileron.daemon")
+
+DEFAULT_SEGMENT_BYTES = 64 << 20
+"""The active segment is rotated once a commit leaves it this large (``[audit] segment_size``)."""
 
 RECENT_RECORDS = 1024
 """How many of the newest records stay in memory for cheap tail reads."""
@@ -96,10 +116,17 @@ class AuditQueryError(AuditError):
 class AuditLog:
     """The append-only, hash-chained audit file. Build it with :meth:`open`."""
 
-    def __init__(self, path: Path, fd: int, size: int) -> None:
+    def __init__(self, path: Path, segments: Segments, segment_bytes: int) -> None:
         self._path = path
-        self._fd = fd
-        self._size = size
+        self._segments = segments  # replaced (under both locks) by a rotation
+        self._fd = segments.active.fd
+        self._segment_bytes = segment_bytes
+        self._size = segments.size()  # global: where the next append lands
+        self.on_commit: Callable[[int, str, int], None] | None = None
+        """Called after each successful commit with ``(last_seq, last_hash, records)``, from
+        the committing thread, outside the locks (the daemon signs heads from it). Calls from
+        ``append_sync`` and a concurrent async commit may arrive out of order; an exception is
+        logged, never raised into the append (its records are already on disk)."""
         self._next_seq = 1
         self._last_hash = GENESIS_PREV
         self._index = AuditIndex()
@@ -124,37 +151,44 @@ class AuditLog:
     # -- opening ------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path) -> tuple[AuditLog, RecoveryReport]:
-        """Open (or create, 0600) the log at ``path``, repair a torn tail, index and verify it.
+    def open(
+        cls, path: Path, *, segment_bytes: int = DEFAULT_SEGMENT_BYTES
+    ) -> tuple[AuditLog, RecoveryReport]:
+        """Open (or create, 0600) the log whose active segment is ``path``, with its rotated
+        segments (``audit.NNNNNN.jsonl``) before it; repair a torn tail, index and verify it.
 
+        Once a commit leaves the active segment at ``segment_bytes`` or more, it is rotated.
         Raises :class:`AuditLogLockedError` if another process has it open.
         """
+        if segment_bytes < 1:
+            raise ValueError(f"segment_bytes must be positive, got {segment_bytes}")
         path.parent.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
-        created = not path.exists()
-        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        fd = os.open(path, flags, SECRET_FILE_MODE)
+        rotated: builtins.list[Segment] = []
+        fd: int | None = None
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise AuditLogLockedError(
-                    f"the audit log {path} is in use by another process",
-                    hint="is another aileron daemon running? `aileron daemon status`",
-                ) from None
-            if os.fstat(fd).st_mode & 0o777 != SECRET_FILE_MODE:
-                os.fchmod(fd, SECRET_FILE_MODE)
-            if created:
-                fsync_dir(path.parent)
-            log = cls(path, fd, os.fstat(fd).st_size)
+            start = 0
+            for _, segment_path in rotated_audit_segments(path):
+                segment_fd = os.open(segment_path, os.O_RDONLY | os.O_CLOEXEC)
+                rotated.append(Segment(path=segment_path, start=start, fd=segment_fd))
+                start += os.fstat(segment_fd).st_size
+            # No active file but rotated ones: a crash between a rotation's rename and the new
+            # file; the fresh active segment continues the chain.
+            created = not path.exists() and not rotated
+            fd = _open_active(path)
+            segments = Segments((*rotated, Segment(path=path, start=start, fd=fd)))
+            log = cls(path, segments, segment_bytes)
             report = log._recover(created)
         except BaseException:
-            os.close(fd)
+            for segment in rotated:
+                os.close(segment.fd)
+            if fd is not None:
+                os.close(fd)
             raise
         return log, report
 
     def _recover(self, created: bool) -> RecoveryReport:
         opened = audit_checkpoint.open_walk(
-            self._path, self._fd, self._size, created=created, keep=RECENT_RECORDS
+            self._path, self._segments, created=created, keep=RECENT_RECORDS
         )
         self._index, self._hasher = opened.index, opened.hasher
         self._checkpointed_size = opened.covered
@@ -181,6 +215,16 @@ class AuditLog:
     def last_hash(self) -> str:
         """The hash of the newest record (``GENESIS_PREV`` when empty)."""
         return self._last_hash
+
+    def tip(self) -> tuple[int, str]:
+        """``(last_seq, last_hash)`` of the newest committed record, read together."""
+        with self._index_lock:
+            return self._next_seq - 1, self._last_hash
+
+    @property
+    def segment_count(self) -> int:
+        """How many files the log spans now (rotated segments plus the active one)."""
+        return len(self._segments.items)
 
     @property
     def commit_count(self) -> int:
@@ -274,7 +318,18 @@ class AuditLog:
             self._writer = None
 
     def _commit(self, events: builtins.list[AuditEvent]) -> builtins.list[AuditRecord]:
-        """Seal ``events`` onto the chain, write them with one write and one fdatasync."""
+        """Seal ``events`` onto the chain, write them with one write and one fdatasync, then
+        rotate the active segment if it is full and call :attr:`on_commit`."""
+        records = self._write(events)
+        hook = self.on_commit
+        if hook is not None:
+            try:
+                hook(records[-1].seq, records[-1].hash, len(records))
+            except Exception:
+                log.exception("audit log: the commit hook failed")
+        return records
+
+    def _write(self, events: builtins.list[AuditEvent]) -> builtins.list[AuditRecord]:
         with self._write_lock:
             self._check_usable()
             records: builtins.list[AuditRecord] = []
@@ -301,22 +356,50 @@ class AuditLog:
                 ) from exc
             self._size = start + len(data)
             self._hasher.update(data)
-            self._next_seq, self._last_hash = seq, prev
             self._commits += 1
             with self._index_lock:
+                self._next_seq, self._last_hash = seq, prev
                 offset = start
                 for record, line in zip(records, lines, strict=True):
                     self._index.add_record(record, offset, len(line))
                     self._recent.append(record)
                     offset += len(line)
+            if self._size - self._segments.active.start >= self._segment_bytes:
+                self._rotate()
             return records
+
+    def _rotate(self) -> None:
+        """Rename the full active segment to the next ``audit.NNNNNN.jsonl`` and start a fresh
+        ``audit.jsonl``. Caller holds ``_write_lock``. The renamed file keeps its descriptor
+        (reads of its records go on through it); it is never written again."""
+        numbers = [number for number, _ in rotated_audit_segments(self._path)]
+        target = audit_segment_path(self._path, max(numbers, default=0) + 1)
+        if target.exists():  # never replace a segment (listing raced with a stray file)
+            log.error("audit log: not rotating, %s already exists", target.name)
+            return
+        try:
+            os.rename(self._path, target)
+            fsync_dir(self._path.parent)
+        except OSError as exc:
+            log.warning("audit log: could not rotate %s (%s)", self._path.name, exc)
+            return  # nothing moved (or the rename is not yet durable): keep appending here
+        try:
+            fd = _open_active(self._path)
+        except (OSError, AuditLogLockedError) as exc:
+            # The next open finds rotated segments and no audit.jsonl, and starts a new one.
+            self._failure = exc
+            log.error("audit log: rotated, but could not create a new %s (%s)", self._path, exc)
+            return
+        with self._index_lock:
+            self._segments = self._segments.rotate(target, fd, self._size)
+            self._fd = fd
 
     def _poison(self, exc: OSError, start: int) -> None:
         self._failure = exc
         # Best effort: take back a partial write so a restart finds a clean tail. If even this
         # fails, the next open's torn-tail repair does it.
         with contextlib.suppress(OSError):
-            os.ftruncate(self._fd, start)
+            os.ftruncate(self._fd, start - self._segments.active.start)
             os.fsync(self._fd)
 
     # -- reading ------------------------------------------------------------------------------
@@ -329,6 +412,7 @@ class AuditLog:
         wanted: builtins.list[AuditRecord | tuple[int, int, int]] = []
         with self._index_lock:
             self._check_open()
+            segments = self._segments
             index, cached_from = self._index, len(self._index) - len(self._recent)
             for position in positions:
                 if position >= cached_from:
@@ -339,21 +423,13 @@ class AuditLog:
                     )
             self._readers += 1
         try:
-            return [item if isinstance(item, AuditRecord) else self._load(*item) for item in wanted]
+            return [
+                item if isinstance(item, AuditRecord) else _load(segments, *item) for item in wanted
+            ]
         finally:
             with self._index_lock:
                 self._readers -= 1
                 self._no_readers.notify_all()
-
-    def _load(self, offset: int, length: int, seq: int) -> AuditRecord:
-        try:
-            line = os.pread(self._fd, length, offset)
-        except OSError as exc:
-            raise AuditCorruptError(f"could not read the audit log: {exc}") from exc
-        record = parse_line(line)
-        if record.seq != seq:
-            raise AuditCorruptError(f"the audit record at offset {offset} changed on disk")
-        return record
 
     def get(self, id: str) -> AuditRecord | None:  # the record field is called id
         """The record with ``id``, or ``None``; ``AuditCorruptError`` if its line was altered."""
@@ -413,25 +489,43 @@ class AuditLog:
         return self._fetch(reversed(found))
 
     def verify(self) -> VerifyReport:
-        """Re-read the file from disk and re-walk the whole chain.
+        """Re-read every segment from disk, in order, and re-walk the whole chain.
 
         Also checks that the chain on disk ends at the newest record this process knows of,
-        which catches records removed from the end. Reads the whole file: from async code, use
+        which catches records removed from the end. Reads the whole log: from async code, use
         :meth:`averify`.
         """
         with self._write_lock:
             self._check_open()
             expected_seq, expected_hash = self._next_seq - 1, self._last_hash
-            handle = open(self._path, "rb")  # closed below, outside the lock
-            size = os.fstat(handle.fileno()).st_size
-        with handle:
-            verifier = ChainVerifier()
-            lines = 0
-            for _, line in read_lines(handle, size):
-                lines += 1
-                verifier.feed(line)
-                if verifier.broken:
-                    return verifier.report()
+            handles: builtins.list[tuple[BinaryIO, int]] = []
+            try:
+                for segment in self._segments.items:  # closed below, outside the lock
+                    opened: BinaryIO = open(segment.path, "rb")
+                    handles.append((opened, os.fstat(opened.fileno()).st_size))
+            except OSError as exc:
+                for handle, _ in handles:
+                    handle.close()
+                return VerifyReport(
+                    ok=False,
+                    records=0,
+                    last_hash=GENESIS_PREV,
+                    first_bad_seq=1,
+                    first_bad_line=1,
+                    reason=f"a segment of the audit log cannot be read: {exc}",
+                )
+        verifier = ChainVerifier()
+        lines = 0
+        try:
+            for reader, size in handles:
+                for _, line in read_lines(reader, size):
+                    lines += 1
+                    verifier.feed(line)
+                    if verifier.broken:
+                        return verifier.report()
+        finally:
+            for reader, _ in handles:
+                reader.close()
         report = verifier.report()
         if (report.records, report.last_hash) != (expected_seq, expected_hash):
             return attrs.evolve(
@@ -480,7 +574,7 @@ class AuditLog:
                 try:
                     self._write_checkpoint()
                 finally:
-                    os.close(self._fd)
+                    self._segments.close()
 
     def _write_checkpoint(self) -> None:
         """Vouch for the whole file as it now is, if its chain is known good and the checkpoint
@@ -502,4 +596,40 @@ __all__ = [
     "AuditLogLockedError",
     "AuditQueryError",
     "AuditWriteError",
+    "DEFAULT_SEGMENT_BYTES",
 ]
+
+
+def _open_active(path: Path) -> int:
+    """Open (creating, 0600, durably) and flock the active segment; its descriptor."""
+    created = not path.exists()
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    fd = os.open(path, flags, SECRET_FILE_MODE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AuditLogLockedError(
+                f"the audit log {path} is in use by another process",
+                hint="is another aileron daemon running? `aileron daemon status`",
+            ) from None
+        if os.fstat(fd).st_mode & 0o777 != SECRET_FILE_MODE:
+            os.fchmod(fd, SECRET_FILE_MODE)
+        if created:
+            fsync_dir(path.parent)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _load(segments: Segments, offset: int, length: int, seq: int) -> AuditRecord:
+    """The record whose line is ``length`` bytes at global ``offset``, checked to be ``seq``."""
+    try:
+        line = segments.pread(length, offset)
+    except OSError as exc:
+        raise AuditCorruptError(f"could not read the audit log: {exc}") from exc
+    record = parse_line(line)
+    if record.seq != seq:
+        raise AuditCorruptError(f"the audit record at offset {offset} changed on disk")
+    return record

@@ -1,9 +1,10 @@
-"""Opening ``audit.jsonl``: the one walk that repairs a torn tail, indexes and verifies it.
+"""Opening the audit log: the one walk that repairs a torn tail, indexes and verifies it.
 
-``recover`` reads the file once, line by line (``read_lines``, which ``AuditLog.verify`` also
-uses): every readable record goes into the ``AuditIndex`` and through a ``ChainVerifier``, and a
-torn tail is cut off (the file truncated and fsynced). ``RecoveryReport`` says what it found and
-did; ``Recovered`` adds where the log's appends continue.
+``recover`` reads the log's segments once, as one stream, line by line (``read_lines``, which
+``AuditLog.verify`` also uses): every readable record goes into the ``AuditIndex`` and through
+a ``ChainVerifier``, and a torn tail of the active segment is cut off (the file truncated and
+fsynced). ``RecoveryReport`` says what it found and did; ``Recovered`` adds where the log's
+appends continue.
 
 When a checkpoint (``aileron_cli.daemon.audit_checkpoint``) vouches for a prefix of the file,
 ``recover`` is given a ``Resume``: the index already holds the prefix's records, and the walk
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 import attrs
 
 from aileron_cli.daemon.audit_index import AuditIndex
+from aileron_cli.daemon.audit_segments import Segments
 from aileron_core.audit import GENESIS_PREV, AuditRecord, ChainVerifier, VerifyReport
 from aileron_core.convert import converter
 
@@ -52,7 +54,9 @@ class RecoveryReport:
     ``checkpoint`` says whether a checkpoint was ``absent``, ``used`` (the walk started at
     ``scanned_from``, the end of the prefix it vouches for) or ``rejected`` (why:
     ``checkpoint_reason``; the whole file was walked instead). ``scanned_lines`` counts the
-    lines this open read and checked.
+    lines this open read and checked. A rejected checkpoint is kept, renamed to
+    ``checkpoint_kept_as`` (a file name beside the log; ``None`` if it could not be moved).
+    Offsets are global: positions in the concatenation of the log's ``segments`` files.
     """
 
     created: bool
@@ -67,6 +71,8 @@ class RecoveryReport:
     checkpoint_reason: str | None = None
     scanned_from: int = 0
     scanned_lines: int = 0
+    checkpoint_kept_as: str | None = None
+    segments: int = 1
 
     @property
     def full_scan(self) -> bool:
@@ -91,6 +97,8 @@ class RecoveryReport:
     def summary(self) -> str:
         """One line for the daemon's log (never any payload)."""
         parts = [f"audit log: {self.records} records, last seq {self.last_seq}"]
+        if self.segments > 1:
+            parts.append(f"{self.segments} segments")
         if self.created:
             parts.append("created")
         if self.checkpoint == "used":
@@ -99,7 +107,8 @@ class RecoveryReport:
                 "scanned"
             )
         elif self.checkpoint == "rejected":
-            parts.append(f"CHECKPOINT REJECTED ({self.checkpoint_reason}); full scan")
+            kept = f", kept as {self.checkpoint_kept_as}" if self.checkpoint_kept_as else ""
+            parts.append(f"CHECKPOINT REJECTED ({self.checkpoint_reason}{kept}); full scan")
         if self.repaired:
             parts.append(
                 f"torn tail truncated ({self.dropped_lines} line(s), "
@@ -123,7 +132,7 @@ class Recovered:
 
     report: RecoveryReport
     size: int
-    """The file's size after any repair: where the next append lands."""
+    """The global size after any repair: where the next append lands."""
     next_seq: int
     """The seq the next record gets (1 when there is no readable record)."""
     last_hash: str
@@ -156,8 +165,7 @@ class _ResumedVerifier(ChainVerifier):
 
 
 def recover(
-    fd: int,
-    size: int,
+    segments: Segments,
     index: AuditIndex,
     *,
     created: bool,
@@ -166,10 +174,13 @@ def recover(
     resume: Resume | None = None,
     checkpoint: CheckpointStatus = "absent",
     checkpoint_reason: str | None = None,
+    checkpoint_kept_as: str | None = None,
 ) -> Recovered:
-    """Walk the log open at ``fd`` (``size`` bytes) once: index, repair a torn tail, verify.
+    """Walk the log's ``segments`` once, as one stream: index, repair a torn tail, verify.
 
-    Every readable record is added to ``index``; the ``keep`` newest come back parsed.
+    Every readable record is added to ``index`` (at its global offset); the ``keep`` newest
+    come back parsed. Only the active segment's end can be torn and cut: a rotated segment was
+    complete when it was renamed, so whatever it holds is fed to the chain as it is.
     ``created`` (the file was just made) and the checkpoint's fate are passed on to the report.
     With ``resume``, only the bytes after ``resume.offset`` are read (``index`` and ``hasher``
     already cover the rest); every line kept is fed to ``hasher``.
@@ -204,24 +215,35 @@ def recover(
         )
         newest.append(value)
 
-    with os.fdopen(os.dup(fd), "rb") as handle:
-        for offset, line in read_lines(handle, start=start):
-            if not line.endswith(b"\n"):
-                torn_at, torn_lines = offset, 1
-                break
-            if held is not None:
-                take(*held)
-            held = (offset, line)
+    active = segments.active
+    for position, segment in enumerate(segments.items):
+        end = segments.end_of(position)
+        if end <= start and segment is not active:
+            continue
+        local = max(0, start - segment.start)
+        with os.fdopen(os.dup(segment.fd), "rb") as handle:
+            if segment is not active:
+                for offset, line in read_lines(handle, end - segment.start - local, start=local):
+                    take(segment.start + offset, line)
+                continue
+            for offset, line in read_lines(handle, start=local):
+                if not line.endswith(b"\n"):
+                    torn_at, torn_lines = segment.start + offset, 1
+                    break
+                if held is not None:
+                    take(*held)
+                held = (segment.start + offset, line)
     if held is not None:
         if _is_json(held[1]):
             take(*held)
         else:
             torn_at, torn_lines = held[0], torn_lines + 1
+    size = segments.size()
     truncated = 0
     if torn_at is not None:
         truncated = size - torn_at
-        os.ftruncate(fd, torn_at)
-        os.fsync(fd)
+        os.ftruncate(active.fd, torn_at - active.start)
+        os.fsync(active.fd)
         size = torn_at
     if last is not None:
         next_seq, last_hash = last["seq"] + 1, last["hash"]
@@ -241,8 +263,10 @@ def recover(
         verify=verifier.report(),
         checkpoint=checkpoint,
         checkpoint_reason=checkpoint_reason,
+        checkpoint_kept_as=checkpoint_kept_as,
         scanned_from=start,
         scanned_lines=scanned + torn_lines,
+        segments=len(segments.items),
     )
     return Recovered(
         report=report, size=size, next_seq=next_seq, last_hash=last_hash, newest=records
