@@ -47,11 +47,13 @@ def run_enclave(*args: str, provider: str | None = "local") -> subprocess.Comple
 
 @dataclass
 class EnclaveProcess:
-    """A real `aileron-enclave serve` on 127.0.0.1 (a free port), over HTTPS."""
+    """A real `aileron-enclave serve` on 127.0.0.1 (a free port unless ``listen`` says), over
+    HTTPS."""
 
     data_dir: Path
     process: subprocess.Popen[str] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    listen: str = "127.0.0.1:0"
 
     def start(self) -> EnclaveProcess:
         self.info = {}
@@ -62,7 +64,7 @@ class EnclaveProcess:
                 "--data-dir",
                 str(self.data_dir),
                 "--listen",
-                "127.0.0.1:0",
+                self.listen,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
