@@ -180,6 +180,18 @@ def test_a_second_rejection_in_the_same_second_gets_a_counter(tmp_path: Path) ->
     assert (tmp_path / "audit.jsonl.checkpoint.rejected-20261205T060708Z-2").read_bytes() == b"two"
 
 
+def test_a_torn_looking_rotated_segment_is_never_cut_only_reported(layout: Layout) -> None:
+    """Torn-tail repair applies to the active segment only: a rotated file is left as it is."""
+    fill(layout, 40)
+    first = layout.audit_segment(1)
+    first.write_bytes(first.read_bytes() + b'{"seq":')
+    size = first.stat().st_size
+    log, report = AuditLog.open(layout.audit, segment_bytes=SEGMENT)
+    log.close()
+    assert first.stat().st_size == size and not report.repaired
+    assert not report.chain_ok and report.unreadable_lines == 1
+
+
 def test_verify_fails_when_a_rotated_segment_is_removed(layout: Layout) -> None:
     """verify() re-reads every segment: a deleted middle segment is reported, not skipped."""
     fill(layout, 40)
