@@ -88,7 +88,7 @@ def _literal(node: ast.expr) -> str:
 def enclave_calls() -> set[tuple[str, str]]:
     """Every ``connection.call(METHOD, PATH, …)`` of the daemon, the path cut at a ``{``."""
     calls = set()
-    for name in ("enclave_service.py", "enclave_client.py"):
+    for name in ("enclave_service.py", "enclave_client.py", "enclave_witness.py"):
         tree = ast.parse((PACKAGE / "daemon" / name).read_text())
         for node in ast.walk(tree):
             if (
@@ -121,6 +121,8 @@ def test_no_code_path_reads_an_escrowed_secret_back() -> None:
         ("POST", "/v1/escrow"),
         ("DELETE", "/v1/escrow/"),
         ("POST", "/v1/execute"),
+        ("POST", "/v1/witness"),
+        ("GET", "/v1/witness/latest?vault_id="),
     }
 
 
@@ -150,5 +152,7 @@ def test_the_enclave_serves_no_route_that_returns_a_secret(tmp_path: Path) -> No
         ("GET", "/v1/escrow"),
         ("DELETE", "/v1/escrow/{escrow_id}"),
         ("POST", "/v1/execute"),
+        ("POST", "/v1/witness"),
+        ("GET", "/v1/witness/latest"),
     }
     assert set(EscrowOut.model_fields) == {"id", "binding", "hosts", "kind", "name", "created_at"}
