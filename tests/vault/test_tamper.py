@@ -47,6 +47,8 @@ ALLOWED: dict[str, tuple[type[VaultError], ...]] = {
     "wrapped_key": (VaultCorrupt, WrongPassphrase),
     "updated_at": (VaultCorrupt,),
     "entries": (VaultCorrupt,),
+    "generation": (VaultCorrupt,),
+    "audit_key": (VaultCorrupt,),
 }
 
 
@@ -304,8 +306,11 @@ def _with_checksum(rest: bytes) -> bytes:
     [
         (b'"vault":{', b'"vault": {'),  # white space
         (b'"format":"aileron-vault"', b'"format":"\\u0061ileron-vault"'),  # needless escape
-        (b'"version":1', b'"version":1.0'),  # another number spelling
-        (b'"version":1', b'"version":1,"version":1'),  # duplicate key
+        (b'"version":2', b'"version":2.0'),  # another number spelling
+        (b'"version":2', b'"version":2,"version":2'),  # duplicate key
+        (b'"generation":4', b'"generation":4.0'),  # another number spelling
+        (b'"generation":4', b'"generation":04'),  # a leading zero (not even JSON)
+        (b'"generation":4', b'"generation":true'),  # not a number at all
         (b'"format":"aileron-vault",', b""),  # a key missing...
     ],
 )

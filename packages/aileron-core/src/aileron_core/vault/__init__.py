@@ -1,6 +1,7 @@
 """The encrypted vault: one file of secrets, sealed with keys derived from a passphrase.
 
-The format is version 1 of ``vault.json``, described normatively in ADR 0002. Typical use::
+The format is version 2 of ``vault.json`` (version 1 still opens), described normatively in ADR
+0002; ADR 0020 explains the generation counter and the audit key. Typical use::
 
     vault = Vault.create(path, passphrase)      # new file, returned unlocked
     vault.put("api_key/openai/default", secret, {"type": "api_key"})
@@ -25,6 +26,7 @@ from aileron_core.vault.errors import (
     VaultExists,
     VaultLocked,
     VaultMissing,
+    VaultRolledBack,
     WrongPassphrase,
 )
 from aileron_core.vault.kdf import DEFAULT_KDF, KdfParams
@@ -45,5 +47,6 @@ __all__ = [
     "VaultExists",
     "VaultLocked",
     "VaultMissing",
+    "VaultRolledBack",
     "WrongPassphrase",
 ]

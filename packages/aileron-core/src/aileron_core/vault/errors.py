@@ -11,6 +11,7 @@
         ├── UnsupportedVersion     unsupported_version  intact vault of another format version
         ├── WrongPassphrase        wrong_passphrase     passphrase does not unwrap the data key
         ├── VaultLocked            vault_locked         needs the key; unlock first
+        ├── VaultRolledBack        vault_rolled_back    the file is older than one already seen
         ├── EntryNotFound          entry_not_found      no entry at that path
         ├── InvalidEntryPath       invalid_entry_path   a path breaks the entry path rules
         ├── InvalidEntry           invalid_entry        a value or metadata breaks the rules
@@ -85,6 +86,20 @@ class VaultLocked(VaultError):
     default_hint = "unlock the vault first (`aileron vault unlock`)"
 
 
+class VaultRolledBack(VaultError):
+    """The file's generation is lower than one already seen: an older copy was put in place.
+
+    ``details`` holds ``generation`` (found) and ``expected`` (the lowest acceptable). A handle
+    raises it when it re-reads such a file while holding keys, and forgets its keys first.
+    """
+
+    code = "vault_rolled_back"
+    default_hint = (
+        "an older copy of vault.json replaced the current one; if that was a deliberate "
+        "restore, accept it with `aileron vault restore-accept`"
+    )
+
+
 class EntryNotFound(VaultError):
     """No entry exists at the given path."""
 
@@ -126,5 +141,6 @@ __all__ = [
     "VaultExists",
     "VaultLocked",
     "VaultMissing",
+    "VaultRolledBack",
     "WrongPassphrase",
 ]

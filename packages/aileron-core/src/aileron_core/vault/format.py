@@ -1,17 +1,20 @@
-"""vault.json, format version 1: the document model and its canonical encoder.
+"""vault.json, format version 2: the document model and its canonical encoder.
 
 The layout, byte for byte (ADR 0002 is the normative description; ``parser.py`` reads it)::
 
     {"checksum":"<sha256 hex>","mac":"<base64>","vault":{
+        "audit_key":{"public":"<base64>","sealed":{"ciphertext":"…","nonce":"…"}},
         "created_at":"…","entries":{"<path>":{"ciphertext":"…","created_at":"…",
             "metadata":{…},"nonce":"…","updated_at":"…"},…},
-        "format":"aileron-vault",
+        "format":"aileron-vault","generation":<int>,
         "kdf":{"memory_kib":…,"name":"argon2id","parallelism":…,"salt":"…","time_cost":…},
-        "updated_at":"…","vault_id":"<32 hex>","version":1,
+        "updated_at":"…","vault_id":"<32 hex>","version":2,
         "wrapped_key":{"ciphertext":"…","nonce":"…"}}}
 
-with no white space: the file is its own canonical JSON encoding. Each entry keeps its encoded
-JSON member, so a write re-encodes only the entries that changed.
+with no white space: the file is its own canonical JSON encoding. Version 1 is the same without
+``audit_key`` and ``generation`` (read as generation 0, no audit key); every write produces
+version 2. Each entry keeps its encoded JSON member, so a write re-encodes only the entries that
+changed.
 """
 
 from __future__ import annotations
@@ -36,10 +39,13 @@ from aileron_core.vault.entries import EntryInfo
 from aileron_core.vault.kdf import KDF_NAME, KdfParams
 
 FORMAT = "aileron-vault"
-VERSION = 1
+VERSION = 2  # what every write produces
+SUPPORTED_VERSIONS = (1, 2)
+MAX_GENERATION = 2**63 - 1
 MAX_FILE_BYTES = 64 * 1024 * 1024
 WRAP_CONTEXT = "aileron-vault/v1/wrapped-key"
-ENTRY_CONTEXT = "aileron-vault/v1/entry"
+ENTRY_CONTEXT = "aileron-vault/v1/entry"  # unchanged in version 2: entries are not re-sealed
+AUDIT_KEY_CONTEXT = "aileron-vault/v2/audit-key"
 
 # The checksum is always the file's first member, so its position is fixed (see ADR 0002).
 CHECKSUM_OPEN = b'{"checksum":"'
@@ -56,6 +62,7 @@ class Header:
     kdf: KdfParams
     salt: bytes
     created_at: datetime
+    version: int = VERSION
 
     def to_json(self) -> dict[str, Any]:
         """The header as a JSON value, exactly as it appears in the vault body."""
@@ -70,7 +77,7 @@ class Header:
                 "time_cost": self.kdf.time_cost,
             },
             "vault_id": self.vault_id,
-            "version": VERSION,
+            "version": self.version,
         }
 
     def wrap_associated_data(self) -> bytes:
@@ -84,6 +91,29 @@ class WrappedKey:
 
     nonce: bytes
     ciphertext: bytes
+
+
+@attrs.frozen
+class AuditKey:
+    """The vault's Ed25519 audit key: the public half, and the private seed sealed."""
+
+    public: bytes  # raw 32 bytes
+    nonce: bytes
+    ciphertext: bytes  # the 32-byte seed under the audit seal key, with its tag
+
+    def to_json(self) -> dict[str, Any]:
+        """The audit key as a JSON value, exactly as it appears in the vault body."""
+        return {
+            "public": b64encode(self.public),
+            "sealed": {"ciphertext": b64encode(self.ciphertext), "nonce": b64encode(self.nonce)},
+        }
+
+
+def audit_key_associated_data(vault_id: str, public: bytes) -> bytes:
+    """AES-GCM associated data of the sealed audit seed: binds the vault id and public key."""
+    return canonical_json(
+        {"context": AUDIT_KEY_CONTEXT, "public": b64encode(public), "vault_id": vault_id}
+    )
 
 
 @attrs.frozen(eq=False)
@@ -174,12 +204,17 @@ def assemble_entry(
 
 @attrs.frozen
 class Document:
-    """A whole vault, immutable: edits return a new document sharing the unchanged entries."""
+    """A whole vault, immutable: edits return a new document sharing the unchanged entries.
+
+    ``generation`` is 0 and ``audit_key`` ``None`` only in a version-1 document.
+    """
 
     header: Header
     wrapped_key: WrappedKey
     updated_at: datetime
     entries: Mapping[str, SealedEntry]
+    generation: int
+    audit_key: AuditKey | None
 
     def replace(
         self,
@@ -188,6 +223,7 @@ class Document:
         header: Header | None = None,
         wrapped_key: WrappedKey | None = None,
         entries: Mapping[str, SealedEntry] | None = None,
+        audit_key: AuditKey | None = None,
     ) -> Document:
         """A copy with the given parts replaced and a new ``updated_at``."""
         return Document(
@@ -195,6 +231,8 @@ class Document:
             wrapped_key=wrapped_key or self.wrapped_key,
             updated_at=updated_at,
             entries=self.entries if entries is None else entries,
+            generation=self.generation,
+            audit_key=audit_key or self.audit_key,
         )
 
     def body(self) -> bytes:
@@ -205,18 +243,21 @@ class Document:
             "ciphertext": b64encode(self.wrapped_key.ciphertext),
             "nonce": b64encode(self.wrapped_key.nonce),
         }
-        return json_object(
-            [
-                ("created_at", json_string(header["created_at"])),
-                ("entries", entries),
-                ("format", json_string(FORMAT)),
-                ("kdf", canonical_json(header["kdf"])),
-                ("updated_at", json_string(format_timestamp(self.updated_at))),
-                ("vault_id", json_string(self.header.vault_id)),
-                ("version", b"%d" % VERSION),
-                ("wrapped_key", canonical_json(wrapped)),
-            ]
-        )
+        members = [
+            ("created_at", json_string(header["created_at"])),
+            ("entries", entries),
+            ("format", json_string(FORMAT)),
+            ("kdf", canonical_json(header["kdf"])),
+            ("updated_at", json_string(format_timestamp(self.updated_at))),
+            ("vault_id", json_string(self.header.vault_id)),
+            ("version", b"%d" % self.header.version),
+            ("wrapped_key", canonical_json(wrapped)),
+        ]
+        if self.header.version >= 2:
+            assert self.audit_key is not None, "a version-2 document always has an audit key"
+            members.append(("audit_key", canonical_json(self.audit_key.to_json())))
+            members.append(("generation", b"%d" % self.generation))
+        return json_object(members)
 
 
 def encode_file(body: bytes, mac: bytes) -> bytes:
@@ -227,18 +268,23 @@ def encode_file(body: bytes, mac: bytes) -> bytes:
 
 
 __all__ = [
+    "AUDIT_KEY_CONTEXT",
     "CHECKSUM_OPEN",
     "ENTRY_CONTEXT",
     "FORMAT",
     "HEAD_BYTES",
     "MAX_FILE_BYTES",
+    "MAX_GENERATION",
+    "SUPPORTED_VERSIONS",
     "VERSION",
     "WRAP_CONTEXT",
+    "AuditKey",
     "Document",
     "Header",
     "SealedEntry",
     "WrappedKey",
     "assemble_entry",
+    "audit_key_associated_data",
     "encode_file",
     "entry_associated_data",
 ]

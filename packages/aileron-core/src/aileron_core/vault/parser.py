@@ -1,4 +1,4 @@
-"""The strict parser of vault.json version 1: bytes in, a validated ``Document`` out.
+"""The strict parser of vault.json versions 1 and 2: bytes in, a validated ``Document`` out.
 
 Checks, in this order, each failure raising ``VaultCorrupt`` naming the region:
 
@@ -6,13 +6,15 @@ Checks, in this order, each failure raising ``VaultCorrupt`` naming the region:
 2. the checksum: the file starts with ``{"checksum":"<64 hex>",`` and the hex is the SHA-256 of
    the rest of the file with that member removed (random damage anywhere stops here);
 3. JSON: strict UTF-8, no NaN/Infinity, an object;
-4. ``vault.format`` and ``vault.version`` (an intact file of another version raises
-   ``UnsupportedVersion``);
+4. ``vault.format`` and ``vault.version`` (an intact file of a version other than 1 or 2
+   raises ``UnsupportedVersion``);
 5. every field's type, encoding and bounds, including the KDF caps, so nothing is ever derived
-   from out-of-bounds parameters;
+   from out-of-bounds parameters; version 2 has exactly two members more (``generation``, an
+   integer >= 1, and ``audit_key``), version 1 has neither;
 6. canonical form: the file is byte-identical to what the writer makes of the parsed content.
 
-Anything that needs a key (the wrapped key, the entries' tags, the MAC) is checked by
+Anything that needs a key (the wrapped key, the entries' tags, the audit seed, the MAC) is
+checked by
 ``vault.py``. The parser raises nothing but ``VaultCorrupt`` and ``UnsupportedVersion``.
 """
 
@@ -35,7 +37,9 @@ from aileron_core.vault.format import (
     FORMAT,
     HEAD_BYTES,
     MAX_FILE_BYTES,
-    VERSION,
+    MAX_GENERATION,
+    SUPPORTED_VERSIONS,
+    AuditKey,
     Document,
     Header,
     SealedEntry,
@@ -50,15 +54,24 @@ from aileron_core.vault.kdf import (
     KdfParams,
     kdf_params_problem,
 )
-from aileron_core.vault.keys import DATA_KEY_BYTES, MAC_BYTES, NONCE_BYTES, TAG_BYTES
+from aileron_core.vault.keys import (
+    AUDIT_PUBLIC_BYTES,
+    AUDIT_SEED_BYTES,
+    DATA_KEY_BYTES,
+    MAC_BYTES,
+    NONCE_BYTES,
+    TAG_BYTES,
+)
 
 _HEX = re.compile(r"[0-9a-f]+")
 _VAULT_ID_HEX = 32
 
 _TOP_KEYS = frozenset({"checksum", "mac", "vault"})
-_BODY_KEYS = frozenset(
+_BODY_KEYS_V1 = frozenset(
     {"created_at", "entries", "format", "kdf", "updated_at", "vault_id", "version", "wrapped_key"}
 )
+_BODY_KEYS = {1: _BODY_KEYS_V1, 2: _BODY_KEYS_V1 | {"audit_key", "generation"}}
+_AUDIT_KEY_KEYS = frozenset({"public", "sealed"})
 _KDF_KEYS = frozenset({"memory_kib", "name", "parallelism", "salt", "time_cost"})
 _SEALED_KEYS = frozenset({"ciphertext", "nonce"})
 _ENTRY_KEYS = frozenset({"ciphertext", "created_at", "metadata", "nonce", "updated_at"})
@@ -81,11 +94,12 @@ def parse_file(raw: bytes, source: str) -> ParsedFile:
         fail("file", f"it is larger than {MAX_FILE_BYTES} bytes")
     _check_checksum(raw, fail)
     top = _load_json(raw, fail)
-    body = _check_format_and_version(top, source, fail)
+    body, version = _check_format_and_version(top, source, fail)
     _exact_keys(top, _TOP_KEYS, "file", fail)
     mac = _b64_field(top, "mac", "mac", fail, size=(MAC_BYTES, MAC_BYTES))
-    _exact_keys(body, _BODY_KEYS, "header", fail)
-    header = _parse_header(body, fail)
+    _exact_keys(body, _BODY_KEYS[version], "header", fail)
+    header = _parse_header(body, version, fail)
+    generation, audit_key = (0, None) if version == 1 else _parse_v2_fields(body, fail)
     wrapped = _dict_field(body, "wrapped_key", "wrapped_key", fail)
     _exact_keys(wrapped, _SEALED_KEYS, "wrapped_key", fail)
     wrapped_key = WrappedKey(
@@ -96,7 +110,7 @@ def parse_file(raw: bytes, source: str) -> ParsedFile:
     )
     updated_at = _timestamp_field(body, "updated_at", "header", fail)
     entries = _parse_entries(_dict_field(body, "entries", "entries", fail), fail)
-    document = Document(header, wrapped_key, updated_at, entries)
+    document = Document(header, wrapped_key, updated_at, entries, generation, audit_key)
     # The canonical-form rule: the file must be exactly what the writer makes of its content.
     # This catches white space, key order, escapes, duplicate keys and number spellings, and
     # costs a join instead of a second full JSON encoding.
@@ -148,23 +162,44 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-def _check_format_and_version(top: dict[str, Any], source: str, fail: _Failer) -> dict[str, Any]:
+def _check_format_and_version(
+    top: dict[str, Any], source: str, fail: _Failer
+) -> tuple[dict[str, Any], int]:
     body = _dict_field(top, "vault", "header", fail)
     if body.get("format") != FORMAT:
         fail("header", f'it is not an Aileron vault ("format" is not "{FORMAT}")')
     version = body.get("version")
     if type(version) is not int or version < 1:
         fail("header", '"version" is not a positive integer')
-    if version != VERSION:
+    if version not in SUPPORTED_VERSIONS:
+        supported = " and ".join(str(v) for v in SUPPORTED_VERSIONS)
         raise UnsupportedVersion(
-            f"{source} is a vault of format version {version}; this Aileron reads version "
-            f"{VERSION} only",
-            details={"file": source, "version": version, "supported": [VERSION]},
+            f"{source} is a vault of format version {version}; this Aileron reads versions "
+            f"{supported}",
+            details={"file": source, "version": version, "supported": list(SUPPORTED_VERSIONS)},
         )
-    return body
+    return body, version
 
 
-def _parse_header(body: dict[str, Any], fail: _Failer) -> Header:
+def _parse_v2_fields(body: dict[str, Any], fail: _Failer) -> tuple[int, AuditKey]:
+    generation = body["generation"]
+    if type(generation) is not int or not 1 <= generation <= MAX_GENERATION:
+        fail("header", f'"generation" is not an integer from 1 to {MAX_GENERATION}')
+    raw = _dict_field(body, "audit_key", "audit_key", fail)
+    _exact_keys(raw, _AUDIT_KEY_KEYS, "audit_key", fail)
+    sealed = _dict_field(raw, "sealed", "audit_key", fail)
+    _exact_keys(sealed, _SEALED_KEYS, "audit_key", fail)
+    audit_key = AuditKey(
+        public=_b64_field(raw, "public", "audit_key", fail, size=(AUDIT_PUBLIC_BYTES,) * 2),
+        nonce=_b64_field(sealed, "nonce", "audit_key", fail, size=(NONCE_BYTES, NONCE_BYTES)),
+        ciphertext=_b64_field(
+            sealed, "ciphertext", "audit_key", fail, size=(AUDIT_SEED_BYTES + TAG_BYTES,) * 2
+        ),
+    )
+    return generation, audit_key
+
+
+def _parse_header(body: dict[str, Any], version: int, fail: _Failer) -> Header:
     vault_id = body.get("vault_id")
     if not (
         isinstance(vault_id, str) and len(vault_id) == _VAULT_ID_HEX and _HEX.fullmatch(vault_id)
@@ -183,7 +218,7 @@ def _parse_header(body: dict[str, Any], fail: _Failer) -> Header:
     salt = _b64_field(kdf, "salt", "kdf", fail, size=(MIN_SALT_BYTES, MAX_SALT_BYTES))
     params = KdfParams(time_cost=costs[0], memory_kib=costs[1], parallelism=costs[2])
     created_at = _timestamp_field(body, "created_at", "header", fail)
-    return Header(vault_id=vault_id, kdf=params, salt=salt, created_at=created_at)
+    return Header(vault_id=vault_id, kdf=params, salt=salt, created_at=created_at, version=version)
 
 
 def _parse_entries(raw_entries: dict[str, Any], fail: _Failer) -> dict[str, SealedEntry]:

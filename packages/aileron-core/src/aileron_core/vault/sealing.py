@@ -11,15 +11,19 @@ from datetime import datetime
 
 from aileron_core.vault.encoding import json_string_map
 from aileron_core.vault.format import (
+    AuditKey,
     Document,
     Header,
     SealedEntry,
     WrappedKey,
+    audit_key_associated_data,
     entry_associated_data,
 )
 from aileron_core.vault.keys import (
     AuthenticationFailed,
     DataKeys,
+    audit_public_key,
+    new_audit_seed,
     unwrap_data_key,
     wrap_data_key,
 )
@@ -41,6 +45,30 @@ def unwrap(kek: bytes, document: Document) -> bytes:
     return unwrap_data_key(
         kek, wrapped.nonce, wrapped.ciphertext, document.header.wrap_associated_data()
     )
+
+
+def seal_audit_seed(keys: DataKeys, vault_id: str, seed: bytes) -> AuditKey:
+    """The audit key of ``seed``: its public half, and the seed sealed under ``keys``."""
+    public = audit_public_key(seed)
+    nonce, ciphertext = keys.seal_audit_seed(seed, audit_key_associated_data(vault_id, public))
+    return AuditKey(public=public, nonce=nonce, ciphertext=ciphertext)
+
+
+def new_audit_key(keys: DataKeys, vault_id: str) -> AuditKey:
+    """A fresh Ed25519 audit key, its seed sealed under ``keys``."""
+    return seal_audit_seed(keys, vault_id, new_audit_seed())
+
+
+def open_audit_seed(keys: DataKeys, vault_id: str, audit_key: AuditKey) -> bytes:
+    """The audit key's private seed, checked against its public half.
+
+    Raises ``AuthenticationFailed`` if the seal fails or the seed is not the public key's.
+    """
+    ad = audit_key_associated_data(vault_id, audit_key.public)
+    seed = keys.open_audit_seed(audit_key.nonce, audit_key.ciphertext, ad)
+    if audit_public_key(seed) != audit_key.public:  # only a writer holding the data key
+        raise AuthenticationFailed
+    return seed
 
 
 def seal_entry(
@@ -107,8 +135,11 @@ def reseal_entries(
 __all__ = [
     "data_keys",
     "failing_entries",
+    "new_audit_key",
+    "open_audit_seed",
     "open_entry",
     "reseal_entries",
+    "seal_audit_seed",
     "seal_entry",
     "unwrap",
     "wrap",

@@ -12,7 +12,13 @@ holds has been authenticated under them. What it does when another process chang
   authenticated with the held keys (its MAC, and every entry that is new or changed); a data
   key rotated elsewhere is unwrapped with the held key-encryption key;
 - different header (the passphrase was changed, or the file is a different vault): the handle
-  forgets its keys; operations that need them raise ``VaultLocked`` until ``unlock``.
+  forgets its keys; operations that need them raise ``VaultLocked`` until ``unlock``;
+- a lower generation than the file it held (an older copy was put in place): the handle forgets
+  its keys and raises ``VaultRolledBack``. Unlocking again accepts the older file; deciding
+  whether that is allowed (against the signed audit heads) is the daemon's job.
+
+Every write produces format version 2 and increments the generation (ADR 0020); the first write
+of a version-1 file also creates the vault's audit key.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import attrs
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aileron_core.vault import sealing, storage
 from aileron_core.vault.entries import (
@@ -43,9 +50,19 @@ from aileron_core.vault.errors import (
     VaultError,
     VaultExists,
     VaultLocked,
+    VaultRolledBack,
     WrongPassphrase,
 )
-from aileron_core.vault.format import MAX_FILE_BYTES, Document, Header, SealedEntry, encode_file
+from aileron_core.vault.format import (
+    MAX_FILE_BYTES,
+    MAX_GENERATION,
+    VERSION,
+    AuditKey,
+    Document,
+    Header,
+    SealedEntry,
+    encode_file,
+)
 from aileron_core.vault.kdf import (
     DEFAULT_KDF,
     SALT_BYTES,
@@ -53,7 +70,12 @@ from aileron_core.vault.kdf import (
     derive_key,
     encode_passphrase,
 )
-from aileron_core.vault.keys import AuthenticationFailed, DataKeys, new_data_key
+from aileron_core.vault.keys import (
+    AuthenticationFailed,
+    DataKeys,
+    audit_private_key,
+    new_data_key,
+)
 from aileron_core.vault.parser import ParsedFile, parse_file
 
 _NAMED_IN_MESSAGE = 20
@@ -98,7 +120,14 @@ class Vault:
         data_key = new_data_key()
         keys = sealing.data_keys(data_key, header)
         wrapped = sealing.wrap(kek, data_key, header)
-        document = Document(header=header, wrapped_key=wrapped, updated_at=now, entries={})
+        document = Document(
+            header=header,
+            wrapped_key=wrapped,
+            updated_at=now,
+            entries={},
+            generation=1,
+            audit_key=sealing.new_audit_key(keys, header.vault_id),
+        )
         body = document.body()
         mac = keys.mac(body)
         with storage.write_lock(path, create_dir=True):
@@ -126,6 +155,27 @@ class Vault:
     def vault_id(self) -> str:
         """The vault's random 128-bit identifier, as 32 hex digits."""
         return self._doc.header.vault_id
+
+    @property
+    def generation(self) -> int:
+        """The file's generation: 0 for a version-1 file, else 1 at create and +1 per write.
+
+        Works while locked (the file is re-read if it changed); it is authenticated at unlock.
+        """
+        with self._mutex:
+            self._sync()
+            return self._doc.generation
+
+    @property
+    def audit_public_key(self) -> bytes | None:
+        """The raw 32-byte Ed25519 public audit key; ``None`` for a version-1 file.
+
+        Works while locked (the file is re-read if it changed); it is authenticated at unlock.
+        """
+        with self._mutex:
+            self._sync()
+            audit_key = self._doc.audit_key
+            return None if audit_key is None else audit_key.public
 
     @property
     def is_unlocked(self) -> bool:
@@ -228,6 +278,55 @@ class Vault:
             entries = self._doc.entries
             return [entries[path].info() for path in sorted(entries)]
 
+    # --- audit key and generation -------------------------------------------------------------
+
+    def audit_signing_key(self) -> Ed25519PrivateKey:
+        """The vault's Ed25519 audit signing key. Needs the vault unlocked.
+
+        Raises ``VaultLocked``, or ``VaultCorrupt`` if the file has no audit key (a version-1
+        file: call :meth:`ensure_audit_key` first) or its sealed seed does not open.
+        """
+        with self._mutex:
+            self._sync()
+            keys = self._require_keys()
+            audit_key = self._doc.audit_key
+            if audit_key is None:
+                raise self._corrupt(
+                    "audit_key",
+                    "the vault has no audit key (a version-1 file; ensure_audit_key() adds one)",
+                )
+            try:
+                return audit_private_key(sealing.open_audit_seed(keys, self.vault_id, audit_key))
+            except AuthenticationFailed:  # unlock verified it; only memory corruption gets here
+                raise self._corrupt("audit_key", "the sealed audit key does not open") from None
+
+    def ensure_audit_key(self) -> bool:
+        """Give the vault an audit key if it has none (upgrading a version-1 file to version 2).
+
+        Needs the vault unlocked (raises ``VaultLocked``). Returns whether it wrote the file.
+        """
+        with self._mutex, storage.write_lock(self.path):
+            self._sync()
+            keys = self._require_keys()
+            if self._doc.audit_key is not None:
+                return False
+            self._commit(self._doc.replace(updated_at=_now()), keys)
+            return True
+
+    def bump_generation(self, at_least: int) -> int:
+        """Rewrite the file with generation ``max(current + 1, at_least)``; return it.
+
+        Needs the vault unlocked (raises ``VaultLocked``). Used to carry the generation past
+        one recorded elsewhere, such as the last signed audit head, after a deliberate restore.
+        """
+        if type(at_least) is not int or not 0 <= at_least <= MAX_GENERATION:
+            raise ValueError(f"at_least must be an integer from 0 to {MAX_GENERATION}")
+        with self._mutex, storage.write_lock(self.path):
+            self._sync()
+            keys = self._require_keys()
+            self._commit(self._doc.replace(updated_at=_now()), keys, at_least=at_least)
+            return self._doc.generation
+
     # --- re-keying ----------------------------------------------------------------------------
 
     def change_passphrase(self, old: str, new: str) -> None:
@@ -248,7 +347,7 @@ class Vault:
             held = self._keys
             if held is None or not hmac.compare_digest(held.data_key, keys.data_key):
                 self._authenticate(keys, known={})  # never re-MAC a tampered file
-            header = attrs.evolve(self._doc.header, salt=os.urandom(SALT_BYTES))
+            header = attrs.evolve(self._doc.header, salt=os.urandom(SALT_BYTES), version=VERSION)
             kek = derive_key(new_secret, header.salt, header.kdf)
             wrapped = sealing.wrap(kek, keys.data_key, header)
             document = self._doc.replace(updated_at=_now(), header=header, wrapped_key=wrapped)
@@ -257,18 +356,35 @@ class Vault:
                 self._kek = kek
 
     def rotate(self) -> None:
-        """Generate a new data key and re-seal every entry under it. Needs the vault unlocked."""
+        """Generate a new data key and re-seal every entry and the audit key under it.
+
+        Needs the vault unlocked. The audit key itself (its public half) stays the same.
+        """
         with self._mutex, storage.write_lock(self.path):
             self._sync()
             keys = self._require_keys()
             assert self._kek is not None  # held whenever the keys are
             data_key = new_data_key()
-            new_keys = sealing.data_keys(data_key, self._doc.header)
+            header = attrs.evolve(self._doc.header, version=VERSION)
+            new_keys = sealing.data_keys(data_key, header)
             entries, bad = sealing.reseal_entries(self._doc, keys, new_keys)
             if bad:  # unlock authenticated them all; only memory corruption gets here
                 raise self._corrupt_entries(bad)
-            wrapped = sealing.wrap(self._kek, data_key, self._doc.header)
-            document = self._doc.replace(updated_at=_now(), wrapped_key=wrapped, entries=entries)
+            audit_key = self._doc.audit_key
+            if audit_key is not None:  # a version-1 file gets a new one in _commit
+                try:
+                    seed = sealing.open_audit_seed(keys, self.vault_id, audit_key)
+                except AuthenticationFailed:  # unlock verified it; only memory corruption
+                    raise self._corrupt("audit_key", "the sealed audit key does not open") from None
+                audit_key = sealing.seal_audit_seed(new_keys, self.vault_id, seed)
+            wrapped = sealing.wrap(self._kek, data_key, header)
+            document = self._doc.replace(
+                updated_at=_now(),
+                header=header,
+                wrapped_key=wrapped,
+                entries=entries,
+                audit_key=audit_key,
+            )
             self._commit(document, new_keys)
             self._keys = new_keys
 
@@ -288,13 +404,22 @@ class Vault:
         previous, keys = self._doc, self._keys
         self._doc, self._body, self._mac = parsed.document, parsed.body, parsed.mac
         self._identity = identity
-        if keys is not None:
-            self._follow(previous, keys)
+        if keys is None:
+            return
+        found, seen = parsed.document.generation, previous.generation
+        if found < seen:
+            self._forget_keys("the vault file was rolled back to an older generation")
+            raise VaultRolledBack(
+                f"the vault at {self.path} was rolled back: its generation is {found}, but "
+                f"generation {seen} was already seen",
+                details={"file": str(self.path), "generation": found, "expected": seen},
+            )
+        self._follow(previous, keys)
 
     def _follow(self, previous: Document, keys: DataKeys) -> None:
         """Authenticate a file another process wrote, with the keys this handle holds."""
         document = self._doc
-        if document.header != previous.header:
+        if _same_header(document.header) != _same_header(previous.header):
             self._forget_keys(
                 "another process changed the passphrase or replaced the vault since it was unlocked"
             )
@@ -311,8 +436,13 @@ class Vault:
                 ) from None
             if not hmac.compare_digest(data_key, keys.data_key):  # rotated elsewhere
                 new_keys = sealing.data_keys(data_key, document.header)
+        same_keys = new_keys is keys
         try:
-            self._authenticate(new_keys, known=previous.entries if new_keys is keys else {})
+            self._authenticate(
+                new_keys,
+                known=previous.entries if same_keys else {},
+                known_audit_key=previous.audit_key if same_keys else None,
+            )
         except VaultCorrupt:
             self._forget_keys("")
             raise
@@ -327,8 +457,15 @@ class Vault:
             raise self._wrong_passphrase() from None
         return kek, sealing.data_keys(data_key, header)
 
-    def _authenticate(self, keys: DataKeys, *, known: Mapping[str, SealedEntry]) -> None:
-        """Check every entry of the loaded file (but unchanged ``known`` ones) and its MAC."""
+    def _authenticate(
+        self,
+        keys: DataKeys,
+        *,
+        known: Mapping[str, SealedEntry],
+        known_audit_key: AuditKey | None = None,
+    ) -> None:
+        """Check every entry of the loaded file (but unchanged ``known`` ones), its MAC, and
+        that its audit key (unless identical to ``known_audit_key``) opens and matches."""
         bad = sealing.failing_entries(self._doc, keys, known=known)
         if bad:
             raise self._corrupt_entries(bad)
@@ -336,11 +473,33 @@ class Vault:
             raise self._corrupt(
                 "mac",
                 "the file's MAC does not match: entries were removed, rolled back or re-dated, "
-                "or the header was edited",
+                "or the header, generation or audit key was edited",
                 entries=[],
             )
+        audit_key = self._doc.audit_key
+        if audit_key is not None and audit_key != known_audit_key:
+            try:
+                sealing.open_audit_seed(keys, self.vault_id, audit_key)
+            except AuthenticationFailed:
+                raise self._corrupt(
+                    "audit_key", "the sealed audit key does not open or does not match"
+                ) from None
 
-    def _commit(self, document: Document, keys: DataKeys) -> None:
+    def _commit(self, document: Document, keys: DataKeys, *, at_least: int = 0) -> None:
+        """Write ``document`` as version 2 with the next generation (at least ``at_least``)."""
+        if document.header.version != VERSION:  # the first write of a version-1 file
+            assert self._kek is not None  # held whenever the keys are
+            header = attrs.evolve(document.header, version=VERSION)
+            wrapped = sealing.wrap(self._kek, keys.data_key, header)  # bound to the new header
+            document = attrs.evolve(document, header=header, wrapped_key=wrapped)
+        if document.audit_key is None:
+            document = attrs.evolve(
+                document, audit_key=sealing.new_audit_key(keys, document.header.vault_id)
+            )
+        generation = max(document.generation + 1, at_least)
+        if generation > MAX_GENERATION:
+            raise VaultError(f"the vault's generation counter is exhausted ({MAX_GENERATION})")
+        document = attrs.evolve(document, generation=generation)
         body = document.body()
         if len(body) + _ENVELOPE_BYTES > MAX_FILE_BYTES:
             raise InvalidEntry(f"the vault would grow past its limit of {MAX_FILE_BYTES} bytes")
@@ -388,6 +547,11 @@ class Vault:
             f"(altered, moved or renamed): {shown}{more}",
             entries=names,
         )
+
+
+def _same_header(header: Header) -> Header:
+    """The header without its format version, which an upgrade changes (same vault, same key)."""
+    return attrs.evolve(header, version=VERSION)
 
 
 def _new_passphrase(passphrase: str) -> bytes:
