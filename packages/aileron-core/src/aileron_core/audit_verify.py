@@ -118,7 +118,8 @@ class LogVerifier:
     then call :meth:`finish`.
 
     ``start`` = ``(seq, prev)`` checks a range cut out of a chain (an export): its first record
-    must be ``seq`` and link to ``prev``, which is trusted. ``public_key`` ``None`` means the
+    must be ``seq`` and link to ``prev``, which is trusted; ``end`` is the seq such a range
+    says it ends at (heads after it are not checked). ``public_key`` ``None`` means the
     vault has no audit key yet: the chain is checked, heads cannot be.
     """
 
@@ -131,12 +132,14 @@ class LogVerifier:
         witness: Iterable[bytes] | None = None,
         witness_key: bytes | None = None,
         start: tuple[int, str] = (1, GENESIS_PREV),
+        end: int | None = None,
     ) -> None:
         self._problems: list[Finding] = []
         self._notices: list[Finding] = []
         self._public_key = public_key
         self._vault_id = vault_id
         self._start_seq = start[0]
+        self._end = end
         self._chain = ChainVerifier(seq=start[0], prev=start[1])
         self._first_seq: int | None = None
         self._last_seq = start[0] - 1
@@ -325,7 +328,10 @@ class LogVerifier:
                     f"{chain.reason}",
                 )
             )
-        last_head = self._heads[-1][0] if self._heads else None
+        checkable = [h for h, _ in self._heads if self._end is None or h.seq <= self._end]
+        last_head = checkable[-1] if checkable else None
+        if self._end is not None:
+            self._check_end(checkable)
         if self._public_key is None and not self._heads_present:
             self._notices.append(
                 Finding(
@@ -434,9 +440,35 @@ class LogVerifier:
                 )
             )
 
+    def _check_end(self, checkable: list[Head]) -> None:
+        assert self._end is not None
+        if self._chain.broken:
+            return
+        if self._last_seq != self._end:
+            self._problems.append(
+                Finding(
+                    "log_truncated",
+                    self._last_seq + 1,
+                    f"the records end at seq {self._last_seq}, not at seq {self._end} where "
+                    "the export says it ends",
+                )
+            )
+        if len(checkable) < len(self._heads):
+            after = self._heads[len(checkable)][0]
+            self._notices.append(
+                Finding(
+                    "range_end",
+                    self._end,
+                    f"export ends at seq {self._end}; head n {after.n} (seq {after.seq}) and "
+                    "later vouch for records it does not hold",
+                )
+            )
+
     def _check_rewritten(self) -> None:
         intact: Head | None = None
         for head, _ in self._heads:
+            if self._end is not None and head.seq > self._end:
+                return
             matched = self._matched.get(head.n)
             if matched is None:
                 if head.seq == 0 and head.hash == GENESIS_PREV:
