@@ -1,11 +1,14 @@
-"""Generate the version-1 golden vaults in tests/vault/golden/ (kept for reference).
+"""Generate the golden vaults of the current format version in tests/vault/golden/.
 
 Run once, from the repository root, with the project's environment::
 
     hatch run test:python tests/vault/make_golden.py
 
-It refuses to overwrite existing golden files: they are a compatibility promise, and must keep
-opening forever. Regenerate only with ``--force`` and only when adding a new format version's
+It writes only the files of ``VAULTS`` that do not exist yet and adds them to expected.json,
+keeping what is recorded there for the others. It refuses to overwrite existing golden files:
+they are a compatibility promise, and must keep opening forever. The version-1 files were made
+by the version-1 code (commit 18ecf64); today's code writes version 2 and cannot make them
+again. ``--force`` regenerates the files of ``VAULTS`` only when adding a new format version's
 files, never to "fix" a test.
 """
 
@@ -17,15 +20,14 @@ import json
 import sys
 from pathlib import Path
 
-from aileron_core.vault import DEFAULT_KDF, KdfParams, Vault
+from aileron_core.vault import KdfParams, Vault
 
 GOLDEN = Path(__file__).with_name("golden")
 CHEAP = KdfParams(time_cost=1, memory_kib=8, parallelism=1)
 
-# name -> (KDF parameters, passphrase)
+# name -> (KDF parameters, passphrase); what today's code writes (format version 2)
 VAULTS = {
-    "v1-cheap.json": (CHEAP, "golden cheap passphrase ☃"),
-    "v1-default.json": (DEFAULT_KDF, "golden défault passphrase"),
+    "v2-cheap.json": (CHEAP, "golden v2 passphrase ☃"),
 }
 
 # Written in this order; the first entry is written twice, so its times differ.
@@ -52,10 +54,15 @@ def generate(name: str, kdf: KdfParams, passphrase: str) -> dict[str, object]:
             "created_at": info.created_at.isoformat(),
             "updated_at": info.updated_at.isoformat(),
         }
+    public = vault.audit_public_key
+    assert public is not None
     path.with_name(name + ".lock").unlink()
     return {
         "passphrase": passphrase,
         "vault_id": vault.vault_id,
+        "version": 2,
+        "generation": vault.generation,
+        "audit_public_key": base64.b64encode(public).decode(),
         "kdf": {
             "time_cost": kdf.time_cost,
             "memory_kib": kdf.memory_kib,
@@ -76,9 +83,12 @@ def main(argv: list[str]) -> int:
         return 1
     for path in existing:
         path.unlink()
-    expected = {name: generate(name, kdf, passphrase) for name, (kdf, passphrase) in VAULTS.items()}
+    expected_path = GOLDEN / "expected.json"
+    expected = json.loads(expected_path.read_text(encoding="utf-8"))
+    for name, (kdf, passphrase) in VAULTS.items():
+        expected[name] = generate(name, kdf, passphrase)
     text = json.dumps(expected, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-    (GOLDEN / "expected.json").write_text(text, encoding="utf-8")
+    expected_path.write_text(text, encoding="utf-8")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The checked-in version-1 vaults open, unlock and read back exactly, forever."""
+"""The checked-in golden vaults (format versions 1 and 2) open, unlock and read back exactly."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from aileron_core.canonical import canonical_json
 from aileron_core.vault import KdfParams, Vault, WrongPassphrase
@@ -42,7 +43,26 @@ def test_golden_vault_opens_with_every_entry_intact(name: str) -> None:
         "expected.json",
         "v1-cheap.json",
         "v1-default.json",
+        "v2-cheap.json",
     ]
+
+
+def test_golden_version_2_vault_keeps_its_generation_and_audit_key() -> None:
+    """The version-2 golden file has its recorded generation and public key, and it signs."""
+    expected = EXPECTED["v2-cheap.json"]
+    vault = Vault.open(GOLDEN / "v2-cheap.json")
+    public = base64.b64decode(expected["audit_public_key"])
+    assert (vault.generation, vault.audit_public_key) == (expected["generation"], public)
+    vault.unlock(expected["passphrase"])
+    signature = vault.audit_signing_key().sign(b"golden")
+    Ed25519PublicKey.from_public_bytes(public).verify(signature, b"golden")  # raises if not
+
+
+def test_golden_version_1_vaults_read_as_generation_0_without_audit_key() -> None:
+    """Both version-1 golden files report generation 0 and no audit key."""
+    for name in ("v1-cheap.json", "v1-default.json"):
+        vault = Vault.open(GOLDEN / name)
+        assert (vault.generation, vault.audit_public_key) == (0, None)
 
 
 def test_golden_default_vault_uses_the_real_default_kdf() -> None:

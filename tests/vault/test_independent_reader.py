@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -58,7 +59,11 @@ def read_vault(raw: bytes, passphrase: str) -> dict[str, tuple[bytes, dict[str, 
         ).hexdigest()
     )
     vault = document["vault"]
-    assert (vault["format"], vault["version"]) == ("aileron-vault", 1)
+    assert vault["format"] == "aileron-vault" and vault["version"] in (1, 2)
+    v1_keys = {"created_at", "entries", "format", "kdf", "updated_at", "vault_id", "version"}
+    v1_keys.add("wrapped_key")
+    extra = {"audit_key", "generation"} if vault["version"] == 2 else set()
+    assert set(vault) == v1_keys | extra
     kdf = vault["kdf"]
     assert kdf["name"] == "argon2id"
     assert 1 <= kdf["time_cost"] <= 10 and 1 <= kdf["parallelism"] <= 16
@@ -79,6 +84,21 @@ def read_vault(raw: bytes, passphrase: str) -> dict[str, tuple[bytes, dict[str, 
     mac_key = hkdf(data_key, vault_id, b"aileron-vault/v1/mac")
     expected_mac = hmac.new(mac_key, canonical(vault), hashlib.sha256).digest()
     assert hmac.compare_digest(expected_mac, b64(document["mac"]))
+    if vault["version"] == 2:  # ADR 0002 section 3, "Audit key"
+        assert type(vault["generation"]) is int and 1 <= vault["generation"] < 2**63
+        audit = vault["audit_key"]
+        audit_ad = canonical(
+            {
+                "context": "aileron-vault/v2/audit-key",
+                "public": audit["public"],
+                "vault_id": vault_id,
+            }
+        )
+        audit_cipher = AESGCM(hkdf(data_key, vault_id, b"aileron-vault/v2/audit-key"))
+        sealed = audit["sealed"]
+        seed = audit_cipher.decrypt(b64(sealed["nonce"]), b64(sealed["ciphertext"]), audit_ad)
+        public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+        assert public == b64(audit["public"])
     entry_cipher = AESGCM(hkdf(data_key, vault_id, b"aileron-vault/v1/entry"))
     found = {}
     for path, entry in vault["entries"].items():
