@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import stat
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from audit.kill import run_and_kill
 
-from aileron_cli.daemon.audit_checkpoint import checkpoint_path, keep_rejected
+from aileron_cli.daemon.audit_checkpoint import MAGIC, checkpoint_path, keep_rejected
 from aileron_cli.daemon.audit_config import (
     AuditConfig,
     load_audit_config,
@@ -168,6 +169,41 @@ def test_an_edited_rotated_segment_rejects_the_checkpoint_which_is_kept_not_over
     assert not checkpoint_path(layout.audit).exists()  # a broken chain writes none
 
 
+def test_a_rotated_segment_copied_back_is_rehashed_and_the_checkpoint_still_used(
+    layout: Layout,
+) -> None:
+    """A segment with a new inode but the same bytes (a restore) costs a re-hash, not a walk."""
+    written = fill(layout, 40)
+    second = layout.audit_segment(2)
+    copy = layout.home / "copy"
+    copy.write_bytes(second.read_bytes())
+    copy.chmod(0o600)
+    copy.replace(second)
+    log, report = AuditLog.open(layout.audit, segment_bytes=SEGMENT)
+    try:
+        assert report.checkpoint == "used" and report.scanned_lines == 0 and report.chain_ok
+        assert log.list() == written
+    finally:
+        log.close()
+
+
+def test_a_version_1_checkpoint_from_before_segments_is_still_used(layout: Layout) -> None:
+    """A checkpoint written before segments existed (version 1, one file) still holds."""
+    log, _ = AuditLog.open(layout.audit)
+    for n in range(10):
+        log.append_sync("action.invoked", AGENT, None, {"n": n})
+    log.close()
+    checkpoint = checkpoint_path(layout.audit)
+    data = checkpoint.read_bytes()[:-32]
+    assert data.startswith(MAGIC + b"2\n") and b',"segments":[]' in data
+    old = MAGIC + b"1\n" + data[len(MAGIC) + 2 :].replace(b',"segments":[]', b"", 1)
+    old = old.replace(b'"version":2', b'"version":1', 1)
+    checkpoint.write_bytes(old + hashlib.sha256(old).digest())
+    log, report = AuditLog.open(layout.audit, segment_bytes=SEGMENT)
+    log.close()
+    assert report.checkpoint == "used" and report.scanned_lines == 0 and report.records == 10
+
+
 def test_a_second_rejection_in_the_same_second_gets_a_counter(tmp_path: Path) -> None:
     """Two checkpoints rejected at one timestamp are both kept, under distinct names."""
     path = tmp_path / "audit.jsonl.checkpoint"
@@ -233,11 +269,13 @@ async def _three(log: AuditLog) -> list[AuditRecord]:
 def test_kill_9_while_appending_with_rotation_loses_no_acknowledged_event(layout: Layout) -> None:
     """SIGKILL mid-appends with frequent rotation: reopen keeps every acked seq, chain verifies."""
     acked: set[int] = set()
-    for acks_before_kill, workers in [(300, 8), (500, 32)]:
+    for round, (acks_before_kill, workers) in enumerate([(300, 8), (500, 32)]):
         acked |= run_and_kill(layout.audit, acks_before_kill, workers, 3000, 64 << 10)
         log, report = AuditLog.open(layout.audit, segment_bytes=64 << 10)
         try:
             assert report.chain_ok and report.unreadable_lines == 0, report.summary()
+            # Round 2: the checkpoint of round 1's clean close predates the new rotations.
+            assert report.checkpoint == ("absent", "used")[round]
             on_disk = {record.seq for record in log.list()}
             assert on_disk == set(range(1, log.last_seq + 1))
             assert acked <= on_disk, sorted(acked - on_disk)[:10]

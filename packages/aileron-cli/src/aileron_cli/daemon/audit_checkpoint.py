@@ -11,16 +11,21 @@ another version, a log shorter than ``log_size``, a prefix whose bytes changed) 
 evidence, renamed ``audit.jsonl.checkpoint.rejected-<UTC time>``, never overwritten.
 
 Sizes and offsets are global: the log is the concatenation of its rotated segments and the
-active ``audit.jsonl`` (``aileron_cli.daemon.audit_segments``), and the prefix hash covers that
-concatenation. Rotated segments never change, so a checkpoint still lets open skip them.
+active ``audit.jsonl`` (``aileron_cli.daemon.audit_segments``). Version 2 lists the rotated
+segments the prefix spans whole (name, size, sha256 and identity: inode and ctime), and
+``prefix_sha256`` covers only the bytes after them. Rotated segments never change, so open
+trusts a listed segment whose size and identity are unchanged without reading it (a segment
+copied or restored gets a new identity: it is re-hashed and compared instead). That keeps the
+start of a daemon with a million-record log to loading the index plus at most one segment's
+hash. Version 1 (no segment list: the prefix hash covers every byte) is still read.
 
 The writer never re-reads the log to compute ``prefix_sha256``: ``AuditLog`` keeps a running
 sha256 of exactly the bytes it verified at open or wrote itself, so a prefix edited on disk
 while the daemon ran is never blessed by the checkpoint written at its close.
 
-Format (version 1)::
+Format (version 2)::
 
-    b"aileron-audit-checkpoint 1\\n"
+    b"aileron-audit-checkpoint 2\\n"
     header: canonical JSON, one line (fields: see ``_HEADER``)
     body:   the index arrays' machine bytes, in ``AuditIndex.arrays()`` order, then the ids
             in position order as a JSON list (``null`` where a later record reused an id)
@@ -38,19 +43,16 @@ import sys
 from array import array
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from aileron_cli.daemon.audit_index import AuditIndex
 from aileron_cli.daemon.audit_recovery import Recovered, Resume, recover
-from aileron_cli.daemon.audit_segments import Segments
+from aileron_cli.daemon.audit_segments import Identity, SegmentHashes, Segments
 from aileron_core.audit import GENESIS_PREV, AuditCorruptError, check_line
 from aileron_core.canonical import canonical_json
 from aileron_core.fileio import atomic_write, fsync_dir
-
-if TYPE_CHECKING:
-    from hashlib import _Hash
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -68,7 +70,8 @@ __all__ = [
 
 log = logging.getLogger("aileron.daemon")
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+_READABLE = {1, 2}
 MAGIC = b"aileron-audit-checkpoint "
 _DIGEST = 32
 _READ_CHUNK = 1 << 20
@@ -84,7 +87,19 @@ _HEADER = {
     "arrays": list,
     "ids_bytes": int,
     "codes": list,
+    "segments": list,
 }
+_HEADER_V1 = {name: kind for name, kind in _HEADER.items() if name != "segments"}
+
+
+@attrs.frozen
+class SegmentEntry:
+    """A rotated segment a checkpoint vouches for whole."""
+
+    name: str
+    size: int
+    sha256: str
+    identity: Identity
 
 
 class CheckpointRejected(Exception):
@@ -102,7 +117,7 @@ class Trusted:
 
     resume: Resume
     index: AuditIndex
-    hasher: _Hash
+    hashes: SegmentHashes
 
 
 @attrs.frozen(kw_only=True)
@@ -112,7 +127,7 @@ class Opened:
 
     found: Recovered
     index: AuditIndex
-    hasher: _Hash
+    hashes: SegmentHashes
     covered: int | None
 
 
@@ -123,6 +138,7 @@ class _Decoded:
     last_hash: str
     prefix_sha256: str
     index: AuditIndex
+    segments: tuple[SegmentEntry, ...]
 
 
 def checkpoint_path(log_path: Path) -> Path:
@@ -142,22 +158,22 @@ def open_walk(log_path: Path, segments: Segments, *, created: bool, keep: int) -
         trusted, rejected = None, exc.reason
         kept_as = keep_rejected(checkpoint_path(log_path))
     if trusted is None:
-        index, hasher, resume = AuditIndex(), hashlib.sha256(), None
+        index, hashes, resume = AuditIndex(), SegmentHashes(), None
     else:
-        index, hasher, resume = trusted.index, trusted.hasher, trusted.resume
+        index, hashes, resume = trusted.index, trusted.hashes, trusted.resume
     found = recover(
         segments,
         index,
         created=created,
         keep=keep,
-        hasher=hasher,
+        hashes=hashes,
         resume=resume,
         checkpoint="used" if resume else "rejected" if rejected else "absent",
         checkpoint_reason=rejected,
         checkpoint_kept_as=kept_as,
     )
     covered = None if resume is None else resume.offset
-    return Opened(found=found, index=index, hasher=hasher, covered=covered)
+    return Opened(found=found, index=index, hashes=hashes, covered=covered)
 
 
 def keep_rejected(path: Path, now: datetime | None = None) -> str | None:
@@ -188,13 +204,24 @@ def save(
     log_path: Path,
     index: AuditIndex,
     *,
+    segments: Segments,
     log_size: int,
     last_seq: int,
     last_hash: str,
-    hasher: _Hash,
+    hashes: SegmentHashes,
 ) -> bool:
-    """Write the checkpoint of the log at ``log_path`` (``hasher``: the running sha256 of its
-    first ``log_size`` bytes); log and return ``False`` if that fails (it is only a shortcut)."""
+    """Write the checkpoint of the log at ``log_path`` (``hashes``: the sha256 of each of its
+    ``segments`` as verified or written, covering ``log_size`` bytes); log and return ``False``
+    if that fails (it is only a shortcut)."""
+    entries = tuple(
+        SegmentEntry(
+            name=segment.path.name,
+            size=segments.end_of(position) - segment.start,
+            sha256=hashes.done[position],
+            identity=segment.identity or (0, 0),
+        )
+        for position, segment in enumerate(segments.rotated)
+    )
     try:
         write(
             checkpoint_path(log_path),
@@ -202,7 +229,8 @@ def save(
             log_size=log_size,
             last_seq=last_seq,
             last_hash=last_hash,
-            prefix_sha256=hasher.hexdigest(),
+            prefix_sha256=hashes.current.hexdigest(),
+            segments=entries,
         )
     except OSError as exc:
         log.warning("audit log: could not write its checkpoint (%s)", exc.strerror or exc)
@@ -211,9 +239,16 @@ def save(
 
 
 def encode(
-    index: AuditIndex, *, log_size: int, last_seq: int, last_hash: str, prefix_sha256: str
+    index: AuditIndex,
+    *,
+    log_size: int,
+    last_seq: int,
+    last_hash: str,
+    prefix_sha256: str,
+    segments: tuple[SegmentEntry, ...] = (),
 ) -> bytes:
-    """The checkpoint file's bytes for a verified chain of ``last_seq`` records in ``index``."""
+    """The checkpoint file's bytes for a verified chain of ``last_seq`` records in ``index``;
+    ``prefix_sha256`` covers the bytes after the whole rotated ``segments``."""
     ids = json.dumps(index.ids_by_position(), ensure_ascii=False, separators=(",", ":"))
     ids_bytes = ids.encode("utf-8")
     header = {
@@ -227,6 +262,7 @@ def encode(
         "arrays": [[name, values.typecode, values.itemsize] for name, values in index.arrays()],
         "ids_bytes": len(ids_bytes),
         "codes": index.codes_list(),
+        "segments": [[entry.name, entry.size, entry.sha256, *entry.identity] for entry in segments],
     }
     parts = [MAGIC + str(CHECKPOINT_VERSION).encode() + b"\n", canonical_json(header) + b"\n"]
     parts.extend(values.tobytes() for _, values in index.arrays())
@@ -243,6 +279,7 @@ def write(
     last_seq: int,
     last_hash: str,
     prefix_sha256: str,
+    segments: tuple[SegmentEntry, ...] = (),
 ) -> None:
     """Atomically replace the checkpoint at ``path`` (0600)."""
     data = encode(
@@ -251,6 +288,7 @@ def write(
         last_seq=last_seq,
         last_hash=last_hash,
         prefix_sha256=prefix_sha256,
+        segments=segments,
     )
     atomic_write(path, data)
 
@@ -263,7 +301,7 @@ def decode(data: bytes) -> _Decoded:
     if first_end == -1:
         raise CheckpointRejected("the checkpoint has no version line")
     version = data[len(MAGIC) : first_end]
-    if version != str(CHECKPOINT_VERSION).encode():
+    if version not in {str(number).encode() for number in _READABLE}:
         shown = version[:20].decode("ascii", "replace")
         raise CheckpointRejected(f"unsupported checkpoint version {shown!r}")
     if len(data) < first_end + 1 + _DIGEST or (
@@ -277,7 +315,8 @@ def decode(data: bytes) -> _Decoded:
         header = json.loads(data[first_end + 1 : header_end])
     except (ValueError, RecursionError):
         raise CheckpointRejected("the checkpoint header is not JSON") from None
-    _check_header(header)
+    _check_header(header, int(version))
+    segments = _segment_entries(header)
     index = _decode_index(header, memoryview(data)[header_end + 1 : -_DIGEST])
     return _Decoded(
         log_size=header["log_size"],
@@ -285,17 +324,19 @@ def decode(data: bytes) -> _Decoded:
         last_hash=header["last_hash"],
         prefix_sha256=header["prefix_sha256"],
         index=index,
+        segments=segments,
     )
 
 
-def _check_header(header: Any) -> None:
-    if type(header) is not dict or header.keys() != _HEADER.keys():
+def _check_header(header: Any, version: int) -> None:
+    fields = _HEADER if version == 2 else _HEADER_V1
+    if type(header) is not dict or header.keys() != fields.keys():
         raise CheckpointRejected("the checkpoint header does not have the expected fields")
-    for name, kind in _HEADER.items():
+    for name, kind in fields.items():
         value = header[name]
         if type(value) is not kind or (type(value) is int and value < 0):
             raise CheckpointRejected(f"the checkpoint's {name} is not a valid {kind.__name__}")
-    if header["version"] != CHECKPOINT_VERSION:
+    if header["version"] != version:
         raise CheckpointRejected(f"unsupported checkpoint version {header['version']}")
     if header["byteorder"] != sys.byteorder:
         raise CheckpointRejected("the checkpoint was written on a machine of another byte order")
@@ -307,6 +348,25 @@ def _check_header(header: Any) -> None:
     codes = header["codes"]
     if any(type(code) is not str for code in codes) or len(set(codes)) != len(codes):
         raise CheckpointRejected("the checkpoint's codes are not distinct strings")
+
+
+def _segment_entries(header: dict[str, Any]) -> tuple[SegmentEntry, ...]:
+    entries: list[SegmentEntry] = []
+    for entry in header.get("segments", []):
+        if (
+            type(entry) is not list
+            or len(entry) != 5
+            or type(entry[0]) is not str
+            or not all(type(value) is int and value >= 0 for value in entry[1:2] + entry[3:])
+            or type(entry[2]) is not str
+            or len(entry[2]) != 64
+            or not _HEX.issuperset(entry[2])
+        ):
+            raise CheckpointRejected("the checkpoint's segment list is malformed")
+        entries.append(SegmentEntry(entry[0], entry[1], entry[2], (entry[3], entry[4])))
+    if sum(entry.size for entry in entries) > header["log_size"]:
+        raise CheckpointRejected("the checkpoint's segments are longer than its prefix")
+    return tuple(entries)
 
 
 def _decode_index(header: dict[str, Any], body: memoryview) -> AuditIndex:
@@ -370,9 +430,11 @@ def load(path: Path, segments: Segments) -> Trusted | None:
     """The checkpoint at ``path`` if it holds for the log's ``segments`` (read as one stream):
     ``None`` if there is none, :class:`CheckpointRejected` if it does not hold.
 
-    Holding means: the file is intact, the log is at least ``log_size`` long, the sha256 of its
-    first ``log_size`` bytes read from disk now is ``prefix_sha256``, and the record ending
-    there is intact with the checkpoint's last seq and hash.
+    Holding means: the file is intact, the log is at least ``log_size`` long, each rotated
+    segment it lists is there with the same name and size and either the same identity or the
+    same sha256 (re-hashed), the sha256 of the bytes after them up to ``log_size`` read from
+    disk now is ``prefix_sha256``, and the record ending there is intact with the checkpoint's
+    last seq and hash.
     """
     try:
         data = path.read_bytes()
@@ -388,8 +450,9 @@ def load(path: Path, segments: Segments) -> Trusted | None:
             f"the log is {file_size} bytes but the checkpoint covers {found.log_size}: "
             "it was truncated or replaced"
         )
-    hasher = _hash_prefix(segments, found.log_size)
-    if hasher.hexdigest() != found.prefix_sha256:
+    hashes = _check_segments(segments, found.segments)
+    start = sum(entry.size for entry in found.segments)
+    if _hash_span(segments, start, found.log_size, hashes) != found.prefix_sha256:
         raise CheckpointRejected(
             f"the log's first {found.log_size} bytes changed since the checkpoint was written"
         )
@@ -407,17 +470,44 @@ def load(path: Path, segments: Segments) -> Trusted | None:
         ):
             raise CheckpointRejected("the checkpoint's last record is not the log's")
     resume = Resume(offset=found.log_size, last_seq=found.last_seq, last_hash=found.last_hash)
-    return Trusted(resume=resume, index=index, hasher=hasher)
+    return Trusted(resume=resume, index=index, hashes=hashes)
 
 
-def _hash_prefix(segments: Segments, size: int) -> _Hash:
-    """The sha256 of the first ``size`` bytes of the log's ``segments``, streamed."""
-    hasher = hashlib.sha256()
-    offset = 0
-    while offset < size:
-        chunk = segments.pread(min(_READ_CHUNK, size - offset), offset)
+def _check_segments(segments: Segments, entries: tuple[SegmentEntry, ...]) -> SegmentHashes:
+    """The listed rotated segments' hashes, once each is found unchanged on disk."""
+    hashes = SegmentHashes()
+    for position, entry in enumerate(entries):
+        if position >= len(segments.rotated):
+            raise CheckpointRejected(f"the log's segment {entry.name} is missing")
+        segment = segments.items[position]
+        size = segments.end_of(position) - segment.start
+        if segment.path.name != entry.name or size != entry.size:
+            raise CheckpointRejected(
+                f"the log's segment {entry.name} was replaced, resized or renamed"
+            )
+        if segment.identity != entry.identity:  # copied, restored or touched: read it
+            sha = _hash_span(segments, segment.start, segment.start + size, SegmentHashes())
+            if sha != entry.sha256:
+                raise CheckpointRejected(
+                    f"the log's segment {entry.name} changed since the checkpoint was written"
+                )
+        hashes.done.append(entry.sha256)
+    return hashes
+
+
+def _hash_span(segments: Segments, start: int, end: int, hashes: SegmentHashes) -> str:
+    """The sha256 of global bytes ``start``..``end``, streamed; the same bytes are also fed to
+    ``hashes``, split at the segments' boundaries."""
+    overall = hashlib.sha256()
+    offset = start
+    while offset < end:
+        position = segments.position_of(offset)
+        stop = end if position + 1 == len(segments.items) else min(end, segments.end_of(position))
+        chunk = segments.pread(min(_READ_CHUNK, stop - offset), offset)
         if not chunk:
             raise CheckpointRejected("the log ended while its prefix was being hashed")
-        hasher.update(chunk)
+        hashes.finish_until(position)
+        hashes.update(chunk)
+        overall.update(chunk)
         offset += len(chunk)
-    return hasher
+    return overall.hexdigest()

@@ -2,7 +2,9 @@
 
 One entry per readable record, in compact arrays: the line's offset and length, the record's
 seq, its time (``to_micros``: microseconds since the epoch), its type and its session, plus
-id -> position. Types and session ids are stored as small integers (``code``), so a filter
+its id. The id -> position map that ``get`` needs is built on first use: building it for a
+million records costs more than the rest of loading a checkpoint, and a daemon's start should
+not wait for it. Types and session ids are stored as small integers (``code``), so a filter
 compares integers. ``AuditLog`` guards it with its own lock. ``arrays``/``codes_list`` and
 ``restore`` let ``aileron_cli.daemon.audit_checkpoint`` save and reload it without re-reading
 the log.
@@ -38,7 +40,8 @@ class AuditIndex:
         self.micros = array("q")
         self.types = array("l")
         self.sessions = array("l")
-        self.ids: dict[str, int] = {}
+        self._id_list: list[str | None] = []  # by position; None: unknown (old checkpoints)
+        self._ids: dict[str, int] | None = {}  # built from _id_list on first use
         self._codes: dict[str | None, int] = {None: 0}
 
     def __len__(self) -> int:
@@ -59,12 +62,18 @@ class AuditIndex:
         """Every type and session id seen, in code order from 1 (code 0 is ``None``)."""
         return [value for value in self._codes if value is not None]
 
+    @property
+    def ids(self) -> dict[str, int]:
+        """id -> position (the newest record with that id), built on first use."""
+        if self._ids is None:
+            found: dict[str | None, int] = dict(zip(self._id_list, range(len(self)), strict=True))
+            found.pop(None, None)
+            self._ids = cast(dict[str, int], found)  # None was its only non-str key
+        return self._ids
+
     def ids_by_position(self) -> list[str | None]:
-        """The id ``get`` finds at each position (``None`` where a later record reused it)."""
-        found: list[str | None] = [None] * len(self)
-        for id, position in self.ids.items():  # the record field is called id
-            found[position] = id
-        return found
+        """The id of the record at each position (what a checkpoint stores)."""
+        return self._id_list
 
     @classmethod
     def restore(
@@ -75,9 +84,7 @@ class AuditIndex:
         index = cls()
         for name, _ in index.arrays():
             setattr(index, name, arrays[name])
-        found: dict[str | None, int] = dict(zip(ids, range(len(ids)), strict=True))
-        found.pop(None, None)
-        index.ids = cast(dict[str, int], found)  # None was its only non-str key
+        index._id_list, index._ids = ids, None
         index._codes = {None: 0}
         index._codes.update(zip(codes, range(1, len(codes) + 1), strict=True))
         return index
@@ -104,7 +111,9 @@ class AuditIndex:
         self.micros.append(to_micros(ts))
         self.types.append(self._codes.setdefault(type, len(self._codes)))
         self.sessions.append(self._codes.setdefault(session_id, len(self._codes)))
-        self.ids[id] = len(self.offsets) - 1
+        self._id_list.append(id)
+        if self._ids is not None:
+            self._ids[id] = len(self.offsets) - 1
 
     def add_record(self, record: AuditRecord, offset: int, length: int) -> None:
         """Index ``record``, whose line is ``length`` bytes at ``offset``."""

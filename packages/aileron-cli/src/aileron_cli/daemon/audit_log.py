@@ -42,7 +42,6 @@ import builtins
 import collections
 import contextlib
 import fcntl
-import hashlib
 import logging
 import os
 import threading
@@ -56,7 +55,7 @@ import attrs
 from aileron_cli.daemon import audit_checkpoint
 from aileron_cli.daemon.audit_index import AuditIndex, to_micros
 from aileron_cli.daemon.audit_recovery import RecoveryReport, read_lines
-from aileron_cli.daemon.audit_segments import Segment, Segments
+from aileron_cli.daemon.audit_segments import Segment, SegmentHashes, Segments, identity_of
 from aileron_core.audit import (
     GENESIS_PREV,
     Actor,
@@ -142,9 +141,9 @@ class AuditLog:
         self._readers = 0  # threads reading record lines from the file right now
         self._pending: list[tuple[AuditEvent, asyncio.Future[AuditRecord]]] = []
         self._writer: asyncio.Task[None] | None = None
-        # The sha256 of the file's first _size bytes as verified at open or written since;
-        # what the checkpoint written at close vouches for. Guarded by _write_lock.
-        self._hasher = hashlib.sha256()
+        # The sha256 of each segment's bytes as verified at open or written since; what the
+        # checkpoint written at close vouches for. Guarded by _write_lock.
+        self._hashes = SegmentHashes()
         self._checkpoint_ok = False  # whether the whole chain verified at open
         self._checkpointed_size: int | None = None  # what the checkpoint on disk covers
 
@@ -169,7 +168,8 @@ class AuditLog:
             start = 0
             for _, segment_path in rotated_audit_segments(path):
                 segment_fd = os.open(segment_path, os.O_RDONLY | os.O_CLOEXEC)
-                rotated.append(Segment(path=segment_path, start=start, fd=segment_fd))
+                identity = identity_of(segment_fd)
+                rotated.append(Segment(segment_path, start, segment_fd, identity))
                 start += os.fstat(segment_fd).st_size
             # No active file but rotated ones: a crash between a rotation's rename and the new
             # file; the fresh active segment continues the chain.
@@ -190,7 +190,7 @@ class AuditLog:
         opened = audit_checkpoint.open_walk(
             self._path, self._segments, created=created, keep=RECENT_RECORDS
         )
-        self._index, self._hasher = opened.index, opened.hasher
+        self._index, self._hashes = opened.index, opened.hashes
         self._checkpointed_size = opened.covered
         found = opened.found
         self._size = found.size
@@ -355,7 +355,7 @@ class AuditLog:
                     hint="free disk space or fix the file system, then restart the daemon",
                 ) from exc
             self._size = start + len(data)
-            self._hasher.update(data)
+            self._hashes.update(data)
             self._commits += 1
             with self._index_lock:
                 self._next_seq, self._last_hash = seq, prev
@@ -393,6 +393,7 @@ class AuditLog:
         with self._index_lock:
             self._segments = self._segments.rotate(target, fd, self._size)
             self._fd = fd
+        self._hashes.finish_until(len(self._segments.items) - 1)
 
     def _poison(self, exc: OSError, start: int) -> None:
         self._failure = exc
@@ -583,10 +584,11 @@ class AuditLog:
             audit_checkpoint.save(
                 self._path,
                 self._index,
+                segments=self._segments,
                 log_size=self._size,
                 last_seq=self._next_seq - 1,
                 last_hash=self._last_hash,
-                hasher=self._hasher,
+                hashes=self._hashes,
             )
 
 

@@ -9,8 +9,9 @@ appends continue.
 When a checkpoint (``aileron_cli.daemon.audit_checkpoint``) vouches for a prefix of the file,
 ``recover`` is given a ``Resume``: the index already holds the prefix's records, and the walk
 starts at the end of the prefix, continuing the chain from the checkpoint's last seq and hash.
-Either way every byte ``recover`` keeps is fed to ``hasher``, so the caller's running sha256
-covers exactly the bytes that were verified (the next checkpoint's prefix hash).
+Either way every byte ``recover`` keeps is fed to ``hashes`` (one sha256 per segment), so the
+caller's hashes cover exactly the bytes that were verified (what the next checkpoint vouches
+for).
 """
 
 from __future__ import annotations
@@ -20,17 +21,14 @@ import json
 import os
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import attrs
 
 from aileron_cli.daemon.audit_index import AuditIndex
-from aileron_cli.daemon.audit_segments import Segments
+from aileron_cli.daemon.audit_segments import SegmentHashes, Segments
 from aileron_core.audit import GENESIS_PREV, AuditRecord, ChainVerifier, VerifyReport
 from aileron_core.convert import converter
-
-if TYPE_CHECKING:
-    from hashlib import _Hash
 
 __all__ = ["CheckpointStatus", "Recovered", "RecoveryReport", "Resume", "read_lines", "recover"]
 
@@ -170,7 +168,7 @@ def recover(
     *,
     created: bool,
     keep: int,
-    hasher: _Hash,
+    hashes: SegmentHashes,
     resume: Resume | None = None,
     checkpoint: CheckpointStatus = "absent",
     checkpoint_reason: str | None = None,
@@ -182,8 +180,8 @@ def recover(
     come back parsed. Only the active segment's end can be torn and cut: a rotated segment was
     complete when it was renamed, so whatever it holds is fed to the chain as it is.
     ``created`` (the file was just made) and the checkpoint's fate are passed on to the report.
-    With ``resume``, only the bytes after ``resume.offset`` are read (``index`` and ``hasher``
-    already cover the rest); every line kept is fed to ``hasher``.
+    With ``resume``, only the bytes after ``resume.offset`` are read (``index`` and ``hashes``
+    already cover the rest); every line kept is fed to ``hashes``.
     """
     verifier = ChainVerifier() if resume is None else _ResumedVerifier(resume)
     start = 0 if resume is None else resume.offset
@@ -197,7 +195,7 @@ def recover(
 
     def take(offset: int, line: bytes) -> None:
         nonlocal last, unreadable, scanned
-        hasher.update(line)
+        hashes.update(line)
         scanned += 1
         value = verifier.feed(line)
         if value is None:
@@ -221,6 +219,7 @@ def recover(
         if end <= start and segment is not active:
             continue
         local = max(0, start - segment.start)
+        hashes.finish_until(position)
         with os.fdopen(os.dup(segment.fd), "rb") as handle:
             if segment is not active:
                 for offset, line in read_lines(handle, end - segment.start - local, start=local):

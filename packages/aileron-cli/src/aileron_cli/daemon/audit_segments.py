@@ -6,17 +6,56 @@ files (the index, the checkpoint, recovery) works on *global* offsets: positions
 concatenation of every segment in order. :class:`Segments` maps them back to a file: it is an
 immutable snapshot (a rotation builds a new one), so readers can use the one they took without
 a lock. Rotated segments are never written again; only the last (active) one grows.
+
+:class:`SegmentHashes` is the sha256 of each segment's bytes as this process verified or wrote
+them (final for rotated segments, running for the active one): what a checkpoint vouches for.
+A rotated segment's ``identity`` (inode and ctime, taken when it was opened or renamed; no
+write, rename or chmod can leave the ctime as it was) lets the next open trust its recorded
+hash without re-reading it.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
-__all__ = ["Segment", "Segments"]
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
+__all__ = ["Identity", "Segment", "SegmentHashes", "Segments", "identity_of"]
+
+Identity = tuple[int, int]
+"""``(st_ino, st_ctime_ns)`` of a rotated segment."""
+
+
+def identity_of(fd: int) -> Identity:
+    """The identity of the file open at ``fd`` now."""
+    found = os.fstat(fd)
+    return found.st_ino, found.st_ctime_ns
+
+
+@attrs.define
+class SegmentHashes:
+    """sha256 of each segment's bytes: ``done`` (hex) for segments 0..len(done)-1, then the
+    running ``current`` one of the next segment."""
+
+    done: list[str] = attrs.Factory(list)
+    current: _Hash = attrs.Factory(hashlib.sha256)
+
+    def update(self, data: bytes) -> None:
+        """Feed bytes of the current segment."""
+        self.current.update(data)
+
+    def finish_until(self, position: int) -> None:
+        """Close the running hash of every segment before ``position`` (it moved on)."""
+        while len(self.done) < position:
+            self.done.append(self.current.hexdigest())
+            self.current = hashlib.sha256()
 
 
 @attrs.frozen
@@ -26,6 +65,8 @@ class Segment:
     path: Path
     start: int
     fd: int
+    identity: Identity | None = None
+    """For a rotated segment: its identity when opened or renamed."""
 
 
 @attrs.frozen
@@ -55,17 +96,20 @@ class Segments:
             return self.items[position + 1].start
         return self.size()
 
+    def position_of(self, offset: int) -> int:
+        """The position of the segment holding global ``offset``."""
+        return bisect.bisect_right([segment.start for segment in self.items], offset) - 1
+
     def rotate(self, path: Path, fd: int, start: int) -> Segments:
         """This view with the active segment now at ``path`` (renamed) and a new active one
         open at ``fd`` starting at global offset ``start``."""
         old = self.active
-        new_old = Segment(path=path, start=old.start, fd=old.fd)
+        new_old = Segment(path=path, start=old.start, fd=old.fd, identity=identity_of(old.fd))
         return Segments(self.items[:-1] + (new_old, Segment(path=old.path, start=start, fd=fd)))
 
     def pread(self, length: int, offset: int) -> bytes:
         """Up to ``length`` bytes at global ``offset`` (a read may span segments)."""
-        starts = [segment.start for segment in self.items]
-        position = bisect.bisect_right(starts, offset) - 1
+        position = self.position_of(offset)
         parts: list[bytes] = []
         while length > 0 and position < len(self.items):
             segment = self.items[position]
