@@ -252,22 +252,34 @@ def _is_text(value: object) -> bool:
     return type(value) is str and value != ""
 
 
+_ACTOR_FIELDS = frozenset(("id", "type"))
+_UTC_OFFSET = timedelta(0)
+
+
 def _shape_problem(value: dict[str, Any]) -> str | None:
     """What is wrong with the fields of a decoded line, or ``None``: exactly the record's
-    fields, each of exactly its JSON type (checked by hand: cattrs would coerce ``"1"`` to 1)."""
+    fields, each of exactly its JSON type (checked by hand: cattrs would coerce ``"1"`` to 1).
+    Every record of a verify passes through here, so the checks are written out inline."""
     if value.keys() != RECORD_FIELDS:
         return "fields are not exactly " + ", ".join(sorted(RECORD_FIELDS))
     seq = value["seq"]
     if type(seq) is not int or seq < 1:
         return "seq is not an integer >= 1"
-    if not (_is_text(value["id"]) and _is_text(value["type"])):
+    record_id, record_type = value["id"], value["type"]
+    if (
+        type(record_id) is not str
+        or not record_id
+        or type(record_type) is not str
+        or not record_type
+    ):
         return "id or type is not a non-empty string"
-    if value["session_id"] is not None and not _is_text(value["session_id"]):
+    session_id = value["session_id"]
+    if session_id is not None and (type(session_id) is not str or not session_id):
         return "session_id is neither null nor a non-empty string"
     actor = value["actor"]
     if (
         type(actor) is not dict
-        or actor.keys() != {"id", "type"}
+        or actor.keys() != _ACTOR_FIELDS
         or actor["type"] not in ACTOR_TYPES
         or not _is_text(actor["id"])
     ):
@@ -283,7 +295,7 @@ def _shape_problem(value: dict[str, Any]) -> str | None:
         moment = datetime.fromisoformat(ts) if type(ts) is str else None
     except ValueError:
         moment = None
-    if moment is None or moment.utcoffset() != timedelta(0) or moment.isoformat() != ts:
+    if moment is None or moment.utcoffset() != _UTC_OFFSET or moment.isoformat() != ts:
         return "ts is not an ISO 8601 UTC timestamp as the log writes it"
     return None
 

@@ -145,6 +145,7 @@ class LogVerifier:
         self._last_seq = start[0] - 1
         self._last_hash = start[1]
         self._torn: int | None = None
+        self._broken = False
         self._signed_type_seen: int | None = None
         self._unsigned_types: list[tuple[int, str]] = []
         self._unsigned_count = 0
@@ -280,8 +281,11 @@ class LogVerifier:
 
     def feed(self, line: bytes) -> None:
         """Check the next record line (newline included)."""
+        if self._broken:
+            return  # the chain's report already names the first bad record
         value = self._chain.feed(line)
         if value is None or self._chain.broken:
+            self._broken = True
             return
         seq: int = value["seq"]
         self._last_seq = seq
@@ -523,18 +527,16 @@ def verify_files(
         witness_key=witness_key,
     )
     present = [path for path in segments if path.exists()]
-    pending: bytes | None = None
-    for path in present:
+    feed = verifier.feed
+    for index, path in enumerate(present):
+        last_file = index == len(present) - 1
         with open(path, "rb") as handle:
             for line in handle:
-                if pending is not None:
-                    verifier.feed(pending)
-                pending = line
-    if pending is not None:
-        if pending.endswith(b"\n"):
-            verifier.feed(pending)
-        else:
-            verifier.torn(pending)
+                # Only a file's last line can lack its newline; in the last file, it is torn.
+                if line[-1:] == b"\n" or not last_file:
+                    feed(line)
+                else:
+                    verifier.torn(line)
     return verifier.finish(log_present=bool(present), tip=tip)
 
 
