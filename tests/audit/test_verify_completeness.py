@@ -379,3 +379,23 @@ def test_verify_passes_exactly_when_untouched(
     if how is None:
         assert report.signed_seq == log.head_seqs[-1]
         assert report.unsigned_tail == report.records - report.signed_seq
+
+
+def test_torn_last_head_is_a_notice(tmp_path: Path) -> None:
+    """A torn last heads line (a crash mid-write) is a notice; earlier heads still count."""
+    log = standard_log()
+    log.add()
+    log.sign()
+    _, heads, _ = log.write(tmp_path)
+    heads.write_bytes(heads.read_bytes()[:-7])
+    report = log.verify(tmp_path, write=False)
+    assert report.ok and report.signed_seq == 19 and report.unsigned_tail == 1
+    assert "torn_head" in [n.code for n in report.notices]
+
+
+def test_blank_heads_line_is_invalid(tmp_path: Path) -> None:
+    """A blank line among the heads is head_invalid: heads are exact canonical lines."""
+    log = standard_log()
+    log.heads.insert(2, b"\n")
+    finding = only(log.verify(tmp_path), "head_invalid")
+    assert "heads line 3" in finding.message
