@@ -1,4 +1,8 @@
-"""A model-based test: two handles on one file, driven at random, agree with a plain dict."""
+"""A model-based test: two handles on one file, driven at random, agree with a plain dict.
+
+The model also counts the file's writes: the vault's generation must equal it, and its audit
+public key must never change.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ class VaultModel(RuleBasedStateMachine):
         # The passphrase generation each handle unlocked at; None when it is locked.
         self.unlocked_at: list[int | None] = [0, 0]
         self.model: dict[str, tuple[bytes, dict[str, str]]] = {}
+        self.writes = 1  # the file's expected generation: 1 at create, +1 per write
+        self.audit_public_key = self.handles[0].audit_public_key
 
     @property
     def passphrase(self) -> str:
@@ -48,6 +54,7 @@ class VaultModel(RuleBasedStateMachine):
     @rule(h=handles, path=paths, value=values, metadata=st.none() | metadata_maps)
     def put(self, h: int, path: str, value: bytes | str, metadata: dict[str, str] | None) -> None:
         info = self.ready(h).put(path, value, metadata)
+        self.writes += 1
         if metadata is None:
             metadata = self.model[path][1] if path in self.model else {}
         self.model[path] = (as_bytes(value), metadata)
@@ -58,6 +65,7 @@ class VaultModel(RuleBasedStateMachine):
         vault = self.ready(h)
         if path in self.model:
             vault.delete(path)
+            self.writes += 1
             del self.model[path]
         else:
             with pytest.raises(EntryNotFound):
@@ -85,12 +93,25 @@ class VaultModel(RuleBasedStateMachine):
         current = self.unlocked_at[h] == self.generation
         self.handles[h].change_passphrase(self.passphrase, f"passphrase {self.generation + 1}")
         self.generation += 1
+        self.writes += 1
         self.unlocked_at[h] = self.generation if current else None
         assert self.handles[h].is_unlocked == current
 
     @rule(h=handles)
     def rotate(self, h: int) -> None:
         self.ready(h).rotate()
+        self.writes += 1
+
+    @rule(h=handles, at_least=st.integers(0, 60))
+    def bump_generation(self, h: int, at_least: int) -> None:
+        self.writes = max(self.writes + 1, at_least)
+        assert self.ready(h).bump_generation(at_least) == self.writes
+
+    @invariant()
+    def generation_counts_the_writes(self) -> None:
+        for vault in self.handles:
+            assert vault.generation == self.writes
+            assert vault.audit_public_key == self.audit_public_key
 
     @invariant()
     def agrees_with_the_model(self) -> None:

@@ -160,7 +160,8 @@ class Vault:
     def generation(self) -> int:
         """The file's generation: 0 for a version-1 file, else 1 at create and +1 per write.
 
-        Works while locked (the file is re-read if it changed); it is authenticated at unlock.
+        Works while locked; it is authenticated at unlock. Like every operation it re-reads a
+        changed file, so it can raise what that raises (``VaultCorrupt``, ``VaultRolledBack``).
         """
         with self._mutex:
             self._sync()
@@ -170,7 +171,8 @@ class Vault:
     def audit_public_key(self) -> bytes | None:
         """The raw 32-byte Ed25519 public audit key; ``None`` for a version-1 file.
 
-        Works while locked (the file is re-read if it changed); it is authenticated at unlock.
+        Works while locked; it is authenticated at unlock. Like every operation it re-reads a
+        changed file, so it can raise what that raises (``VaultCorrupt``, ``VaultRolledBack``).
         """
         with self._mutex:
             self._sync()
