@@ -70,6 +70,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/v1/sessions/{session_id}/listener"): ADMIN,
     ("GET", "/v1/audit"): ADMIN,
     ("GET", "/v1/audit/verify"): ADMIN,
+    ("POST", "/v1/audit/ack"): ADMIN,
     ("GET", "/v1/audit/{record_id}"): ADMIN,
     ("GET", "/v1/connectors"): ADMIN,
     ("POST", "/v1/connectors"): ADMIN,

@@ -46,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     command("init", "Create the vault (it is left unlocked).", _init)
     command("unlock", "Unlock the vault in the daemon.", _unlock)
+    command(
+        "restore-accept",
+        "Unlock a vault.json older than the audit log's last signed head (a deliberate restore"
+        " from a backup): its generation is moved forward and the acceptance is audited.",
+        _restore_accept,
+    )
     command("lock", "Make the daemon forget the vault key.", _lock, passphrase_file=False)
     add_json_flag(
         command(
@@ -89,6 +95,18 @@ def _unlock(args: argparse.Namespace) -> int:
     with connect() as client:
         client.post("vault/unlock", {"passphrase": passphrase(args)})
     print("the vault is unlocked")
+    return 0
+
+
+def _restore_accept(args: argparse.Namespace) -> int:
+    with connect() as client:
+        status = client.post(
+            "vault/unlock", {"passphrase": passphrase(args), "accept_restore": True}
+        )
+    if status.get("restore_accepted"):
+        print("accepted the restored vault (audited as vault.restore_accepted); it is unlocked")
+    else:
+        print("the vault was not behind the audit log; it is unlocked (nothing to accept)")
     return 0
 
 

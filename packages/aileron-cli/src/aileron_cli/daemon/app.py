@@ -99,6 +99,7 @@ def create_app(
         holder["state"] = state
         app.state.daemon = state
         state.guard_orphans()
+        state.heads.start()
         if on_ready is not None:
             on_ready(state)
         try:
@@ -109,7 +110,9 @@ def create_app(
             await state.audit.drain()
             await state.executor.aclose()
             await state.gateway.aclose()
-            state.close()
+            await state.heads.aclose()
+            state.close()  # signs the last head
+            await state.stop_witness()  # and has it countersigned
             if on_stopped is not None:
                 on_stopped(state)
 

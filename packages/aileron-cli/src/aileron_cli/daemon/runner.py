@@ -161,6 +161,8 @@ async def decide(
 ) -> Approval:
     """Record a human's decision (and the deciding ``process``, when known); on approval run
     exactly the approved arguments, once, unless what would run changed (``approval_stale``)."""
+    state.approvals.get(approval_id)  # an unknown id is 404 even while locked
+    state.require_signing()
     approval = state.approvals.decide(approval_id, approved, actor.id, reason)
     deciding = process.to_json() if process is not None else None
     if not approved:
@@ -172,10 +174,12 @@ async def decide(
             reason=reason,
             process=deciding,
         )
+        await state.heads.asign("decision")
         return approval
     await state.record(
         "approval.approved", actor, approval.session_id, approval_id=approval.id, process=deciding
     )
+    await state.heads.asign("decision")
     try:
         # Re-planned from what is installed now: the action or connector may have gone.
         plan = _replan(state, approval)

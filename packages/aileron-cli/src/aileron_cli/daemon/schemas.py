@@ -33,6 +33,7 @@ class Status(BaseModel):
     actions: int
     connectors: int
     bindings: int
+    audit_notices: list[str] = Field(default_factory=list)
 
 
 class PassphraseBody(Strict):
@@ -46,6 +47,15 @@ class ChangePassphraseBody(Strict):
 
 class VaultStatus(BaseModel):
     state: Literal["missing", "locked", "unlocked"]
+
+
+class Unlocked(VaultStatus):
+    restore_accepted: bool
+
+
+class UnlockBody(Strict):
+    passphrase: str = Passphrase
+    accept_restore: bool = False
 
 
 class EntryBody(Strict):

@@ -12,13 +12,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aileron_cli import audit_files
+from aileron_cli.daemon import enclave_witness, secret_cache
 from aileron_cli.daemon.action_store import ActionStore
 from aileron_cli.daemon.approvals import ApprovalStore
+from aileron_cli.daemon.audit_config import load_audit_config
 from aileron_cli.daemon.audit_log import AuditLog, AuditWriteError
 from aileron_cli.daemon.auth import Gate, TokenRegistry
 from aileron_cli.daemon.binding_store import BindingStore
 from aileron_cli.daemon.connector_store import ConnectorStore
+from aileron_cli.daemon.enclave_witness import WitnessQueue
+from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.executor import Executor
+from aileron_cli.daemon.head_signer import HeadSigner
 from aileron_cli.daemon.launchers import LauncherWatch
 from aileron_cli.daemon.listener import SessionListeners
 from aileron_cli.daemon.sessions import SessionStore
@@ -27,10 +33,13 @@ from aileron_cli.daemon.vault_service import VaultService
 from aileron_cli.gateway.config import GatewayConfig, load_gateway_config
 from aileron_cli.gateway.proxy import Gateway
 from aileron_core.audit import Actor, AuditRecord
+from aileron_core.audit_heads import Head, head_digest
+from aileron_core.audit_verify import CompletenessReport, Finding
+from aileron_core.errors import AileronError
 from aileron_core.models import Session
 from aileron_core.paths import Layout
 from aileron_core.processes import ProcessRef, descendants, end_processes
-from aileron_core.vault import KdfParams
+from aileron_core.vault import KdfParams, Vault, VaultLocked, VaultRolledBack
 
 log = logging.getLogger("aileron.daemon")
 
@@ -68,6 +77,9 @@ class DaemonState:
     approvals: ApprovalStore
     executor: Executor
     gateway: Gateway
+    heads: HeadSigner
+    witness: WitnessQueue | None = None
+    """Sends each signed head to the attached enclave, while the vault is unlocked."""
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     pid: int = field(default_factory=os.getpid)
     last_activity: float = field(default_factory=time.monotonic)
@@ -81,6 +93,12 @@ class DaemonState:
             self.tokens, audit=self.audit.append, peer_required=self.config.peer_required
         )
         self.launchers = LauncherWatch(self._launcher_exited)
+        self.heads.on_signed = self._signed
+
+    def _signed(self, head: Head, line: bytes) -> None:
+        """A head was signed: have it countersigned when an enclave is attached."""
+        if self.witness is not None:
+            self.witness.submit(head.vault_id, head.n, head_digest(line))
 
     def guard_session(self, session: Session) -> None:
         """Treat the launcher's process tree as the session's agent (SPEC §16) for as long as
@@ -137,7 +155,8 @@ class DaemonState:
         """Open every store, repairing what a crash left behind, and audit the recovery."""
         layout = config.layout.ensure()
         gateway = config.gateway or load_gateway_config(layout.config)  # before taking locks
-        audit, recovery = AuditLog.open(layout.audit)
+        audit_config = load_audit_config(layout.config)
+        audit, recovery = AuditLog.open(layout.audit, segment_bytes=audit_config.segment_bytes)
         sessions, orphaned = SessionStore.open(layout.sessions)
         approvals, failed = ApprovalStore.open(layout.approvals)
         connectors = ConnectorStore(layout.connector_store)
@@ -158,6 +177,7 @@ class DaemonState:
             approvals=approvals,
             executor=Executor(),
             gateway=Gateway(gateway),
+            heads=HeadSigner(audit, layout.audit_heads),
         )
         audit.append_sync(
             "daemon.started", SERVICE, None, {"version": config.version, "pid": state.pid}
@@ -166,7 +186,29 @@ class DaemonState:
             log.warning("audit log: %s", recovery.summary())
         if recovery.dropped_bytes:
             audit.append_sync(
-                "audit.recovered", SERVICE, None, {"dropped_bytes": recovery.dropped_bytes}
+                "audit.recovered",
+                SERVICE,
+                None,
+                {
+                    "file": layout.audit.name,
+                    "dropped_bytes": recovery.dropped_bytes,
+                    "dropped_lines": recovery.dropped_lines,
+                    "at_offset": recovery.dropped_at,
+                },
+            )
+        if recovery.checkpoint == "rejected":
+            audit.append_sync(
+                "audit.checkpoint_rejected",
+                SERVICE,
+                None,
+                {"reason": recovery.checkpoint_reason, "kept_as": recovery.checkpoint_kept_as},
+            )
+        if state.heads.repaired_bytes:
+            audit.append_sync(
+                "audit.recovered",
+                SERVICE,
+                None,
+                {"file": layout.audit_heads.name, "dropped_bytes": state.heads.repaired_bytes},
             )
         for approval in failed:
             audit.append_sync(
@@ -183,6 +225,205 @@ class DaemonState:
                 {"agent": session.agent, "reason": "daemon restarted"},
             )
         return state
+
+    # -- the vault and the audit key ------------------------------------------------------------
+
+    async def init_vault(self, passphrase: str, actor: Actor) -> None:
+        """Create the vault (left unlocked); heads of an earlier vault are moved aside."""
+        await self.vault.init(passphrase)
+        vault = self.vault.unlocked()
+        archived = await asyncio.to_thread(self.heads.archive, vault.vault_id)
+        payload: dict[str, Any] = {"vault_id": vault.vault_id}
+        if archived is not None:
+            payload["archived_heads"] = archived.name
+        await self.record("vault.initialized", actor, **payload)
+        await self._arm_heads("unlock")
+
+    async def unlock_vault(self, passphrase: str, actor: Actor, *, accept_restore: bool) -> bool:
+        """Unlock; refuse (``vault_rolled_back``) a vault older than the last signed head saw,
+        unless ``accept_restore``: then move its generation past the head's, audited. Returns
+        whether a restore was accepted."""
+        await self.vault.unlock(passphrase)
+        vault = self.vault.unlocked()
+        if await self.vault.ensure_audit_key():
+            log.info("vault: created its audit key (the file was format 1)")
+        public = vault.audit_public_key
+        last = self.heads.last_trusted(public) if public is not None else None
+        behind = last is not None and vault.generation < last.generation
+        if behind and not accept_restore:
+            assert last is not None
+            found, expected = vault.generation, last.generation
+            self.lock_keys()
+            await self.record(
+                "vault.unlock_failed",
+                actor,
+                reason="vault_rolled_back",
+                generation=found,
+                expected=expected,
+            )
+            raise VaultRolledBack(
+                f"vault.json is at generation {found} but the audit log's last signed head "
+                f"(seq {last.seq}) saw generation {expected}: an older copy of the vault was "
+                "put back (deleted entries and old secrets would return)",
+                hint="if you restored it on purpose, accept it with `aileron vault "
+                "restore-accept`; otherwise put the newest vault.json back",
+                details={"generation": found, "expected": expected},
+            )
+        await self.record("vault.unlocked", actor)
+        if behind:
+            assert last is not None
+            found = vault.generation
+            now = await self.vault.bump_generation(last.generation + 1)
+            await self.record(
+                "vault.restore_accepted",
+                actor,
+                found_generation=found,
+                head_generation=last.generation,
+                head_seq=last.seq,
+                generation=now,
+            )
+        await self._arm_heads("restore" if behind else "unlock")
+        return behind
+
+    async def _arm_heads(self, reason: str) -> None:
+        vault = self.vault.unlocked()
+        highest = vault.generation
+
+        def generation() -> int:
+            nonlocal highest
+            highest = max(highest, vault.generation)
+            return highest
+
+        self.heads.arm(vault.audit_signing_key(), vault.vault_id, generation)
+        await self.start_witness()
+        await self.heads.asign(reason)
+
+    async def start_witness(self) -> None:
+        """Start countersigning heads if an enclave is attached (its client key is in the
+        vault, so this needs the vault unlocked), and send the heads it has not marked yet."""
+        layout = self.config.layout
+        if self.witness is not None or not layout.enclave.exists():
+            return
+        from aileron_cli.daemon.enclave_service import client_key
+
+        try:
+            key = await client_key(self)
+        except AileronError as error:
+            log.warning("audit witness: not started: %s", error)
+            return
+        queue = WitnessQueue.attached(layout, key)
+        if queue is None:
+            return
+        queue.start()
+        self.witness = queue
+        await queue.catch_up(layout.audit_heads, layout.audit_witness)
+
+    async def stop_witness(self) -> None:
+        """Stop countersigning (the vault locks, the enclave is detached, or the daemon
+        stops); what was not sent yet is sent by the next :meth:`start_witness`."""
+        queue, self.witness = self.witness, None
+        if queue is not None:
+            await queue.aclose()
+
+    async def lock_vault(self, actor: Actor) -> None:
+        """Record the lock, sign the head that covers it, then forget every key."""
+        if self.heads.armed:
+            await self.record("vault.locked", actor)
+            await self.heads.asign("lock")
+        await self.stop_witness()
+        self.lock_keys()
+        if not self.heads.armed:
+            await self.record("vault.locked", actor)
+
+    def lock_keys(self) -> None:
+        """Forget the vault's keys, the audit key and every secret cached while unlocked."""
+        self.heads.disarm()
+        self.vault.lock()
+        secret_cache.for_vault(self.vault).clear()
+        self.gateway.keys.clear()
+
+    def require_signing(self) -> None:
+        """Human decisions are signed when made; refuse one while no key is held."""
+        if not self.heads.armed:
+            raise VaultLocked(
+                "the vault is locked: Aileron signs every decision with the vault's audit key",
+                hint="run `aileron vault unlock`, then decide again",
+            )
+
+    async def verify_audit(self, *, witness: bool) -> dict[str, Any]:
+        """``aileron audit verify`` by the daemon: the files on disk against the heads, with
+        the vault's authenticated key when it is unlocked, and against what this process
+        wrote (the log must reach its newest record, and hold nothing after it)."""
+        layout = self.config.layout
+        await self.audit.drain()
+        before = self.audit.tip()
+        witness_key = None
+        if witness:
+            witness_key = await enclave_witness.witness_key(layout)
+            if witness_key is None:
+                raise DaemonError(
+                    "no_witness",
+                    "--witness needs an attached enclave, and none is attached",
+                    hint="`aileron enclave attach URL` (heads are countersigned from then on)",
+                )
+        try:
+            vault: Vault | None = self.vault.unlocked()
+        except VaultLocked:
+            vault = None
+        report, source = await asyncio.to_thread(
+            audit_files.verify_home, layout, vault=vault, witness_key=witness_key, tip=before
+        )
+        if witness and vault is not None:
+            report = await self._check_latest_mark(report, vault)
+        after = self.audit.tip()
+        if (report.last_seq or 0) > after[0]:
+            report = audit_files.with_problem(
+                report,
+                Finding(
+                    code="tip_mismatch",
+                    seq=after[0] + 1,
+                    message=(
+                        f"the log holds records after seq {after[0]}, the newest this daemon "
+                        f"wrote: seq {after[0] + 1} onwards were appended by someone else"
+                    ),
+                ),
+            )
+        return audit_files.report_json(report, source)
+
+    async def _check_latest_mark(
+        self, report: CompletenessReport, vault: Vault
+    ) -> CompletenessReport:
+        """The enclave remembers the newest head it countersigned: the heads file must reach
+        it (else heads, and the records they covered, were cut off the end together)."""
+        from aileron_cli.daemon.enclave_service import client_key
+
+        mark = await enclave_witness.latest_mark(
+            self.config.layout, vault.vault_id, await client_key(self)
+        )
+        if mark is None or mark.n <= report.heads:
+            return report
+        return audit_files.with_problem(
+            report,
+            Finding(
+                code="witness_ahead",
+                seq=report.signed_seq,
+                message=(
+                    f"the enclave countersigned head n {mark.n} but the heads file ends at head "
+                    f"n {report.heads}: heads, and the records they covered, were removed from "
+                    "the end (or the files were restored from an older copy)"
+                ),
+            ),
+        )
+
+    def audit_notices(self) -> list[str]:
+        """What the audit log recovered from or rejected since the last acknowledgement."""
+        acknowledged = self.audit.list(type="audit.acknowledged", limit=1)
+        after = acknowledged[0].seq if acknowledged else None
+        found = [
+            *self.audit.list(type="audit.recovered", after_seq=after),
+            *self.audit.list(type="audit.checkpoint_rejected", after_seq=after),
+        ]
+        return [_notice(record) for record in sorted(found, key=lambda r: r.seq)]
 
     async def record(
         self, type: str, actor: Actor, session_id: str | None = None, **payload: Any
@@ -217,9 +458,12 @@ class DaemonState:
                 self.sessions.compact()
             with _warn_on_storage_failure("compacting approvals.jsonl"):
                 self.approvals.compact()
-            self.vault.lock()
             with _warn_on_storage_failure("recording daemon.stopped"):
                 self.audit.append_sync("daemon.stopped", SERVICE, None, {"pid": self.pid})
+            with _warn_on_storage_failure("signing the last head"):
+                self.heads.sign("stop")
+            self.heads.disarm()
+            self.vault.lock()
         finally:
             self.audit.close()
 
@@ -231,6 +475,21 @@ def _warn_on_storage_failure(step: str) -> Iterator[None]:
         yield
     except (AuditWriteError, StateWriteError, OSError) as error:
         log.warning("stopping: %s failed: %s", step, error)
+
+
+def _notice(record: AuditRecord) -> str:
+    """One line for ``aileron status`` about a recovery or a rejected checkpoint."""
+    payload = record.payload
+    if record.type == "audit.recovered":
+        return (
+            f"seq {record.seq}: {payload.get('file', 'audit.jsonl')}: a torn tail of "
+            f"{payload.get('dropped_bytes')} bytes was cut off at start-up "
+            f"({record.ts:%Y-%m-%d %H:%M}Z)"
+        )
+    return (
+        f"seq {record.seq}: the audit checkpoint was rejected ({payload.get('reason')}); "
+        f"kept as {payload.get('kept_as')}"
+    )
 
 
 def _end_tree(root: ProcessRef) -> list[ProcessRef]:

@@ -52,6 +52,20 @@ class VaultService:
             raise VaultLocked("the vault is locked", hint="run `aileron vault unlock`")
         return self._vault
 
+    def unlocked(self) -> Vault:
+        """The unlocked handle (for the audit key and generation); ``VaultLocked`` if not."""
+        return self._unlocked()
+
+    async def ensure_audit_key(self) -> bool:
+        """Give a format-1 vault its audit key (one write); whether it wrote."""
+        vault = self._unlocked()
+        return await self._run(vault.ensure_audit_key)
+
+    async def bump_generation(self, at_least: int) -> int:
+        """Move the vault's generation to at least ``at_least`` (an accepted restore)."""
+        vault = self._unlocked()
+        return await self._run(lambda: vault.bump_generation(at_least))
+
     async def init(self, passphrase: str) -> None:
         def work() -> Vault:
             if self._kdf is None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
 from aileron_cli.daemon.auth import ADMIN, Principal, require
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
 from aileron_cli.daemon.routes import daemon_state
-from aileron_cli.daemon.schemas import AuditRecordOut, AuditVerifyOut
+from aileron_cli.daemon.schemas import AuditRecordOut
 from aileron_cli.daemon.state import DaemonState
 from aileron_core.audit import AuditRecord
 from aileron_core.convert import converter
@@ -58,11 +58,22 @@ async def list_audit(
     return [_out(r) for r in records]
 
 
-@router.get("/verify", response_model=AuditVerifyOut)
-async def verify_audit(state: State, _: Admin) -> AuditVerifyOut:
-    """Re-walk the chain on disk; names the first bad record."""
-    report = await state.audit.averify()
-    return AuditVerifyOut.model_validate(converter.unstructure(report))
+@router.get("/verify")
+async def verify_audit(
+    state: State,
+    _: Admin,
+    witness: Annotated[bool, Query(description="also require the enclave's marks")] = False,
+) -> dict[str, Any]:
+    """Prove the log complete: the chain across segments, every signed head, that the log
+    reaches the last head and ends at what this daemon wrote; names the first problem."""
+    return await state.verify_audit(witness=witness)
+
+
+@router.post("/ack")
+async def acknowledge(state: State, who: Admin) -> dict[str, int]:
+    """Acknowledge the recoveries and rejected checkpoints ``aileron status`` shows."""
+    record = await state.record("audit.acknowledged", who.actor, through_seq=state.audit.last_seq)
+    return {"through_seq": record.payload["through_seq"]}
 
 
 @router.get("/{record_id}", response_model=AuditRecordOut)

@@ -92,12 +92,14 @@ async def attach_enclave(body: AttachEnclave, state: State, who: Admin) -> Encla
         measurement=body.measurement,
         actor=who.actor,
     )
+    await state.start_witness()
     return status_out(await enclave_service.status(state, verify=False))
 
 
 @router.post("/detach", response_model=Detached)
 async def detach_enclave(body: DetachEnclave, state: State, who: Admin) -> Detached:
     """Unregister from the enclave and forget it (escrowed bindings need ``force``)."""
+    await state.stop_witness()
     return Detached.model_validate(
         await enclave_service.detach(state, force=body.force, actor=who.actor)
     )

@@ -43,4 +43,5 @@ def current_status(state: DaemonState) -> Status:
         actions=len(state.actions.list()),
         connectors=len(state.connectors.list()),
         bindings=len(state.bindings.list()),
+        audit_notices=state.audit_notices(),
     )

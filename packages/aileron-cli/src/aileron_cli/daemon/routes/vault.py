@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from aileron_cli.daemon import secret_cache
 from aileron_cli.daemon.auth import ADMIN, Principal, require
 from aileron_cli.daemon.errors import ERROR_RESPONSES
 from aileron_cli.daemon.routes import daemon_state
@@ -15,6 +14,8 @@ from aileron_cli.daemon.schemas import (
     Entry,
     EntryBody,
     PassphraseBody,
+    UnlockBody,
+    Unlocked,
     VaultStatus,
 )
 from aileron_cli.daemon.state import DaemonState
@@ -35,30 +36,29 @@ async def vault_status(state: State, _: Admin) -> VaultStatus:
 @router.post("/init", response_model=VaultStatus, status_code=201)
 async def vault_init(body: PassphraseBody, state: State, who: Admin) -> VaultStatus:
     """Create the vault with this passphrase; it is left unlocked."""
-    await state.vault.init(body.passphrase)
-    await state.record("vault.initialized", who.actor)
+    await state.init_vault(body.passphrase, who.actor)
     return VaultStatus(state=state.vault.state())
 
 
-@router.post("/unlock", response_model=VaultStatus)
-async def vault_unlock(body: PassphraseBody, state: State, who: Admin) -> VaultStatus:
-    """Derive the key from the passphrase and open every entry."""
+@router.post("/unlock", response_model=Unlocked)
+async def vault_unlock(body: UnlockBody, state: State, who: Admin) -> Unlocked:
+    """Derive the key from the passphrase and open every entry; ``409 vault_rolled_back`` if
+    the file is older than the audit log's last signed head saw (``accept_restore`` accepts
+    it, audited)."""
     try:
-        await state.vault.unlock(body.passphrase)
+        restored = await state.unlock_vault(
+            body.passphrase, who.actor, accept_restore=body.accept_restore
+        )
     except WrongPassphrase:
         await state.record("vault.unlock_failed", who.actor, reason="wrong_passphrase")
         raise
-    await state.record("vault.unlocked", who.actor)
-    return VaultStatus(state="unlocked")
+    return Unlocked(state="unlocked", restore_accepted=restored)
 
 
 @router.post("/lock", response_model=VaultStatus)
 async def vault_lock(state: State, who: Admin) -> VaultStatus:
     """Forget the key, and every secret the request paths keep while it is unlocked."""
-    state.vault.lock()
-    secret_cache.for_vault(state.vault).clear()
-    state.gateway.keys.clear()
-    await state.record("vault.locked", who.actor)
+    await state.lock_vault(who.actor)
     return VaultStatus(state=state.vault.state())
 
 
