@@ -245,14 +245,10 @@ class DaemonState:
         whether a restore was accepted."""
         await self.vault.unlock(passphrase)
         vault = self.vault.unlocked()
-        if await self.vault.ensure_audit_key():
-            log.info("vault: created its audit key (the file was format 1)")
-        public = vault.audit_public_key
-        last = self.heads.last_trusted(public) if public is not None else None
-        behind = last is not None and vault.generation < last.generation
-        if behind and not accept_restore:
-            assert last is not None
-            found, expected = vault.generation, last.generation
+        last = self.heads.last
+        expected = self._rolled_back_from(vault)
+        if expected is not None and not accept_restore:
+            found = vault.generation
             self.lock_keys()
             await self.record(
                 "vault.unlock_failed",
@@ -263,27 +259,42 @@ class DaemonState:
             )
             raise VaultRolledBack(
                 f"vault.json is at generation {found} but the audit log's last signed head "
-                f"(seq {last.seq}) saw generation {expected}: an older copy of the vault was "
-                "put back (deleted entries and old secrets would return)",
+                f"saw generation {expected}: an older copy of the vault was put back (deleted "
+                "entries and old secrets would return)",
                 hint="if you restored it on purpose, accept it with `aileron vault "
                 "restore-accept`; otherwise put the newest vault.json back",
                 details={"generation": found, "expected": expected},
             )
+        if await self.vault.ensure_audit_key():
+            log.info("vault: created its audit key (the file was format 1)")
         await self.record("vault.unlocked", actor)
-        if behind:
-            assert last is not None
+        if expected is not None:
             found = vault.generation
-            now = await self.vault.bump_generation(last.generation + 1)
+            now = await self.vault.bump_generation(expected + 1)
             await self.record(
                 "vault.restore_accepted",
                 actor,
                 found_generation=found,
-                head_generation=last.generation,
-                head_seq=last.seq,
+                head_generation=expected,
+                head_seq=last.seq if last is not None else None,
                 generation=now,
             )
-        await self._arm_heads("restore" if behind else "unlock")
-        return behind
+        await self._arm_heads("restore" if expected is not None else "unlock")
+        return expected is not None
+
+    def _rolled_back_from(self, vault: Vault) -> int | None:
+        """The generation the last signed head saw, if this unlocked vault is older than
+        that (``None`` if it is not, or no head of this vault holds)."""
+        last = self.heads.last
+        if last is None or last.vault_id != vault.vault_id:
+            return None
+        public = vault.audit_public_key
+        if public is None:
+            # A copy from before the vault had its audit key, though heads signed with it exist.
+            return last.generation
+        if self.heads.last_trusted(public) is None or vault.generation >= last.generation:
+            return None
+        return last.generation
 
     async def _arm_heads(self, reason: str) -> None:
         vault = self.vault.unlocked()
@@ -327,13 +338,10 @@ class DaemonState:
 
     async def lock_vault(self, actor: Actor) -> None:
         """Record the lock, sign the head that covers it, then forget every key."""
-        if self.heads.armed:
-            await self.record("vault.locked", actor)
-            await self.heads.asign("lock")
+        await self.record("vault.locked", actor)
+        await self.heads.asign("lock")  # nothing when no key is held (already locked)
         await self.stop_witness()
         self.lock_keys()
-        if not self.heads.armed:
-            await self.record("vault.locked", actor)
 
     def lock_keys(self) -> None:
         """Forget the vault's keys, the audit key and every secret cached while unlocked."""
