@@ -337,9 +337,11 @@ class DaemonState:
             await queue.aclose()
 
     async def lock_vault(self, actor: Actor) -> None:
-        """Record the lock, sign the head that covers it, then forget every key."""
-        await self.record("vault.locked", actor)
-        await self.heads.asign("lock")  # nothing when no key is held (already locked)
+        """Record the lock, sign the head that covers it, then forget every key (a vault
+        that is not unlocked is only made sure of: no record)."""
+        if self.heads.armed:  # else already locked: nothing happens, nothing to record
+            await self.record("vault.locked", actor)
+            await self.heads.asign("lock")
         await self.stop_witness()
         self.lock_keys()
 
