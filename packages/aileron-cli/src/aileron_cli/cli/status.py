@@ -34,4 +34,6 @@ def _status(args: argparse.Namespace) -> int:
                 "bindings",
             )
         )
+        for notice in status.get("audit_notices", []):
+            print(f"audit notice: {notice}  (`aileron audit ack` once seen)")
     return 0

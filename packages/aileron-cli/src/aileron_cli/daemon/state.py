@@ -86,6 +86,7 @@ class DaemonState:
     listeners: SessionListeners = field(init=False)
     gate: Gate = field(init=False)
     launchers: LauncherWatch = field(init=False)
+    _notices: list[str] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.listeners = SessionListeners(self.tokens)
@@ -426,14 +427,27 @@ class DaemonState:
         )
 
     def audit_notices(self) -> list[str]:
-        """What the audit log recovered from or rejected since the last acknowledgement."""
-        acknowledged = self.audit.list(type="audit.acknowledged", limit=1)
-        after = acknowledged[0].seq if acknowledged else None
-        found = [
-            *self.audit.list(type="audit.recovered", after_seq=after),
-            *self.audit.list(type="audit.checkpoint_rejected", after_seq=after),
-        ]
-        return [_notice(record) for record in sorted(found, key=lambda r: r.seq)]
+        """What the audit log recovered from or rejected since the last acknowledgement.
+
+        Such records are written only while the daemon opens its stores, so the answer is
+        found once (a type that never occurred costs nothing to look up) and kept until
+        :meth:`acknowledge_notices`."""
+        if self._notices is None:
+            acknowledged = self.audit.list(type="audit.acknowledged", limit=1)
+            after = acknowledged[0].seq if acknowledged else None
+            found = [
+                *self.audit.list(type="audit.recovered", after_seq=after),
+                *self.audit.list(type="audit.checkpoint_rejected", after_seq=after),
+            ]
+            self._notices = [_notice(record) for record in sorted(found, key=lambda r: r.seq)]
+        return self._notices
+
+    async def acknowledge_notices(self, actor: Actor) -> int:
+        """Record that the human saw the notices; returns the seq they are acknowledged to."""
+        through = self.audit.last_seq
+        await self.record("audit.acknowledged", actor, through_seq=through)
+        self._notices = []
+        return through
 
     async def record(
         self, type: str, actor: Actor, session_id: str | None = None, **payload: Any

@@ -72,8 +72,7 @@ async def verify_audit(
 @router.post("/ack")
 async def acknowledge(state: State, who: Admin) -> dict[str, int]:
     """Acknowledge the recoveries and rejected checkpoints ``aileron status`` shows."""
-    record = await state.record("audit.acknowledged", who.actor, through_seq=state.audit.last_seq)
-    return {"through_seq": record.payload["through_seq"]}
+    return {"through_seq": await state.acknowledge_notices(who.actor)}
 
 
 @router.get("/{record_id}", response_model=AuditRecordOut)
