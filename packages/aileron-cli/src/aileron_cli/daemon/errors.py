@@ -40,6 +40,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_entry": 422,
     "invalid_passphrase": 422,
     "vault_corrupt": 409,
+    "vault_rolled_back": 409,
     "unsupported_version": 409,
     "session_not_found": 404,
     "session_ended": 409,

@@ -373,7 +373,7 @@ class DaemonState:
             witness_key = await enclave_witness.witness_key(layout)
             if witness_key is None:
                 raise DaemonError(
-                    "no_witness",
+                    "enclave_not_attached",
                     "--witness needs an attached enclave, and none is attached",
                     hint="`aileron enclave attach URL` (heads are countersigned from then on)",
                 )
