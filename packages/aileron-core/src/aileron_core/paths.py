@@ -152,3 +152,8 @@ class Layout:
     def enclave(self) -> Path:
         """The attachment to an ``aileron-enclave`` and the escrowed bindings (no secrets)."""
         return self.home / "enclave.json"
+
+    def run_dir(self, session_id: str) -> Path:
+        """A sandboxed session's sockets (``api.sock``, ``egress.sock``), mounted into its
+        container at ``/run/aileron``; 0700, removed when the session ends."""
+        return self.home / "run" / session_id
