@@ -133,6 +133,24 @@ def with_problem(report: CompletenessReport, finding: Finding) -> CompletenessRe
     return attrs.evolve(report, ok=False, problems=(*report.problems, finding))
 
 
+def tip_raced(report: CompletenessReport, low: int, high: int) -> CompletenessReport:
+    """``report`` of a log that kept growing while it was read (under load): the daemon's tip
+    moved from ``low`` to ``high``, so an end anywhere between is what it wrote; say so
+    instead of a ``tip_mismatch``."""
+    import attrs
+
+    problems = tuple(p for p in report.problems if p.code != "tip_mismatch")
+    notice = Finding(
+        "tip_moved",
+        low,
+        f"records were appended while the log was read (seq {low} to {high}); the end was "
+        "checked against that range",
+    )
+    return attrs.evolve(
+        report, ok=not problems, problems=problems, notices=(*report.notices, notice)
+    )
+
+
 def describe_key(public: bytes) -> str:
     """How ``aileron audit key`` shows a key: base64 and its id."""
     return f"{base64.b64encode(public).decode()}  (id {key_id(public)[:16]})"
@@ -191,6 +209,7 @@ __all__ = [
     "export",
     "parse_key",
     "report_json",
+    "tip_raced",
     "verify_export_file",
     "verify_home",
     "verify_offline",
