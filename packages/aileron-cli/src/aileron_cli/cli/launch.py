@@ -154,15 +154,19 @@ def _check(args: argparse.Namespace) -> int:
 
 def _launch_sandboxed(args: argparse.Namespace) -> int:
     import threading
+    from pathlib import Path
 
     from aileron_cli.cli.common import connect
     from aileron_cli.launch import agent_named
     from aileron_cli.sandbox.launch import launch, prepare
+    from aileron_cli.sandbox.workspace import refuse_unsafe_workspace
+    from aileron_core.paths import Layout
 
     # Import the daemon client and the shims generator while prepare() waits on the engine's
     # CLI (the waits release the GIL): ~0.1 s of the sandbox launch budget (B11).
     preload = threading.Thread(target=_preload, name="preload", daemon=True)
     preload.start()
+    refuse_unsafe_workspace(Path.cwd(), Layout())
     env = dict(os.environ)
     plan = prepare(
         agent_named(args.agent),

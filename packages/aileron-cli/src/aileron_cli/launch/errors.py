@@ -13,6 +13,7 @@ which happen after the session exists; that session is then ended with a null ex
         ├── ImageUnavailable     image_unavailable      no sandbox image, and none may be built
         ├── ImageBuildFailed     image_build_failed     building the sandbox image failed
         ├── SandboxCheckFailed   sandbox_check_failed   a pre-run check in the container failed
+        ├── UnsafeWorkspace      unsafe_workspace       the workspace is, holds or is inside a home
         ├── ToolsUnavailable     tools_unavailable      the container's shims cannot be made
         ├── AgentSetupInvalid    agent_setup_invalid    the wiring cannot be expressed safely
         └── AgentStartFailed     agent_start_failed     the agent's command could not be executed
@@ -63,6 +64,10 @@ class ImageBuildFailed(LaunchError):
 
 class SandboxCheckFailed(LaunchError):
     code = "sandbox_check_failed"
+
+
+class UnsafeWorkspace(LaunchError):
+    code = "unsafe_workspace"
 
 
 class ToolsUnavailable(LaunchError):

@@ -2,7 +2,8 @@
 
 The same check container ``aileron launch --sandbox`` runs, with the current directory as
 the workspace, an empty tools file and no session (the checks need neither the daemon nor a
-token). The image is never built here; a missing one is an error saying how to build it.
+token). The image is never built here; a missing one is an error saying how to build it. A
+current directory launch would refuse (it holds Aileron's state) is refused here the same way.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ from aileron_cli.sandbox import images
 from aileron_cli.sandbox.container import HOME, SHIM_DIR, TOOLS_FILE, WORKSPACE, image_path
 from aileron_cli.sandbox.engine import detect
 from aileron_cli.sandbox.launch import run_check, staged_spec
+from aileron_cli.sandbox.workspace import refuse_unsafe_workspace
+from aileron_core.paths import Layout
 
 
 def check_image(
     agent: Agent, env: Mapping[str, str], *, engine_mode: str, image: str | None
 ) -> dict[str, Any]:
     """Run the checks for ``agent``'s image; what was checked (raises on a failure)."""
+    cwd = os.getcwd()
+    refuse_unsafe_workspace(Path(cwd), Layout())
     engine = detect(engine_mode, env)
     ref = image or images.default_tag(agent.name)
     found = images.inspect(engine, ref)
@@ -35,7 +40,6 @@ def check_image(
             if image is None
             else f"build or pull {ref} first",
         )
-    cwd = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="aileron-sandbox-check-") as scratch:
         spec = staged_spec(
             Path(scratch),
