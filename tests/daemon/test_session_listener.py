@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +89,7 @@ def test_open_answers_its_own_url_and_is_audited(opened: Opened, layout: Layout)
     assert opened.url == f"http://127.0.0.1:{listener['port']}/v1"
     assert opened.url != opened.info.api_url
     shown = opened.admin.get(f"sessions/{opened.session_id}").json()
-    assert shown["listener"] == {"host": "127.0.0.1", "port": listener["port"]}
+    assert shown["listener"] == {"host": "127.0.0.1", "port": listener["port"], "socket": None}
     records = [r for r in _audit(layout) if r["type"] == "session.listener_opened"]
     assert [(r["session_id"], r["payload"]) for r in records] == [
         (opened.session_id, {"host": "127.0.0.1", "port": listener["port"]})
@@ -283,3 +285,107 @@ def test_in_process_listener_serves_the_app_and_closes_with_it(layout: Layout) -
             assert basic.status_code == 403
             assert basic.json()["error"]["code"] == "master_token_refused"
     assert not _connects(url)  # the app's lifespan ended: its listeners closed
+
+
+def _unix_agent(path: str) -> httpx.Client:
+    """A client that talks HTTP to the daemon over the Unix socket ``path``."""
+    return httpx.Client(
+        transport=httpx.HTTPTransport(uds=path), base_url="http://aileron/v1/", timeout=10
+    )
+
+
+def test_unix_listener_is_a_private_socket_in_the_run_dir(
+    real_daemon: DaemonInfo, layout: Layout
+) -> None:
+    """`unix: true` serves the session on run/<id>/api.sock (0600, folder 0700), audited."""
+    with admin_http(real_daemon) as admin:
+        session = admin.post("sessions", json={"agent": "codex", "working_dir": "/w"}).json()
+        answer = admin.post(f"sessions/{session['id']}/listener", json={"unix": True})
+        assert answer.status_code == 201, answer.text
+        run_dir = layout.run_dir(session["id"])
+        assert answer.json() == {
+            "session_id": session["id"],
+            "socket": str(run_dir / "api.sock"),
+            "dir": str(run_dir),
+        }
+        sock = (run_dir / "api.sock").lstat()
+        assert stat.S_ISSOCK(sock.st_mode) and stat.S_IMODE(sock.st_mode) == 0o600
+        assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+        assert stat.S_IMODE(run_dir.parent.stat().st_mode) == 0o700
+        again = admin.post(f"sessions/{session['id']}/listener", json={"unix": True})
+        assert again.status_code == 200 and again.json() == answer.json()
+        tcp = admin.post(f"sessions/{session['id']}/listener", json={"host": "127.0.0.1"})
+        assert tcp.status_code == 409 and tcp.json()["error"]["code"] == "listener_exists"
+        shown = admin.get(f"sessions/{session['id']}").json()["listener"]
+        assert shown == {"host": None, "port": None, "socket": str(run_dir / "api.sock")}
+    records = [r for r in _audit(layout) if r["type"] == "session.listener_opened"]
+    assert [r["payload"] for r in records] == [{"socket": str(run_dir / "api.sock")}]
+
+
+def test_unix_listener_gates_tokens_and_runs_actions(real_daemon: DaemonInfo) -> None:
+    """Over the Unix socket the session's token lists actions; master and other tokens are 403."""
+    with admin_http(real_daemon) as admin:
+        session = admin.post("sessions", json={"agent": "codex", "working_dir": "/w"}).json()
+        other = admin.post("sessions", json={"agent": "codex", "working_dir": "/w"}).json()
+        path = admin.post(f"sessions/{session['id']}/listener", json={"unix": True}).json()
+        with _unix_agent(path["socket"]) as agent:
+            assert agent.get("health").status_code == 200
+            mine = agent.get("actions", headers={"Authorization": f"Bearer {session['token']}"})
+            assert mine.status_code == 200, mine.text
+            master = agent.get("actions", headers={"Authorization": f"Bearer {real_daemon.token}"})
+            assert master.status_code == 403
+            assert master.json()["error"]["code"] == "master_token_refused"
+            foreign = agent.get("actions", headers={"Authorization": f"Bearer {other['token']}"})
+            assert foreign.status_code == 403
+            assert agent.get("actions").status_code == 401
+
+
+def test_ending_the_session_removes_its_socket_and_folder(
+    real_daemon: DaemonInfo, layout: Layout
+) -> None:
+    """When the session ends its socket is unlinked and its empty run folder removed."""
+    with admin_http(real_daemon) as admin:
+        session = admin.post("sessions", json={"agent": "codex", "working_dir": "/w"}).json()
+        path = admin.post(f"sessions/{session['id']}/listener", json={"unix": True}).json()
+        assert os.path.exists(path["socket"])
+        ended = admin.post(f"sessions/{session['id']}/end", json={"exit_code": 0})
+        assert ended.status_code == 200 and ended.json()["listener"] is None
+    assert not os.path.exists(path["socket"])
+    assert not layout.run_dir(session["id"]).exists()  # nothing left to connect to
+
+
+@pytest.mark.parametrize("body", [{}, {"unix": False}, {"unix": True, "host": "127.0.0.1"}])
+def test_listener_needs_exactly_one_of_host_and_unix(
+    opened: Opened, body: dict[str, object]
+) -> None:
+    """Neither `host` nor `unix`, or both, is 422 invalid_request and opens nothing."""
+    other = opened.new_session()
+    answer = opened.admin.post(f"sessions/{other['id']}/listener", json=body)
+    assert answer.status_code == 422
+    assert answer.json()["error"]["code"] == "invalid_request"
+    assert opened.admin.get(f"sessions/{other['id']}").json()["listener"] is None
+
+
+def test_unix_listener_binds_in_a_home_too_deep_for_a_socket_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process: a run folder past sun_path's limit still gets its socket, which answers."""
+    deep = tmp_path.joinpath(*(["d" * 30] * 4), "home")
+    layout = Layout(deep)
+    master = "aim_listener-test-master-token"
+    config = DaemonConfig(layout=layout, version=__version__, master_token=master)
+    with TestClient(
+        create_app(config),
+        base_url="http://testserver/v1/",
+        headers={"Authorization": f"Bearer {master}"},
+    ) as api:
+        session = api.post("sessions", json={"agent": "goose", "working_dir": "/"}).json()
+        opened = api.post(f"sessions/{session['id']}/listener", json={"unix": True})
+        assert opened.status_code == 201, opened.text
+        socket_path = opened.json()["socket"]
+        assert len(os.fsencode(socket_path)) > 108
+        assert stat.S_IMODE(os.lstat(socket_path).st_mode) == 0o600
+        monkeypatch.chdir(layout.run_dir(session["id"]))  # a client needs a short path to connect
+        with _unix_agent("api.sock") as agent:
+            assert agent.get("health").status_code == 200
+    assert not os.path.exists(socket_path)  # the app's lifespan ended: its listeners closed

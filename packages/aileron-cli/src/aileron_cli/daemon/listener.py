@@ -1,9 +1,11 @@
 """Per-session listeners: how a sandboxed agent reaches the daemon (SPEC §11 step 5).
 
 The daemon's main socket stays on 127.0.0.1 for host clients. ``POST
-/v1/sessions/{id}/listener`` binds one more TCP socket, on an address the container reaches
-(a bridge's gateway, say), and serves the same app there behind :class:`SessionGate`, which
-looks at every token a request presents (``Authorization``, ``x-api-key``,
+/v1/sessions/{id}/listener`` binds one more socket and serves the same app there behind
+:class:`SessionGate`: a TCP socket on an address the container reaches, or (``unix``) the Unix
+socket ``api.sock`` in the session's run folder (:meth:`Layout.run_dir`), which a sandboxed
+agent's container mounts at ``/run/aileron`` and reaches through its in-container bridge
+(ADR 0023). The gate looks at every token a request presents (``Authorization``, ``x-api-key``,
 ``X-Aileron-Session-Token`` — the headers the gateway reads):
 
 - any of them is the master token → 403 ``master_token_refused``;
@@ -20,9 +22,12 @@ and waits for it within a bound, so a listener never holds the daemon up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+import os
 import socket
+from pathlib import Path
 
 import uvicorn
 from starlette.datastructures import Headers
@@ -33,6 +38,7 @@ from starlette.websockets import WebSocketClose
 from aileron_cli.daemon.auth import TokenRegistry
 from aileron_cli.daemon.errors import STATUS_BY_CODE, DaemonError, envelope
 from aileron_cli.gateway.auth import SESSION_HEADER
+from aileron_core.paths import SECRET_FILE_MODE, ensure_private_dir
 
 log = logging.getLogger("aileron.daemon")
 
@@ -46,6 +52,11 @@ STOP_WAIT_S = GRACE_S + 1.0
 """Seconds the daemon's shutdown waits for its listeners before cancelling them."""
 
 REFUSAL_HINT = "send this session's token (AILERON_TOKEN), nothing else"
+API_SOCKET = "api.sock"
+"""The session listener's Unix socket in the session's run folder."""
+# sun_path holds 108 bytes on Linux, the terminating NUL included; a longer path is bound
+# through the folder's /proc/self/fd entry.
+MAX_SOCKET_PATH = 100
 
 
 class SessionGate:
@@ -150,6 +161,48 @@ def _bind(address: IPAddress) -> socket.socket:
     return sock
 
 
+def bind_unix(path: Path) -> socket.socket:
+    """A listening Unix socket at ``path`` (its folder 0700, created with its parents 0700),
+    mode 0600 from its creation. A stale socket file there is replaced."""
+    ensure_private_dir(path.parent.parent)  # run/ too: mkdir gives parents the umask's mode
+    ensure_private_dir(path.parent)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    folder = -1
+    old = os.umask(0o177)
+    try:
+        if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
+            sock.bind(str(path))
+        else:  # too deep for sun_path: bind through the folder's descriptor
+            folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            sock.bind(f"/proc/self/fd/{folder}/{path.name}")
+        os.chmod(path, SECRET_FILE_MODE)
+        sock.listen(BACKLOG)
+    except OSError as error:
+        sock.close()
+        reason = error.strerror or str(error)
+        raise DaemonError(
+            "listener_bind_failed",
+            f"cannot listen on {path}: {reason}",
+            hint="check that AILERON_HOME is on a local file system that holds Unix sockets",
+            details={"socket": str(path), "errno": error.errno, "reason": reason},
+        ) from None
+    finally:
+        os.umask(old)
+        if folder >= 0:
+            os.close(folder)
+    return sock
+
+
+def remove_socket(path: Path) -> None:
+    """Unlink a listener's socket and remove its folder if nothing else is left in it."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    with contextlib.suppress(OSError):  # not empty (the egress socket, say), or gone
+        path.parent.rmdir()
+
+
 def url_host(address: IPAddress) -> str:
     """``address`` as the host part of a URL: IPv6 in brackets, its zone's ``%`` escaped."""
     if address.version == 6:
@@ -158,24 +211,38 @@ def url_host(address: IPAddress) -> str:
 
 
 class Listener:
-    """One session's socket and the uvicorn server answering on it."""
+    """One session's socket (TCP, or a Unix socket at ``path``) and the uvicorn server
+    answering on it."""
 
     def __init__(
-        self, session_id: str, address: IPAddress, port: int, server: uvicorn.Server
+        self,
+        session_id: str,
+        address: IPAddress | None,
+        port: int | None,
+        server: uvicorn.Server,
+        path: Path | None = None,
     ) -> None:
         self.session_id = session_id
         self.address = address
         self.port = port
         self.server = server
+        self.path = path
 
     @property
-    def host(self) -> str:
-        return str(self.address)
+    def host(self) -> str | None:
+        return None if self.address is None else str(self.address)
 
     @property
-    def url(self) -> str:
-        """The daemon's API base as the agent sees it through this listener."""
+    def url(self) -> str | None:
+        """The daemon's API base as the agent sees it through a TCP listener."""
+        if self.address is None:
+            return None
         return f"http://{url_host(self.address)}:{self.port}/v1"
+
+    @property
+    def where(self) -> str:
+        """The listener's address for the log: its URL or its socket's path."""
+        return self.url or str(self.path)
 
     def stop_accepting(self) -> None:
         """Refuse new connections at once; uvicorn then finishes the open ones and exits."""
@@ -202,18 +269,57 @@ class SessionListeners:
         address is a 409 ``listener_exists``. The caller checks that the session is running.
         """
         address = parse_host(host)
-        existing = self._open.get(session_id)
+        existing = self._existing(session_id, address=address)
         if existing is not None:
-            if existing.address == address:
-                return existing, False
-            raise DaemonError(
-                "listener_exists",
-                f"session {session_id} already has a listener on {existing.host}",
-                hint="use that one; a session has one listener, closed when the session ends",
-                details={"host": existing.host, "port": existing.port},
-            )
+            return existing, False
         sock = _bind(address)
         port: int = sock.getsockname()[1]
+        return await self._serve(session_id, sock, app, address=address, port=port), True
+
+    async def open_unix(self, session_id: str, path: Path, app: ASGIApp) -> tuple[Listener, bool]:
+        """Serve ``app`` for ``session_id`` on the Unix socket ``path`` (0600, its folder
+        0700); the listener, and whether it is new (as :meth:`open`)."""
+        existing = self._existing(session_id, path=path)
+        if existing is not None:
+            return existing, False
+        sock = bind_unix(path)
+        try:
+            return await self._serve(session_id, sock, app, path=path), True
+        except BaseException:
+            remove_socket(path)
+            raise
+
+    def _existing(
+        self, session_id: str, *, address: IPAddress | None = None, path: Path | None = None
+    ) -> Listener | None:
+        """The session's open listener if it is the one asked for; 409 if it is another."""
+        existing = self._open.get(session_id)
+        if existing is None:
+            return None
+        if existing.address == address and existing.path == path:
+            return existing
+        raise DaemonError(
+            "listener_exists",
+            f"session {session_id} already has a listener on {existing.where}",
+            hint="use that one; a session has one listener, closed when the session ends",
+            details=(
+                {"socket": str(existing.path)}
+                if existing.path is not None
+                else {"host": existing.host, "port": existing.port}
+            ),
+        )
+
+    async def _serve(
+        self,
+        session_id: str,
+        sock: socket.socket,
+        app: ASGIApp,
+        *,
+        address: IPAddress | None = None,
+        port: int | None = None,
+        path: Path | None = None,
+    ) -> Listener:
+        """Run a gated server for ``session_id`` on the bound ``sock`` until it is closed."""
         server = uvicorn.Server(
             uvicorn.Config(
                 SessionGate(app, session_id, self._tokens),
@@ -226,7 +332,7 @@ class SessionListeners:
                 timeout_graceful_shutdown=GRACE_S,
             )
         )
-        listener = Listener(session_id, address, port, server)
+        listener = Listener(session_id, address, port, server, path)
         self._open[session_id] = listener  # before any await: a concurrent call finds it
         # _serve, not serve: serve() would install its own SIGTERM/SIGINT handlers over the main
         # server's and re-raise the signal when it exits.
@@ -245,15 +351,17 @@ class SessionListeners:
             if task.done():
                 sock.close()  # uvicorn closes it on a clean exit only
             raise
-        log.info("session %s: listening for its agent on %s", session_id, listener.url)
-        return listener, True
+        log.info("session %s: listening for its agent on %s", session_id, listener.where)
+        return listener
 
     def close(self, session_id: str) -> None:
         """Stop the session's listener, if it has one (closing twice is harmless)."""
         listener = self._open.pop(session_id, None)
         if listener is not None:
             listener.stop_accepting()
-            log.info("session %s: listener on %s closed", session_id, listener.url)
+            if listener.path is not None:
+                remove_socket(listener.path)
+            log.info("session %s: listener on %s closed", session_id, listener.where)
 
     async def aclose(self) -> None:
         """Close every listener and wait for their servers, cancelling any that overstay."""

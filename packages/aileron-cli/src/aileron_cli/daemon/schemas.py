@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Passphrase = Field(min_length=1, max_length=1024)
 
@@ -88,8 +88,9 @@ class NewSession(Strict):
 
 
 class ListenerAddress(BaseModel):
-    host: str
-    port: int
+    host: str | None = None
+    port: int | None = None
+    socket: str | None = Field(default=None, description="A Unix listener's socket path.")
 
 
 class SessionOut(BaseModel):
@@ -122,18 +123,36 @@ class EndSession(Strict):
 
 
 class NewListener(Strict):
-    host: str = Field(
+    host: str | None = Field(
+        default=None,
         min_length=1,
         max_length=128,
         description="The IP address to listen on: one the agent's container reaches this host at.",
     )
+    unix: bool = Field(
+        default=False,
+        description="Listen on the Unix socket api.sock in the session's run folder instead"
+        " (mounted into a sandboxed agent's container at /run/aileron).",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> NewListener:
+        if (self.host is None) == (not self.unix):
+            raise ValueError("give either `host` or `unix: true`")
+        return self
 
 
 class ListenerOut(BaseModel):
     session_id: str
-    host: str
-    port: int
-    url: str = Field(description="The daemon's /v1 base through this listener.")
+    host: str | None = None
+    port: int | None = None
+    url: str | None = Field(
+        default=None, description="The daemon's /v1 base through a TCP listener."
+    )
+    socket: str | None = Field(default=None, description="A Unix listener's socket path.")
+    dir: str | None = Field(
+        default=None, description="The session's run folder holding the socket (0700)."
+    )
 
 
 class ActorOut(BaseModel):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from aileron_cli.daemon.auth import ADMIN, Principal, require
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
+from aileron_cli.daemon.listener import API_SOCKET
 from aileron_cli.daemon.peers import PEER_SCOPE_KEY, ConnectionPeer
 from aileron_cli.daemon.routes import daemon_state
 from aileron_cli.daemon.schemas import (
@@ -35,7 +36,8 @@ def _out(session: Session, state: DaemonState) -> SessionOut:
     out = SessionOut.model_validate(converter.unstructure(session))
     listener = state.listeners.get(session.id)
     if listener is not None:
-        out.listener = ListenerAddress(host=listener.host, port=listener.port)
+        path = None if listener.path is None else str(listener.path)
+        out.listener = ListenerAddress(host=listener.host, port=listener.port, socket=path)
     return out
 
 
@@ -125,6 +127,7 @@ async def register_agent(
     response_model=ListenerOut,
     status_code=201,
     responses={200: {"model": ListenerOut, "description": "The listener was already open"}},
+    response_model_exclude_none=True,
 )
 async def open_listener(
     session_id: SessionId,
@@ -136,8 +139,10 @@ async def open_listener(
 ) -> ListenerOut:
     """Open the session's own listener on ``host`` (201), or return the open one (200).
 
-    The daemon serves its API on a new socket at ``host``, on a free port, accepting only this
-    session's token there (never the master token); it closes when the session ends. 404 for an
+    The daemon serves its API on a new socket at ``host``, on a free port, or with ``unix`` on
+    the Unix socket ``api.sock`` (0600) in the session's run folder (0700; answered as
+    ``socket`` and ``dir``), accepting only this session's token there (never the master
+    token); it closes when the session ends, and a Unix socket is removed. 404 for an
     unknown session, 409 ``session_ended`` for one that is not running, 409 ``listener_exists``
     when the session listens on another address, 422 for a host that is not an IP address of
     this machine (``invalid_request``, ``listener_bind_failed``).
@@ -145,20 +150,27 @@ async def open_listener(
     session = state.sessions.get(session_id)
     if session.state != "running":
         raise DaemonError("session_ended", f"session {session_id} is already {session.state}")
-    listener, opened = await state.listeners.open(session_id, body.host, request.app)
+    if body.host is not None:
+        listener, opened = await state.listeners.open(session_id, body.host, request.app)
+    else:
+        path = state.config.layout.run_dir(session_id) / API_SOCKET
+        listener, opened = await state.listeners.open_unix(session_id, path, request.app)
     if state.sessions.get(session_id).state != "running":  # it ended while the server started
         state.listeners.close(session_id)
         raise DaemonError("session_ended", f"session {session_id} ended meanwhile")
     if opened:
-        await state.record(
-            "session.listener_opened",
-            who.actor,
-            session_id,
-            host=listener.host,
-            port=listener.port,
+        where: dict[str, object] = (
+            {"host": listener.host, "port": listener.port}
+            if listener.path is None
+            else {"socket": str(listener.path)}
         )
+        await state.record("session.listener_opened", who.actor, session_id, **where)
     else:
         response.status_code = 200
+    if listener.path is not None:
+        return ListenerOut(
+            session_id=session_id, socket=str(listener.path), dir=str(listener.path.parent)
+        )
     return ListenerOut(
         session_id=session_id, host=listener.host, port=listener.port, url=listener.url
     )
