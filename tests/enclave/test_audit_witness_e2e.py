@@ -56,8 +56,8 @@ def attached_activity(enclave: EnclaveProcess) -> None:
         "enclave", "attach", enclave.url, "--fingerprint", enclave.fingerprint,
         "--code-file", str(enclave.code_file),
     )  # fmt: skip
-    for round in range(3):
-        for index in range(3):
+    for round in range(2):
+        for index in range(2):
             ok("vault", "put", f"api_key/test/k{round}{index}", stdin=f"value-{round}-{index}\n")
         ok("vault", "lock")
         ok("vault", "unlock")
@@ -110,12 +110,12 @@ def resign(layout: Layout, removed: set[int]) -> None:
 
 
 def test_every_head_is_witnessed_and_a_passphrase_holders_rewrite_is_caught(
-    layout: Layout, real_daemon: DaemonInfo, enclave: EnclaveProcess
+    layout: Layout, enclave: EnclaveProcess, real_daemon: DaemonInfo
 ) -> None:
     """Every head is countersigned; a history re-signed with the vault's key fails --witness."""
     attached_activity(enclave)
     heads = wait_witnessed(layout)
-    assert len(heads) >= 7
+    assert len(heads) >= 5  # init, then a lock and an unlock per round
     code, report = verify("--witness")
     assert code == 0, report
     assert report["witnessed"] == len(heads)
@@ -149,7 +149,7 @@ def test_every_head_is_witnessed_and_a_passphrase_holders_rewrite_is_caught(
 
 
 def test_a_consistent_rollback_is_caught_by_the_enclaves_memory(
-    layout: Layout, real_daemon: DaemonInfo, enclave: EnclaveProcess
+    layout: Layout, enclave: EnclaveProcess, real_daemon: DaemonInfo
 ) -> None:
     """Log and heads cut back together to an earlier head pass plain verify, not --witness."""
     attached_activity(enclave)
