@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "export", help="Write the records, with their hashes and the signed heads, to a file."
     )
     export.add_argument("--since", help="only records at or after this ISO 8601 time")
-    export.add_argument("--until", help="only records before this ISO 8601 time")
+    export.add_argument("--until", help="only records at or before this ISO 8601 time")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument(
         "-o", "--output", type=Path, metavar="FILE", help="write here (default: stdout)"
