@@ -349,6 +349,55 @@ def check_line(line: bytes | str) -> dict[str, Any]:
     return value
 
 
+_HASH_MEMBER = b',"hash":"'
+_ID_MEMBER = b',"id":"'
+_PREV_MEMBER = b',"prev":"'
+_SEQ_AFTER_PREV = b'","seq":'
+_SESSION_MEMBER = b',"session_id":'
+_TYPE_MEMBER = b',"type":"'
+
+
+def hashed_fields(line: bytes) -> tuple[int, str, str, bytes] | None:
+    """``(seq, prev, hash, type)`` of a line whose ``hash`` is the sha256 of the line without
+    it, read from the bytes without a JSON parse; ``None`` if the line is not laid out so.
+
+    This is NOT a check that the line is an intact record: it proves nothing on its own. What
+    it gives is this: the hash member is taken to sit right before the line's first
+    ``,"id":"`` (where a canonical line has it), so the line is a function of the bytes the
+    hash covers plus the hash. A line that passes, and whose hash is proven right by other
+    means (a signed head over a chain of such lines, as in :mod:`aileron_core.audit_verify`),
+    is therefore byte for byte the line that was hashed (anything else is a sha256 collision).
+
+    On a canonical line the fields read are exactly the record's: keys are sorted (actor, hash,
+    id, payload, prev, seq, session_id, ts, type), and ``,"`` never occurs inside a JSON
+    string (its quote would be escaped), so the top-level ``prev`` and ``type`` members are
+    the last ``,"prev":"`` and ``,"type":"`` of the line. ``type`` is its raw UTF-8 bytes;
+    a type holding an escape gives ``None`` (let :func:`check_line` read it).
+    """
+    raw = line[:-1] if line[-1:] == b"\n" else line
+    at = raw.find(_ID_MEMBER)
+    if at < 74 or raw[at - 74 : at - 65] != _HASH_MEMBER or raw[at - 1 : at] != b'"':
+        return None
+    digest = hashlib.sha256(raw[: at - 74] + raw[at:]).hexdigest()
+    if raw[at - 65 : at - 1] != digest.encode("ascii"):
+        return None
+    prev_at = raw.rfind(_PREV_MEMBER)
+    if prev_at < 0 or raw[prev_at + 73 : prev_at + 81] != _SEQ_AFTER_PREV:
+        return None
+    seq_end = raw.find(_SESSION_MEMBER, prev_at + 81)
+    seq_text = raw[prev_at + 81 : seq_end]
+    if seq_end < 0 or not seq_text.isdigit():
+        return None
+    type_at = raw.rfind(_TYPE_MEMBER)
+    if type_at < 0 or raw[-2:] != b'"}':
+        return None
+    kind = raw[type_at + 9 : -2]
+    if b"\\" in kind or b'"' in kind:
+        return None
+    prev = raw[prev_at + 9 : prev_at + 73].decode("latin-1")
+    return int(seq_text), prev, digest, kind
+
+
 def parse_line(line: bytes | str) -> AuditRecord:
     """Parse one line (with or without its newline) into an intact record.
 
@@ -411,6 +460,17 @@ class ChainVerifier:
             self._last_hash = value["hash"]
         return value
 
+    def vouch(self, count: int, last_hash: str) -> None:
+        """Count the next ``count`` lines as verified, the last one's hash being ``last_hash``,
+        without reading them: for a caller that has proven them intact by other means (a signed
+        head over them, see :func:`hashed_fields`). Nothing to vouch for after a break."""
+        if self.broken:
+            raise AuditError("cannot vouch for records after a broken chain")
+        self._line += count
+        self._verified += count
+        self._expected_seq += count
+        self._last_hash = last_hash
+
     def _fail(self, seq: int, reason: str) -> None:
         if not self.broken:
             self._bad_seq, self._bad_line, self._reason = seq, self._line, reason
@@ -453,6 +513,7 @@ __all__ = [
     "VerifyReport",
     "check_line",
     "encode_line",
+    "hashed_fields",
     "new_audit_id",
     "parse_line",
     "record_hash",

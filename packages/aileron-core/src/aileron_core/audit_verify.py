@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from aileron_core.audit import GENESIS_PREV, ChainVerifier
+from aileron_core.audit import GENESIS_PREV, ChainVerifier, hashed_fields
 from aileron_core.audit_heads import (
     SIGNED_TYPES,
     Head,
@@ -44,6 +44,9 @@ NOTICE_TYPES: tuple[str, ...] = (
 
 _SIGNED = frozenset(SIGNED_TYPES)
 _WATCHED = frozenset(SIGNED_TYPES + NOTICE_TYPES)
+"""Record types :meth:`LogVerifier._watched` reads: the fast path parses these in full."""
+_WATCHED_RAW = frozenset(kind.encode("utf-8") for kind in _WATCHED)
+_PENDING_MAX = 4096  # lines the fast path holds before a head vouches for them
 _UNSIGNED_LISTED = 20  # unsigned_signed_type findings named one by one; the rest are counted
 
 
@@ -121,6 +124,16 @@ class LogVerifier:
     must be ``seq`` and link to ``prev``, which is trusted; ``end`` is the seq such a range
     says it ends at (heads after it are not checked). ``public_key`` ``None`` means the
     vault has no audit key yet: the chain is checked, heads cannot be.
+
+    The fast path (``fast``, on by default) skips the canonical re-encoding of records that a
+    valid signed head covers. Such a line is only checked for what
+    :func:`aileron_core.audit.hashed_fields` reads (its hash over its own bytes, its seq and
+    its link) and held back; when the record at a head's seq carries the head's hash, the held
+    lines are byte for byte the lines the daemon wrote (else sha256 collides), which were
+    canonical, so they count as verified exactly as the full check would have counted them.
+    Whatever is odd (a line the fast read refuses, a broken link, a head whose hash differs,
+    the end of the records before a head) sends the held lines and the rest of that stretch
+    through the full check, in order, so every report is the full path's report.
     """
 
     def __init__(
@@ -133,6 +146,7 @@ class LogVerifier:
         witness_key: bytes | None = None,
         start: tuple[int, str] = (1, GENESIS_PREV),
         end: int | None = None,
+        fast: bool = True,
     ) -> None:
         self._problems: list[Finding] = []
         self._notices: list[Finding] = []
@@ -164,6 +178,16 @@ class LogVerifier:
         self._witnessed: int | None = None
         if witness_key is not None:
             self._check_witness(witness, witness_key)
+        # Fast path: records up to the last valid head; ``_pending`` holds the lines read fast
+        # since the last head that vouched, ``_pending_watched`` the (index, prev) of those
+        # among them that must still be parsed in full, ``_next_seq``/``_next_prev`` where the
+        # held lines leave the chain.
+        self._fast_until = self._heads[-1][0].seq if fast and self._heads else 0
+        self._pending: list[bytes] = []
+        self._pending_watched: list[tuple[int, str]] = []
+        self._next_seq = start[0]
+        self._next_prev = start[1]
+        self._vouched_count = 0
 
     # --- heads -----------------------------------------------------------------------------
 
@@ -287,6 +311,66 @@ class LogVerifier:
         """Check the next record line (newline included)."""
         if self._broken:
             return  # the chain's report already names the first bad record
+        if self._next_seq <= self._fast_until:
+            fields = hashed_fields(line)
+            if fields is not None and fields[0] == self._next_seq and fields[1] == self._next_prev:
+                seq, prev, digest, kind = fields
+                if kind in _WATCHED_RAW:
+                    self._pending_watched.append((len(self._pending), prev))
+                self._pending.append(line)
+                self._next_seq, self._next_prev = seq + 1, digest
+                heads = self._at_seq.get(seq)
+                if heads is not None and all(head.hash == digest for head in heads):
+                    self._commit()
+                elif heads is not None or len(self._pending) >= _PENDING_MAX:
+                    self._flush()
+                return
+        self._flush()
+        self._feed_full(line)
+        self._next_seq, self._next_prev = self._last_seq + 1, self._last_hash
+
+    @property
+    def vouched(self) -> int:
+        """How many records a signed head vouched for without the full check."""
+        return self._vouched_count
+
+    def _commit(self) -> None:
+        """A head vouches for the held lines: count them as the full check would have."""
+        done = 0
+        for index, prev in self._pending_watched:
+            self._advance(index - done, prev)
+            self._feed_full(self._pending[index])  # a watched type: its value is needed
+            done = index + 1
+        self._advance(len(self._pending) - done, self._next_prev)
+        self._pending.clear()
+        self._pending_watched.clear()
+
+    def _advance(self, count: int, last_hash: str) -> None:
+        if not count or self._broken:
+            return
+        self._chain.vouch(count, last_hash)
+        self._vouched_count += count
+        if self._first_seq is None:
+            self._first_seq = self._last_seq + 1
+        self._last_seq += count
+        self._last_hash = last_hash
+        for head in self._at_seq.get(self._last_seq, ()):
+            self._matched[head.n] = head.hash == last_hash
+
+    def _flush(self) -> None:
+        """Check the held lines in full after all (something did not add up, or they are many)."""
+        if not self._pending:
+            return
+        for line in self._pending:
+            self._feed_full(line)
+        self._pending.clear()
+        self._pending_watched.clear()
+        self._next_seq, self._next_prev = self._last_seq + 1, self._last_hash
+
+    def _feed_full(self, line: bytes) -> None:
+        """The full check of one line (as before the fast path)."""
+        if self._broken:
+            return
         value = self._chain.feed(line)
         if value is None or self._chain.broken:
             self._broken = True
@@ -318,6 +402,7 @@ class LogVerifier:
 
     def torn(self, line: bytes) -> None:
         """The log's last line, which has no newline: a write cut short."""
+        self._flush()
         self._torn = self._last_seq + 1
 
     # --- verdict ---------------------------------------------------------------------------
@@ -326,6 +411,7 @@ class LogVerifier:
         self, *, log_present: bool = True, tip: tuple[int, str] | None = None
     ) -> CompletenessReport:
         """The report on everything fed so far."""
+        self._flush()
         chain = self._chain.report()
         if chain.reason is not None:
             self._problems.append(
@@ -521,14 +607,19 @@ def verify_files(
     witness: Path | None = None,
     witness_key: bytes | None = None,
     tip: tuple[int, str] | None = None,
+    fast: bool = True,
 ) -> CompletenessReport:
-    """Verify the log in ``segments`` (oldest first) against the heads file."""
+    """Verify the log in ``segments`` (oldest first) against the heads file.
+
+    ``fast=False`` checks every record in full (the reference the fast path is tested
+    against; see :class:`LogVerifier`)."""
     verifier = LogVerifier(
         public_key=public_key,
         vault_id=vault_id,
         heads=_read_lines(heads),
         witness=_read_lines(witness) if witness is not None else None,
         witness_key=witness_key,
+        fast=fast,
     )
     present = [path for path in segments if path.exists()]
     feed = verifier.feed
