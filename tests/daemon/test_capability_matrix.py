@@ -68,6 +68,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/v1/sessions/{session_id}/end"): ADMIN,
     ("POST", "/v1/sessions/{session_id}/agent"): ADMIN,  # the launcher names its agent
     ("POST", "/v1/sessions/{session_id}/listener"): ADMIN,
+    ("POST", "/v1/sessions/{session_id}/egress"): ADMIN,
     ("GET", "/v1/audit"): ADMIN,
     ("GET", "/v1/audit/verify"): ADMIN,
     ("POST", "/v1/audit/ack"): ADMIN,

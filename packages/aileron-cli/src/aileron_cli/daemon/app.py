@@ -106,6 +106,7 @@ def create_app(
             yield
         finally:
             await state.listeners.aclose()  # first: no request may reach the closing stores
+            await state.egress.aclose()  # its connections record themselves before the log closes
             state.launchers.close()
             await state.audit.drain()
             await state.executor.aclose()

@@ -414,3 +414,18 @@ class ApprovalOut(BaseModel):
     )
     plan_parts: dict[str, str] = Field(default_factory=dict)
     steps: list[ApprovalStepOut] = Field(default_factory=list)
+
+
+class NewEgress(Strict):
+    allow: list[str] = Field(
+        default_factory=list,
+        max_length=256,
+        description='This session\'s extra allow entries ("host", "host:port", "*.domain"),'
+        " added to `[sandbox] allow` of config.toml.",
+    )
+
+
+class EgressOut(BaseModel):
+    session_id: str
+    socket: str = Field(description="The egress proxy's Unix socket (0600).")
+    allow: list[str] = Field(description="The effective allow-list, each entry canonical.")

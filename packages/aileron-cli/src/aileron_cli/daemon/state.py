@@ -21,6 +21,7 @@ from aileron_cli.daemon.audit_log import AuditLog, AuditWriteError
 from aileron_cli.daemon.auth import Gate, TokenRegistry
 from aileron_cli.daemon.binding_store import BindingStore
 from aileron_cli.daemon.connector_store import ConnectorStore
+from aileron_cli.daemon.egress import EgressProxies, EventSink
 from aileron_cli.daemon.enclave_witness import WitnessQueue
 from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.executor import Executor
@@ -87,12 +88,14 @@ class DaemonState:
     pid: int = field(default_factory=os.getpid)
     last_activity: float = field(default_factory=time.monotonic)
     listeners: SessionListeners = field(init=False)
+    egress: EgressProxies = field(init=False)
     gate: Gate = field(init=False)
     launchers: LauncherWatch = field(init=False)
     _notices: list[str] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.listeners = SessionListeners(self.tokens)
+        self.egress = EgressProxies(self.config.layout, self._egress_sink)
         self.gate = Gate(
             self.tokens, audit=self.audit.append, peer_required=self.config.peer_required
         )
@@ -103,6 +106,15 @@ class DaemonState:
         """A head was signed: have it countersigned when an enclave is attached."""
         if self.witness is not None:
             self.witness.submit(head.vault_id, head.n, head_digest(line))
+
+    def _egress_sink(self, session_id: str) -> EventSink:
+        """How the egress proxy of ``session_id`` records its connections: as the agent."""
+        actor = Actor(type="agent", id=f"session:{session_id}")
+
+        async def sink(type: str, payload: dict[str, Any]) -> None:
+            await self.record(type, actor, session_id, **payload)
+
+        return sink
 
     def guard_session(self, session: Session) -> None:
         """Treat the launcher's process tree as the session's agent (SPEC §16) for as long as
@@ -127,6 +139,7 @@ class DaemonState:
         session = self.sessions.end(session_id, exit_code, reason)
         self.tokens.revoke_session(session_id)
         self.listeners.close(session_id)
+        self.egress.close(session_id)
         self.gate.trees.remove(session_id)
         self.launchers.unwatch(session_id)
         payload: dict[str, Any] = {"exit_code": exit_code}

@@ -13,16 +13,20 @@ from aileron_cli.daemon.peers import PEER_SCOPE_KEY, ConnectionPeer
 from aileron_cli.daemon.routes import daemon_state
 from aileron_cli.daemon.schemas import (
     CreatedSession,
+    EgressOut,
     EndSession,
     ListenerAddress,
     ListenerOut,
     NewAgentProcess,
+    NewEgress,
     NewListener,
     NewSession,
     SessionOut,
 )
 from aileron_cli.daemon.state import DaemonState
+from aileron_cli.sandbox.config import load_sandbox_config, parse_allow_entry
 from aileron_core.convert import converter
+from aileron_core.errors import ConfigError
 from aileron_core.models import SandboxInfo, Session
 from aileron_core.processes import ProcessRef, parent_of
 
@@ -174,3 +178,50 @@ async def open_listener(
     return ListenerOut(
         session_id=session_id, host=listener.host, port=listener.port, url=listener.url
     )
+
+
+@router.post(
+    "/{session_id}/egress",
+    response_model=EgressOut,
+    status_code=201,
+    responses={200: {"model": EgressOut, "description": "The proxy was already open"}},
+)
+async def open_egress(
+    session_id: SessionId, body: NewEgress, response: Response, state: State, who: Admin
+) -> EgressOut:
+    """Open the session's egress proxy (201), or return the open one as it is (200).
+
+    The daemon serves an HTTP proxy (CONNECT for https, absolute-form for plain http) on the
+    Unix socket ``egress.sock`` (0600) in the session's run folder, allowing ``[sandbox] allow``
+    of config.toml plus ``allow`` and denying everything else; it closes when the session
+    ends. 404 for an unknown session, 409 ``session_ended`` for one that is not running, 422
+    ``invalid_request`` for a malformed entry (``invalid_config`` for a bad config.toml).
+    """
+    session = state.sessions.get(session_id)
+    if session.state != "running":
+        raise DaemonError("session_ended", f"session {session_id} is already {session.state}")
+    existing = state.egress.get(session_id)
+    if existing is not None:
+        response.status_code = 200
+        return EgressOut(session_id=session_id, socket=str(existing.path), allow=existing.allow)
+    entries = list(load_sandbox_config(state.config.layout.config).allow_entries)
+    for index, text in enumerate(body.allow):
+        try:
+            entries.append(parse_allow_entry(text, f"body.allow[{index}]"))
+        except ConfigError as error:
+            raise DaemonError(
+                "invalid_request",
+                str(error),
+                hint=error.hint,
+                details={"fields": [{"location": ["body", "allow", index], "problem": str(error)}]},
+            ) from None
+    proxy, opened = await state.egress.open(session_id, entries)
+    if state.sessions.get(session_id).state != "running":  # it ended while the proxy started
+        state.egress.close(session_id)
+        raise DaemonError("session_ended", f"session {session_id} ended meanwhile")
+    if opened:
+        where = {"socket": str(proxy.path), "allow": proxy.allow}
+        await state.record("session.egress_opened", who.actor, session_id, **where)
+    else:
+        response.status_code = 200
+    return EgressOut(session_id=session_id, socket=str(proxy.path), allow=proxy.allow)
