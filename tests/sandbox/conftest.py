@@ -12,13 +12,22 @@ from helpers import script
 from sandbox.support import (
     NO_HTTP_CLIENT,
     REQUIRE_VAR,
+    TEST_REPOSITORY,
     ensure_agent_base,
     podman_build,
     podman_unavailable,
 )
 
 from aileron_cli.examples.echo_server import EchoServer
-from aileron_cli.sandbox.images import default_tag
+from aileron_cli.sandbox.images import REPOSITORY_VAR, default_tag
+
+TEST_TAGS = {REPOSITORY_VAR: TEST_REPOSITORY}
+
+
+@pytest.fixture(autouse=True)
+def test_only_tags(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Aileron's images are tagged under a test-only repository, never over a user's."""
+    monkeypatch.setenv(REPOSITORY_VAR, TEST_REPOSITORY)
 
 
 @pytest.fixture
@@ -59,14 +68,15 @@ def codex_image_build(podman: None) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=600,
         check=False,
+        env={**os.environ, **TEST_TAGS},
     )
 
 
 @pytest.fixture(scope="session")
 def codex_image(codex_image_build: subprocess.CompletedProcess[str]) -> str:
-    """``aileron/sandbox-codex:<version>``, built."""
+    """``localhost/aileron-test/sandbox-codex:<version>``, built."""
     assert codex_image_build.returncode == 0, codex_image_build.stderr
-    return default_tag("codex")
+    return default_tag("codex", TEST_TAGS)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,14 @@ from pathlib import Path
 IMAGES = Path(__file__).resolve().parent / "images"
 TEST_BASE = os.environ.get("AILERON_TEST_BASE_IMAGE", "localhost/aileron-test-base:bookworm")
 AGENT_BASE = "localhost/aileron-test-agent-base:latest"
+NODE_BASE = os.environ.get(
+    "AILERON_TEST_NODE_BASE_IMAGE", "localhost/aileron-test-node-base:bookworm"
+)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NO_HTTP_CLIENT = "localhost/aileron-test-no-http-client:latest"
+TEST_REPOSITORY = "localhost/aileron-test"
+"""Where the tests tag Aileron's images (``$AILERON_SANDBOX_REPOSITORY``): never a tag a user's
+``aileron/sandbox-<agent>:<version>`` may hold."""
 # Set by scripts/test once scripts/sandbox-setup has prepared podman: then a missing engine is
 # a failure, not a skip.
 REQUIRE_VAR = "AILERON_REQUIRE_PODMAN"
@@ -48,6 +55,13 @@ def ensure_agent_base() -> str:
     """The stand-in-agent base image, built (or confirmed current) now."""
     podman_build("agent-base.Containerfile", AGENT_BASE, BASE_IMAGE=TEST_BASE)
     return AGENT_BASE
+
+
+def ensure_node_base() -> str:
+    """The Node base (Debian's nodejs and npm on the test base), built by
+    scripts/sandbox-node-base when missing."""
+    subprocess.run([str(REPO_ROOT / "scripts" / "sandbox-node-base")], check=True, timeout=900)
+    return NODE_BASE
 
 
 # Every variable a sandboxed agent's env file holds when no provider key is in the vault.

@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +27,18 @@ from sandbox.fake_docker import (
     FakeDocker,
     install,
 )
-from sandbox.support import CONTAINER_VARS
+from sandbox.support import CONTAINER_VARS, TEST_REPOSITORY
 
 from aileron_cli.__about__ import __version__
 from aileron_cli.sandbox import images
 from aileron_cli.sandbox.container import CHECK_SCRIPT, SHIM_DIR, TOOLS_FILE, WORKSPACE
 from aileron_cli.sandbox.engine import detect
+from aileron_cli.sandbox.instructions import PROFILE_FILE
 from aileron_core.client import DaemonClient
 from aileron_core.discovery import DaemonInfo
 from aileron_core.paths import Layout
 
-TAG = images.default_tag("codex")
+TAG = images.default_tag("codex", {images.REPOSITORY_VAR: TEST_REPOSITORY})
 USER = f"{os.getuid()}:{os.getgid()}"
 MARKER = "AILERON_TEST_HOST_MARKER"
 MARKER_VALUE = "host-only-value-4f1c"
@@ -47,8 +47,10 @@ CUSTOM_IMAGE = "registry.example/custom-codex:7"
 
 @pytest.fixture(autouse=True)
 def default_base(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No base-image override from the developer's environment."""
+    """No base-image override or proxy from the developer's environment."""
     monkeypatch.delenv(images.BASE_IMAGE_VAR, raising=False)
+    for name in images.PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -98,12 +100,6 @@ def _kinds(fake: FakeDocker) -> list[str]:
     return [call.kind for call in fake.calls()]
 
 
-def _containerfile() -> Path:
-    path = Path(str(resources.files("aileron_cli.sandbox").joinpath("Containerfile")))
-    assert path.is_file()
-    return path
-
-
 @dataclass(frozen=True)
 class Launched:
     done: subprocess.CompletedProcess[str]
@@ -140,24 +136,27 @@ def test_launch_builds_checks_and_runs_in_that_order(launched: Launched) -> None
 
 
 def test_launch_build_argv(launched: Launched) -> None:
-    """The build uses the shipped Containerfile, the versioned tag and the codex build args."""
+    """The build uses a context holding the shipped Containerfile, the versioned test-only tag
+    and the codex build args (no refresh token: nothing to refresh)."""
     build = _one(launched.fake, "build")
     args = build.args
     assert build.argv[0] == str(launched.fake.path)
     assert args[:2] == ["buildx", "build"]
-    containerfile = _containerfile()
-    assert _values(args, "--file") == [str(containerfile)]
-    assert args[-1] == str(containerfile.parent)
-    assert _values(args, "--tag") == [TAG] == [f"aileron/sandbox-codex:{__version__}"]
+    (file,) = _values(args, "--file")
+    assert Path(file).name == "Containerfile" and str(Path(file).parent) == args[-1]
+    assert _values(args, "--tag") == [TAG] == [f"{TEST_REPOSITORY}/sandbox-codex:{__version__}"]
     build_args = dict(a.partition("=")[::2] for a in _values(args, "--build-arg"))
     assert build_args == {
         "BASE_IMAGE": images.NODE_BASE,
         "AGENT_INSTALL": images.RECIPES["codex"].install,
         "AGENT_COMMAND": "codex",
+        "AGENT_REFRESH": "",
     }
     assert set(_values(args, "--label")) == {
         f"{images.LABEL_AGENT}=codex",
         f"{images.LABEL_VERSION}={__version__}",
+        f"{images.LABEL_AGENT_VERSION}={images.UNPINNED}",
+        f"{images.LABEL_REFRESH}=",
     }
 
 
@@ -171,6 +170,7 @@ def test_launch_check_and_run_argv(launched: Launched) -> None:
         f"{launched.workdir}:{WORKSPACE}:rw",
         f"{scratch / 'tools.txt'}:{TOOLS_FILE}:ro",
         f"{scratch / 'bin'}:{SHIM_DIR}:ro",
+        f"{scratch / 'profile.sh'}:{PROFILE_FILE}:ro",
     ]
     assert run.argv[0] == check.argv[0] == str(launched.fake.path)
     assert run.args == [

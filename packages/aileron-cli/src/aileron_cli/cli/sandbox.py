@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from aileron_cli.cli.common import add_json_flag, print_fields, print_json
 from aileron_cli.cli.launch import AGENT_NAMES
@@ -27,12 +28,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Build aileron/sandbox-AGENT:VERSION. The base image is the agent's usual one"
             " (node:22-bookworm-slim for the npm agents, debian:bookworm-slim for goose), or"
-            " --base-image, or $AILERON_SANDBOX_BASE_IMAGE: any Debian-like image works."
+            " --base-image, or $AILERON_SANDBOX_BASE_IMAGE: any Debian-like image works. The"
+            " agent's version is [sandbox.pins] in config.toml (npm's latest when unpinned)."
+            " The host's HTTPS_PROXY, HTTP_PROXY and NO_PROXY are passed to the build only,"
+            " never into the image or the running agent."
         ),
     )
     build.add_argument("agent", metavar="AGENT", choices=AGENT_NAMES, help=", ".join(AGENT_NAMES))
     _engine_option(build)
     build.add_argument("--base-image", metavar="IMAGE", help="build on this image")
+    build.add_argument(
+        "--ca-cert",
+        metavar="FILE",
+        action="append",
+        default=[],
+        type=Path,
+        help="a PEM CA certificate the build must trust, e.g. your TLS-intercepting proxy's"
+        " (repeatable): installed in the image's system store and trusted by the build's npm",
+    )
+    build.add_argument(
+        "--build-network",
+        metavar="NAME",
+        help="the engine network the build runs on (e.g. host)",
+    )
+    build.add_argument(
+        "--refresh",
+        action="store_true",
+        help="install the agent anew instead of reusing the cached install step",
+    )
     build.set_defaults(handler=_build)
     check = commands.add_parser(
         "check",
@@ -62,13 +85,24 @@ def _engine_option(parser: argparse.ArgumentParser) -> None:
 def _build(args: argparse.Namespace) -> int:
     from aileron_cli.launch import agent_named
     from aileron_cli.sandbox import images
+    from aileron_cli.sandbox.config import load_sandbox_config
     from aileron_cli.sandbox.engine import detect
+    from aileron_core.paths import Layout
 
     env = dict(os.environ)
     agent = agent_named(args.agent)
+    settings = load_sandbox_config(Layout().config)
     engine = detect(args.engine, env)
-    base = images.base_image(agent.name, env, args.base_image)
-    image = images.build(engine, agent.name, agent.command, base=base)
+    options = images.build_options(
+        agent.name,
+        env,
+        pins=settings.pins,
+        base=args.base_image,
+        ca_certs=tuple(args.ca_cert),
+        network=args.build_network,
+        refresh=args.refresh,
+    )
+    image = images.build(engine, agent.name, agent.command, options)
     print(image.ref)
     return 0
 
