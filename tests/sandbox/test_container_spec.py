@@ -423,10 +423,11 @@ class Container:
 
 @pytest.fixture
 def container(tmp_path: Path) -> Container:
-    """A container stand-in with the agent (`codex`) and curl present."""
+    """A container stand-in with the agent (`codex`), curl and node present."""
     box = Container(tmp_path)
     box.link("codex", "true")
     box.link("curl", "true")
+    box.link("node", "true")
     return box
 
 
@@ -450,6 +451,14 @@ def test_check_script_accepts_wget_instead_of_curl(container: Container) -> None
     (container.bin / "curl").unlink()
     container.link("wget", "true")
     assert container.run().stdout == f"{CHECK_OK}\n"
+
+
+def test_check_script_missing_node(container: Container) -> None:
+    """An image without node fails the `node` check: the bridge to Aileron needs it."""
+    (container.bin / "node").unlink()
+    check, reason = _failure(container.run())
+    assert check == "node"
+    assert "node is not in the image" in reason
 
 
 def test_check_script_missing_workspace(container: Container) -> None:

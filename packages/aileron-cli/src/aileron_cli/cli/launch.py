@@ -67,6 +67,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--image", metavar="IMAGE", help="with a sandbox: run this image instead of Aileron's"
     )
     parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="with a sandbox: let the agent reach HOST through the egress proxy for this session"
+        " (repeatable; HOST, HOST:PORT or *.DOMAIN; HOST alone means ports 443 and 80), on top"
+        " of `[sandbox] allow` in config.toml; everything else is denied",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="do not run the agent: check its wiring (MCP server, gateway route, key source)"
@@ -96,11 +105,11 @@ def _launch(args: argparse.Namespace) -> int:
         raise UsageError("--json only applies to --check", hint="add --check, or drop --json")
     if args.sandbox != "off":
         return _launch_sandboxed(args)
-    if args.image is not None or args.sandbox_build != "auto":
+    if args.image is not None or args.sandbox_build != "auto" or args.allow_host:
         from aileron_cli.cli.errors import UsageError
 
         raise UsageError(
-            "--image and --sandbox-build only apply to a sandboxed launch",
+            "--image, --sandbox-build and --allow-host only apply to a sandboxed launch",
             hint="add --sandbox=podman (or docker, auto), or drop them",
         )
     env = dict(os.environ)
@@ -132,10 +141,11 @@ def _check(args: argparse.Namespace) -> int:
     from aileron_cli.launch import agent_named
     from aileron_cli.launch.check import check
 
-    if args.sandbox != "off" or args.image is not None or args.sandbox_build != "auto":
+    sandboxed = args.sandbox != "off" or args.image is not None or args.allow_host
+    if sandboxed or args.sandbox_build != "auto":
         raise UsageError(
             "--check checks a launch on this host; it takes no sandbox options",
-            hint="drop --sandbox, --sandbox-build and --image",
+            hint="drop --sandbox, --sandbox-build, --image and --allow-host",
         )
     env = dict(os.environ)
     agent = agent_named(args.agent)
@@ -185,6 +195,7 @@ def _launch_sandboxed(args: argparse.Namespace) -> int:
             inherited=env,
             secrets=_master_tokens(env),
             tty=tty,
+            allow_hosts=tuple(args.allow_host),
         )
 
 

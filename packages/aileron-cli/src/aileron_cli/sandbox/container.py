@@ -37,6 +37,8 @@ command -v "$1" >/dev/null 2>&1 || fail agent "the agent command '$1' is not in 
 command -v curl >/dev/null 2>&1 || command -v wget >/dev/null 2>&1 \\
   || fail http-client "neither curl nor wget is in the image (the Aileron shims need one)"
 [ -r "$AILERON_TOOLS_FILE" ] || fail tools "$AILERON_TOOLS_FILE is not readable"
+command -v node >/dev/null 2>&1 \\
+  || fail node "node is not in the image (the bridge to Aileron, /opt/aileron/bridge.js, needs it)"
 echo 'aileron-check: ok'
 """
 

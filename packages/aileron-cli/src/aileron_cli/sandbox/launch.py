@@ -15,7 +15,7 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,10 +23,10 @@ import attrs
 
 from aileron_cli.launch.agents import Agent, Invocation, codex_gateway_overrides
 from aileron_cli.launch.environment import agent_environment
-from aileron_cli.launch.errors import LaunchError, SandboxCheckFailed, ToolsUnavailable
+from aileron_cli.launch.errors import SandboxCheckFailed, ToolsUnavailable
 from aileron_cli.launch.host import end_session, keyed_providers, refuse_secrets, run
 from aileron_cli.launch.routing import SESSION_TOKEN_HEADER, Provider, llm_base_url
-from aileron_cli.sandbox import images
+from aileron_cli.sandbox import bridge, images
 from aileron_cli.sandbox.container import (
     CHECK_OK,
     HOME,
@@ -47,13 +47,6 @@ if TYPE_CHECKING:
     from aileron_core.client import DaemonClient
     from aileron_shims import ShimSet
 
-# How the container reaches the session's listener, per engine (ADR 0011). podman: slirp4netns
-# forwards the host's loopback as 10.0.2.2, so the listener stays on 127.0.0.1. docker: the
-# listener binds the bridge's gateway address, which the container knows as
-# host.docker.internal.
-PODMAN_NETWORK = "slirp4netns:allow_host_loopback=true"
-PODMAN_HOST_LOOPBACK = "10.0.2.2"
-DOCKER_HOST_NAME = "host.docker.internal"
 CHECK_TIMEOUT = 300  # seconds; a first run may have to set up the engine's storage
 
 
@@ -203,34 +196,6 @@ def container_env(
     return env
 
 
-def listener_address(engine: Engine) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
-    """``(listen host, host as the container sees it, network, extra hosts)`` for ``engine``."""
-    if engine.name == "podman":
-        return "127.0.0.1", PODMAN_HOST_LOOPBACK, PODMAN_NETWORK, ()
-    extra_hosts = ((DOCKER_HOST_NAME, "host-gateway"),)
-    return _docker_gateway(engine), DOCKER_HOST_NAME, "bridge", extra_hosts
-
-
-def _docker_gateway(engine: Engine) -> str:
-    from python_on_whales.exceptions import DockerException
-
-    try:
-        network = engine.client().network.inspect("bridge")
-    except DockerException as error:
-        raise LaunchError(
-            "cannot find docker's bridge network (`docker network inspect bridge` failed)",
-            hint="check the docker engine, or use --sandbox=podman",
-        ) from error
-    for config in (network.ipam.config or []) if network.ipam else []:
-        gateway = config.get("Gateway")
-        if isinstance(gateway, str) and gateway:
-            return gateway
-    raise LaunchError(
-        "docker's bridge network has no gateway address",
-        hint="check `docker network inspect bridge`, or use --sandbox=podman",
-    )
-
-
 def user_options(engine: Engine) -> tuple[str | None, str | None]:
     """``(--user, --userns)``: the agent runs as the invoking user, so what it writes in the
     workspace is the user's."""
@@ -281,6 +246,7 @@ _CHECK_HINTS = {
     "workspace": "run from a directory the container user can write, or fix its permissions",
     "agent": "use an image that has the agent (`aileron sandbox build AGENT`) or pass --image",
     "http-client": "install curl or wget in the image",
+    "node": "use an image with node (every image `aileron sandbox build` makes has it)",
     "tools": "report this: Aileron wrote the tools file itself",
 }
 
@@ -293,8 +259,11 @@ def launch(
     inherited: Mapping[str, str],
     secrets: Collection[str],
     tty: bool,
+    allow_hosts: Sequence[str] = (),
 ) -> int:
-    """Register a session, check and run the agent's container, end the session."""
+    """Register a session, check and run the agent's container, end the session. The
+    container has no network: the session's listener and egress proxy (which also allows
+    ``allow_hosts``) are its only ways out, through the bridge (ADR 0023)."""
     shims = generate_tools(client, plan.agent.command)
     keyed = keyed_providers(client)
     engine = plan.engine
@@ -310,9 +279,8 @@ def launch(
     session_id = str(session["id"])
     exit_code: int | None = None
     try:
-        listen_host, seen_as, network, add_hosts = listener_address(engine)
-        listener = client.post(f"sessions/{session_id}/listener", {"host": listen_host})
-        api_url = f"http://{seen_as}:{listener['port']}/v1"
+        endpoints = bridge.open_endpoints(client, session_id, allow_hosts)
+        api_url = bridge.API_URL
         env = container_env(
             api_url=api_url,
             session_id=session_id,
@@ -321,7 +289,8 @@ def launch(
             keyed=keyed,
             term=inherited.get("TERM") if tty else None,
         )
-        command = container_command(plan, api_url, keyed)
+        env.update(bridge.proxy_env())
+        command = bridge.entry_command(container_command(plan, api_url, keyed))
         refuse_secrets([*command, *env.values()], secrets)
         with tempfile.TemporaryDirectory(prefix="aileron-sandbox-") as scratch:
             spec = staged_spec(
@@ -333,12 +302,14 @@ def launch(
                 image=plan.image.ref,
                 command=command,
                 cwd=cwd,
-                network=network,
+                network=bridge.NETWORK,
                 name=f"aileron-{plan.agent.name}-{session_id.lower()}",
-                add_hosts=add_hosts,
                 labels={"io.aileron.session": session_id, "io.aileron.agent": plan.agent.name},
                 tty=tty,
             )
+            mounts = (*spec.mounts, endpoints.mount, bridge.stage_bridge(Path(scratch)))
+            spec = attrs.evolve(spec, mounts=mounts)
+            endpoints.give_to(spec.user)
             run_check(engine, spec, plan.agent.command)
             host_env = agent_environment(inherited, {}, secrets=secrets)
             exit_code = run(Invocation(tuple(run_argv(engine.call, spec)), host_env), cwd)
