@@ -36,6 +36,7 @@ from aileron_cli.sandbox.container import (
     run_argv,
 )
 from aileron_cli.sandbox.engine import Engine, detect
+from aileron_cli.sandbox.instructions import agent_arguments
 from aileron_cli.sandbox.launch import SandboxPlan, container_command, container_env
 
 SH = "/bin/sh"
@@ -315,17 +316,18 @@ def test_codex_gets_the_gateway_provider_when_openai_is_keyed() -> None:
 
 
 @pytest.mark.parametrize("keyed", [frozenset(), frozenset({"anthropic"})])
-def test_codex_is_left_alone_without_an_openai_key(keyed: frozenset[Provider]) -> None:
-    """Without the OpenAI key in Aileron, codex runs with just its own arguments."""
-    assert container_command(_plan("codex"), API_URL, keyed) == ("codex", "--help")
+def test_codex_gets_no_gateway_provider_without_an_openai_key(keyed: frozenset[Provider]) -> None:
+    """Without the OpenAI key in Aileron, codex runs with its sandbox arguments and its own."""
+    command = container_command(_plan("codex"), API_URL, keyed)
+    assert command == ("codex", *agent_arguments("codex"), "--help")
 
 
 @pytest.mark.parametrize("agent", ["claude", "goose", "opencode"])
-def test_other_agents_get_no_overrides(agent: str) -> None:
-    """Only codex gets command-line overrides; the others run as `<command> ARGS`."""
+def test_other_agents_get_no_gateway_overrides(agent: str) -> None:
+    """Only codex gets gateway overrides; the others run as `<command> [instructions] ARGS`."""
     plan = _plan(agent, ("a", "b"))
     command = container_command(plan, API_URL, frozenset({"openai", "anthropic"}))
-    assert command == (plan.agent.command, "a", "b")
+    assert command == (plan.agent.command, *agent_arguments(agent), "a", "b")
 
 
 # --- images (pure parts) ---------------------------------------------------------------------

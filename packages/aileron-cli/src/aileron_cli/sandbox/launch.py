@@ -42,6 +42,7 @@ from aileron_cli.sandbox.container import (
     run_argv,
 )
 from aileron_cli.sandbox.engine import Engine, detect, first_line
+from aileron_cli.sandbox.instructions import PROFILE_FILE, agent_arguments, profile_script
 
 if TYPE_CHECKING:
     from aileron_core.client import DaemonClient
@@ -128,6 +129,9 @@ def staged_spec(
         shim = bindir / tool
         shim.write_text(text, encoding="utf-8")
         shim.chmod(0o755)
+    profile = directory / "profile.sh"
+    profile.write_text(profile_script(), encoding="utf-8")
+    profile.chmod(0o644)
     env_file = directory / "env"
     env_file.touch(mode=stat.S_IRUSR | stat.S_IWUSR)
     env_file.write_text(env_file_text(env), encoding="utf-8")
@@ -140,6 +144,7 @@ def staged_spec(
             Mount(cwd, WORKSPACE, read_only=False),
             Mount(str(tools), TOOLS_FILE),
             Mount(str(bindir), SHIM_DIR),
+            Mount(str(profile), PROFILE_FILE),
         ),
         network=network,
         name=name,
@@ -154,13 +159,14 @@ def staged_spec(
 def container_command(
     plan: SandboxPlan, api_url: str, keyed: Collection[Provider]
 ) -> tuple[str, ...]:
-    """The agent's command line in the container: its own arguments, plus for codex the
-    gateway provider when Aileron holds the OpenAI key (codex ignores OPENAI_BASE_URL)."""
+    """The agent's command line in the container: its own arguments, after its tools
+    instructions (:mod:`aileron_cli.sandbox.instructions`) and, for codex, the gateway provider
+    when Aileron holds the OpenAI key (codex ignores OPENAI_BASE_URL)."""
     argv = [plan.agent.command]
     if plan.agent.name == "codex" and "openai" in keyed:
         for override in codex_gateway_overrides(llm_base_url(api_url, "openai")):
             argv += ["-c", override]
-    return (*argv, *plan.args)
+    return (*argv, *agent_arguments(plan.agent.name), *plan.args)
 
 
 def container_env(
