@@ -52,6 +52,15 @@ exit 7
 """
 
 
+def _make_workspace(path: Path) -> Path:
+    """Create the agent's workspace; as root, owned by uid 1000 (Aileron never runs the agent
+    as root: a root launch runs it as the workspace's owner, or 1000 for a root-owned one)."""
+    path.mkdir()
+    if os.geteuid() == 0:
+        os.chown(path, 1000, 1000)
+    return path
+
+
 def _prepare_daemon(echo: EchoServer, tmp_path: Path) -> dict[str, str]:
     """A vault with the echo binding, the echo connector and the echo-say action installed."""
     env = dict(os.environ, AILERON_VAULT_PASSPHRASE=PASSPHRASE)
@@ -95,7 +104,7 @@ def test_agent_in_podman_runs_an_action_through_its_shim(
     the audit log records it under the session, and the agent's exit code is propagated."""
     env = _prepare_daemon(echo, tmp_path)
     workspace = tmp_path / "workspace"
-    workspace.mkdir()
+    _make_workspace(workspace)
     (workspace / "agent.sh").write_text(AGENT_SCRIPT)
     done = _launch(workspace, env, "--sandbox=podman", "codex", "--", "--flag", "two words")
     assert done.returncode == 7, done.stderr
@@ -140,7 +149,7 @@ def test_container_holds_no_master_token_or_secret_and_its_token_dies(
     table, mounted files or image; the session token stops working when the session ends."""
     env = _prepare_daemon(echo, tmp_path)
     workspace = tmp_path / "workspace"
-    workspace.mkdir()
+    _make_workspace(workspace)
     (workspace / "agent.sh").write_text(AGENT_SCRIPT)
     done = _launch(workspace, env, "--sandbox=podman", "codex")
     assert done.returncode == 7, done.stderr
@@ -191,7 +200,7 @@ def test_failed_check_stops_the_launch_before_the_agent_runs(
     the agent never ran, the session ended with a null exit code."""
     image: str = request.getfixturevalue(image_fixture)
     workspace = tmp_path / "workspace"
-    workspace.mkdir()
+    _make_workspace(workspace)
     (workspace / "agent.sh").write_text('touch "$AILERON_WORKSPACE/agent-ran"\n')
     done = _launch(workspace, dict(os.environ), "--sandbox=podman", "--image", image, "codex")
     assert done.returncode == 1, done.stderr
@@ -219,7 +228,7 @@ def test_sandbox_build_shows_progress_and_check_passes(
     assert "STEP" in codex_image_build.stderr and "building" in codex_image_build.stderr
     checked = subprocess.run(
         [script("aileron"), "sandbox", "check", "codex", "--engine", "podman", "--json"],
-        cwd=tmp_path,
+        cwd=_make_workspace(tmp_path / "project"),
         capture_output=True,
         text=True,
         timeout=120,
@@ -251,7 +260,7 @@ def test_sigterm_reaches_the_agent_in_its_container(
     """SIGTERM sent to `aileron launch` reaches the agent inside the container (it exits 7
     from its trap), and that exit code is the launch's and the session's."""
     workspace = tmp_path / "workspace"
-    workspace.mkdir()
+    _make_workspace(workspace)
     (workspace / "agent.sh").write_text(
         "trap 'exit 7' TERM\ntouch \"$AILERON_WORKSPACE/ready\"\nsleep 120 &\nwait $!\nexit 1\n"
     )
@@ -283,7 +292,7 @@ def test_the_terminal_passes_into_the_container(
 ) -> None:
     """Launched from a terminal, the agent in the container has a terminal too (and TERM)."""
     workspace = tmp_path / "workspace"
-    workspace.mkdir()
+    _make_workspace(workspace)
     (workspace / "agent.sh").write_text(
         'if [ -t 0 ] && [ -t 1 ]; then echo "tty $TERM" > "$AILERON_WORKSPACE/tty.txt";'
         ' else echo "no tty" > "$AILERON_WORKSPACE/tty.txt"; fi\n'

@@ -3,7 +3,8 @@
 The same check container ``aileron launch --sandbox`` runs, with the current directory as
 the workspace, an empty tools file and no session (the checks need neither the daemon nor a
 token). The image is never built here; a missing one is an error saying how to build it. A
-current directory launch would refuse (it holds Aileron's state) is refused here the same way.
+current directory launch would refuse (it holds Aileron's state) is refused here the same way,
+and the report shows the container's hardening.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from typing import Any
 from aileron_cli.launch.agents import Agent
 from aileron_cli.launch.errors import ImageUnavailable
 from aileron_cli.sandbox import images
-from aileron_cli.sandbox.container import HOME, SHIM_DIR, TOOLS_FILE, WORKSPACE, image_path
+from aileron_cli.sandbox.config import load_sandbox_config
+from aileron_cli.sandbox.container import (
+    HOME,
+    SHIM_DIR,
+    TOOLS_FILE,
+    WORKSPACE,
+    hardening,
+    image_path,
+)
 from aileron_cli.sandbox.engine import detect
 from aileron_cli.sandbox.launch import run_check, staged_spec
 from aileron_cli.sandbox.workspace import refuse_unsafe_workspace
@@ -29,9 +38,11 @@ def check_image(
 ) -> dict[str, Any]:
     """Run the checks for ``agent``'s image; what was checked (raises on a failure)."""
     cwd = os.getcwd()
-    refuse_unsafe_workspace(Path(cwd), Layout())
+    layout = Layout()
+    refuse_unsafe_workspace(Path(cwd), layout)
+    settings = load_sandbox_config(layout.config)
     engine = detect(engine_mode, env)
-    ref = image or images.default_tag(agent.name)
+    ref = image or images.default_tag(agent.name, env)
     found = images.inspect(engine, ref)
     if found is None:
         raise ImageUnavailable(
@@ -57,6 +68,7 @@ def check_image(
             cwd=cwd,
             network="none",
             name=f"aileron-{agent.name}-check-{os.getpid()}",
+            settings=settings,
         )
         run_check(engine, spec, agent.command)
     return {
@@ -65,5 +77,6 @@ def check_image(
         "workspace": f"{cwd} (writable)",
         "agent": f"{agent.command} found",
         "http client": "curl or wget found",
+        **hardening(spec),
         "result": "ok",
     }

@@ -22,6 +22,15 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The check runs with no network: it needs none, and starts faster without one.
 CHECK_NETWORK = "none"
 CHECK_OK = "aileron-check: ok"
+# Hardening (ADR 0023): every capability dropped and none added back (an agent image needs none:
+# it runs as an unprivileged user, on files that user owns), no privilege gain through setuid
+# binaries, limits from `[sandbox]` in config.toml, and a read-only root file system where only
+# /tmp, the home and the workspace are writable.
+DEFAULT_PIDS_LIMIT = 512
+DEFAULT_MEMORY = "4g"
+# The container user when Aileron runs as root and root owns the workspace: never uid 0.
+FALLBACK_USER = "1000:1000"
+TMPFS_OPTIONS = "rw,exec,nosuid,nodev"
 CHECK_FAILED = "aileron-check-failed:"
 
 # The pre-run checks (SPEC §11 step 3), in the container with the run's mounts and env. Each
@@ -57,6 +66,18 @@ class Mount:
 
 
 @attrs.frozen
+class Tmpfs:
+    """A writable in-memory file system in the (read-only) container."""
+
+    target: str
+    options: str
+
+    @property
+    def argument(self) -> str:
+        return f"{self.target}:{self.options}"
+
+
+@attrs.frozen
 class ContainerSpec:
     """Everything about one container run but the engine that runs it."""
 
@@ -73,12 +94,21 @@ class ContainerSpec:
     labels: Mapping[str, str] = attrs.field(factory=dict)
     tty: bool = False
     interactive: bool = True
+    pids_limit: int = DEFAULT_PIDS_LIMIT
+    memory: str = DEFAULT_MEMORY
+    tmpfs: tuple[Tmpfs, ...] = ()
+    """The writable places of the read-only root file system (see :func:`writable_tmpfs`)."""
 
 
 def run_argv(engine: Sequence[str], spec: ContainerSpec) -> list[str]:
     """``<engine> run …`` for ``spec``: removed on exit, with an init process that passes
-    signals on, the terminal when there is one, and the engine proxying our signals."""
+    signals on, the terminal when there is one, and the engine proxying our signals; always
+    hardened (no capabilities, no new privileges, limits, read-only root)."""
     argv = [*engine, "run", "--rm", "--init", "--name", spec.name, "--network", spec.network]
+    argv += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+    argv += ["--pids-limit", str(spec.pids_limit), "--memory", spec.memory, "--read-only"]
+    for tmpfs in spec.tmpfs:
+        argv += ["--tmpfs", tmpfs.argument]
     if spec.interactive:
         argv.append("--interactive")
     if spec.tty:
@@ -96,6 +126,48 @@ def run_argv(engine: Sequence[str], spec: ContainerSpec) -> list[str]:
     for key, value in sorted(spec.labels.items()):
         argv += ["--label", f"{key}={value}"]
     return [*argv, spec.image, *spec.command]
+
+
+def container_user(uid: int, gid: int, workspace_owner: tuple[int, int]) -> str:
+    """``uid:gid`` for the container: the invoking user's, so what the agent writes in the
+    workspace is theirs; when that is root, the workspace owner's, or :data:`FALLBACK_USER`
+    when root owns it too. Never uid 0, and never gid 0 (the uid stands in for it)."""
+    if uid == 0:
+        uid, gid = workspace_owner
+        if uid == 0:
+            return FALLBACK_USER
+    return f"{uid}:{gid or uid}"
+
+
+def writable_tmpfs(engine_name: str, user: str | None) -> tuple[Tmpfs, ...]:
+    """``/tmp`` and the home (``/home/agent``, the workspace mounted under it) as tmpfs, the
+    home private to the container user. podman's ``U`` gives the tmpfs to the container's user
+    (its ``--tmpfs`` refuses ``uid=``); docker takes the kernel's ``uid=``/``gid=``."""
+    if engine_name == "podman":
+        owner = "U"
+    elif user is not None:
+        uid, _, gid = user.partition(":")
+        owner = f"uid={uid},gid={gid or uid}"
+    else:
+        raise ValueError(f"{engine_name} needs the container user to own the home")
+    return (
+        Tmpfs("/tmp", f"{TMPFS_OPTIONS},mode=1777"),  # noqa: S108 (the container's /tmp)
+        Tmpfs(HOME, f"{TMPFS_OPTIONS},mode=0700,{owner}"),
+    )
+
+
+def hardening(spec: ContainerSpec) -> dict[str, str]:
+    """The hardening of ``spec`` as ``aileron sandbox check`` shows it."""
+    return {
+        "user": spec.user or "the invoking user (rootless, --userns keep-id)",
+        "capabilities": "all dropped, none added",
+        "no-new-privileges": "on",
+        "pids limit": str(spec.pids_limit),
+        "memory": spec.memory,
+        "root file system": "read-only; writable: "
+        + ", ".join([*(tmpfs.target for tmpfs in spec.tmpfs), WORKSPACE]),
+        "network": spec.network,
+    }
 
 
 def check_spec(spec: ContainerSpec, agent_command: str) -> ContainerSpec:

@@ -27,6 +27,7 @@ from aileron_cli.launch.errors import SandboxCheckFailed, ToolsUnavailable
 from aileron_cli.launch.host import end_session, keyed_providers, refuse_secrets, run
 from aileron_cli.launch.routing import SESSION_TOKEN_HEADER, Provider, llm_base_url
 from aileron_cli.sandbox import bridge, images
+from aileron_cli.sandbox.config import SandboxConfig, load_sandbox_config
 from aileron_cli.sandbox.container import (
     CHECK_OK,
     HOME,
@@ -36,10 +37,12 @@ from aileron_cli.sandbox.container import (
     ContainerSpec,
     Mount,
     check_spec,
+    container_user,
     env_file_text,
     failed_check,
     image_path,
     run_argv,
+    writable_tmpfs,
 )
 from aileron_cli.sandbox.engine import Engine, detect, first_line
 from aileron_cli.sandbox.instructions import PROFILE_FILE, agent_arguments, profile_script
@@ -59,6 +62,8 @@ class SandboxPlan:
     engine: Engine
     image: images.Image
     args: tuple[str, ...]
+    settings: SandboxConfig = attrs.field(factory=SandboxConfig)
+    """``[sandbox]`` of config.toml, read before anything starts."""
 
 
 def prepare(
@@ -71,6 +76,9 @@ def prepare(
     image: str | None,
 ) -> SandboxPlan:
     """Everything that can be refused before the daemon is asked for a session."""
+    from aileron_core.paths import Layout
+
+    settings = load_sandbox_config(Layout().config)
     engine = detect(mode, env)
     prepared = images.prepare(
         engine,
@@ -78,9 +86,9 @@ def prepare(
         agent.command,
         image=image,
         policy=policy,
-        base=images.base_image(agent.name, env),
+        options=images.build_options(agent.name, env, pins=settings.pins),
     )
-    return SandboxPlan(agent=agent, engine=engine, image=prepared, args=args)
+    return SandboxPlan(agent=agent, engine=engine, image=prepared, args=args, settings=settings)
 
 
 def generate_tools(client: DaemonClient, agent_command: str) -> ShimSet:
@@ -113,12 +121,14 @@ def staged_spec(
     cwd: str,
     network: str,
     name: str,
+    settings: SandboxConfig,
     add_hosts: tuple[tuple[str, str], ...] = (),
     labels: Mapping[str, str] | None = None,
     tty: bool = False,
 ) -> ContainerSpec:
     """Write ``tools.txt``, ``bin/<tool>`` and the 0600 env file under ``directory`` and
-    describe the container that mounts them, with ``cwd`` as its workspace."""
+    describe the container that mounts them, with ``cwd`` as its workspace, hardened with
+    ``settings``' limits."""
     directory.chmod(0o755)  # a rootless container user must read the tools
     tools = directory / "tools.txt"
     tools.write_text(tools_txt, encoding="utf-8")
@@ -135,7 +145,7 @@ def staged_spec(
     env_file = directory / "env"
     env_file.touch(mode=stat.S_IRUSR | stat.S_IWUSR)
     env_file.write_text(env_file_text(env), encoding="utf-8")
-    user, userns = user_options(engine)
+    user, userns = user_options(engine, cwd)
     return ContainerSpec(
         image=image,
         command=command,
@@ -153,6 +163,9 @@ def staged_spec(
         add_hosts=add_hosts,
         labels=dict(labels or {}),
         tty=tty,
+        pids_limit=settings.pids_limit,
+        memory=settings.memory,
+        tmpfs=writable_tmpfs(engine.name, user),
     )
 
 
@@ -202,12 +215,13 @@ def container_env(
     return env
 
 
-def user_options(engine: Engine) -> tuple[str | None, str | None]:
+def user_options(engine: Engine, cwd: str) -> tuple[str | None, str | None]:
     """``(--user, --userns)``: the agent runs as the invoking user, so what it writes in the
-    workspace is the user's."""
+    workspace is the user's; never as root (see :func:`container_user`)."""
     if engine.rootless:
         return None, "keep-id"
-    return f"{os.getuid()}:{os.getgid()}", None
+    owner = os.stat(cwd)
+    return container_user(os.getuid(), os.getgid(), (owner.st_uid, owner.st_gid)), None
 
 
 def run_check(engine: Engine, spec: ContainerSpec, agent_command: str) -> None:
@@ -249,7 +263,8 @@ def run_check(engine: Engine, spec: ContainerSpec, agent_command: str) -> None:
 
 
 _CHECK_HINTS = {
-    "workspace": "run from a directory the container user can write, or fix its permissions",
+    "workspace": "run from a directory the container user can write, or fix its permissions"
+    " (launched as root, the agent runs as the directory's owner, or uid 1000 if that is root)",
     "agent": "use an image that has the agent (`aileron sandbox build AGENT`) or pass --image",
     "http-client": "install curl or wget in the image",
     "node": "use an image with node (every image `aileron sandbox build` makes has it)",
@@ -310,6 +325,7 @@ def launch(
                 cwd=cwd,
                 network=bridge.NETWORK,
                 name=f"aileron-{plan.agent.name}-{session_id.lower()}",
+                settings=plan.settings,
                 labels={"io.aileron.session": session_id, "io.aileron.agent": plan.agent.name},
                 tty=tty,
             )
