@@ -9,20 +9,22 @@ does for what python-on-whales and Aileron ask of it:
 - ``version -f '{{json .}}'``: client and server versions as JSON;
 - ``image inspect REF``: ``[{"Id", "RepoTags", "Config": {"Env": [PATH=…]}}]``, or ``Error: No
   such image`` (exit 1) for a ref listed in ``FAKE_DOCKER_MISSING`` until a build tagged it;
-- ``network inspect bridge``: the bridge with ``IPAM.Config[0].Gateway`` = ``127.0.0.1``, so the
-  session's listener binds on loopback here;
+- ``network inspect bridge``: the bridge with ``IPAM.Config[0].Gateway`` = ``127.0.0.1``;
 - ``buildx build …`` / ``build …``: a few progress lines, exit 0, and its ``--tag`` then exists;
 - ``run …`` / ``container run …``: with the check script (``aileron-check``) ``aileron-check:
   ok`` (exit 0) or a failure line for ``FAKE_DOCKER_CHECK_FAIL`` (exit 3); otherwise it is the
-  agent: optionally probe the session's listener, then exit ``FAKE_DOCKER_EXIT``.
+  agent: optionally probe the session's listener and egress proxy through the Unix sockets of
+  the folder mounted at ``/run/aileron`` (what the in-container bridge forwards to), then exit
+  ``FAKE_DOCKER_EXIT``.
 
 Knobs, all environment variables read by the stand-in: ``FAKE_DOCKER_LOG`` (required),
 ``FAKE_DOCKER_MISSING`` (comma-separated refs), ``FAKE_DOCKER_CHECK_FAIL`` (a check name),
 ``FAKE_DOCKER_EXIT`` (the agent's exit code), ``FAKE_DOCKER_BROKEN=1`` (every command fails as a
 CLI with no daemon does), ``FAKE_DOCKER_NO_BUILDX=1`` (``buildx version`` fails as it does without
 the plugin), ``FAKE_DOCKER_BUILD_FAIL=1`` and ``FAKE_DOCKER_DAEMON_JSON`` (the
-daemon's ``daemon.json``: the agent run then calls the listener with the session token and
-with the master token, and logs the two HTTP statuses, never a token).
+daemon's ``daemon.json``: the agent run then calls the listener's ``api.sock`` with the
+session token and with the master token, asks ``egress.sock`` for a tunnel to
+``EGRESS_PROBE_HOST:443``, and logs the three HTTP statuses, never a token).
 """
 
 from __future__ import annotations
@@ -39,13 +41,17 @@ DOCKER_VERSION = "27.3.1"
 GATEWAY = "127.0.0.1"
 IMAGE_PATH = "/usr/local/fake/bin:/usr/local/bin:/usr/bin:/bin"
 """The PATH every image of the stand-in declares (``Config.Env``)."""
+RUN_DIR = "/run/aileron"
+"""Where the session's sockets are mounted (``aileron_cli.sandbox.bridge.RUN_DIR``)."""
+EGRESS_PROBE_HOST = "blocked.example"
+"""The host the agent run asks the egress proxy for: not allowed, so ``403``."""
 DAEMON_DOWN = (
     "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."
     " Is the docker daemon running?"
 )
 
 _SCRIPT = r"""
-import hashlib, json, os, sys, urllib.error, urllib.request
+import hashlib, http.client, json, os, socket, sys, urllib.parse
 
 LOG = os.environ["FAKE_DOCKER_LOG"]
 BUILT = LOG + ".built"
@@ -54,6 +60,8 @@ GATEWAY = __GATEWAY__
 IMAGE_PATH = __IMAGE_PATH__
 DAEMON_DOWN = __DAEMON_DOWN__
 VERSION = __VERSION__
+RUN_DIR = __RUN_DIR__
+EGRESS_PROBE_HOST = __EGRESS_PROBE_HOST__
 
 
 def option(name):
@@ -163,15 +171,45 @@ def env_of_run():
     return values
 
 
-def status(url, token):
-    request = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=10)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(self.unix_path)
+
+
+def run_dir():
+    # The host folder of the `--volume HOST:/run/aileron:rw` mount: the session's sockets.
+    for i, arg in enumerate(ARGV[:-1]):
+        if arg == "--volume" and ARGV[i + 1].endswith(":" + RUN_DIR + ":rw"):
+            return ARGV[i + 1][: -len(":" + RUN_DIR + ":rw")]
+    return None
+
+
+def status(sock, path, token):
+    connection = UnixConnection(sock)
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status
-    except urllib.error.HTTPError as error:
-        return error.code
+        connection.request("GET", path, headers={"Authorization": "Bearer " + token})
+        return connection.getresponse().status
     except OSError as error:
         return "unreachable: " + type(error).__name__
+    finally:
+        connection.close()
+
+
+def tunnel(sock, host):
+    connection = UnixConnection(sock)
+    try:
+        connection.request("CONNECT", host + ":443", headers={"Host": host + ":443"})
+        return connection.getresponse().status
+    except OSError as error:
+        return "unreachable: " + type(error).__name__
+    finally:
+        connection.close()
 
 
 def probe():
@@ -181,9 +219,20 @@ def probe():
     env = env_of_run()
     with open(daemon_json, encoding="utf-8") as f:
         master = json.load(f)["token"]
-    # What --add-host host.docker.internal:host-gateway resolves to: the bridge's gateway.
-    url = env["AILERON_API_URL"].replace("host.docker.internal", GATEWAY) + "/actions"
-    return {"probe": {"session": status(url, env["AILERON_TOKEN"]), "master": status(url, master)}}
+    found = run_dir()
+    if found is None:
+        return {"probe": "no " + RUN_DIR + " mount"}
+    # The bridge forwards AILERON_API_URL's port to api.sock: the same path, over the socket.
+    path = urllib.parse.urlsplit(env["AILERON_API_URL"]).path + "/actions"
+    api = os.path.join(found, "api.sock")
+    result = {
+        "session": status(api, path, env["AILERON_TOKEN"]),
+        "master": status(api, path, master),
+    }
+    egress = os.path.join(found, "egress.sock")
+    if os.path.exists(egress):
+        result["egress"] = tunnel(egress, EGRESS_PROBE_HOST)
+    return {"probe": result}
 
 
 def main():
@@ -240,6 +289,8 @@ def _script() -> str:
         .replace("__IMAGE_PATH__", repr(IMAGE_PATH))
         .replace("__DAEMON_DOWN__", repr(DAEMON_DOWN))
         .replace("__VERSION__", repr(DOCKER_VERSION))
+        .replace("__RUN_DIR__", repr(RUN_DIR))
+        .replace("__EGRESS_PROBE_HOST__", repr(EGRESS_PROBE_HOST))
     )
 
 
@@ -256,6 +307,11 @@ _VALUE_OPTIONS = frozenset(
         "--volume",
         "--workdir",
         "--label",
+        "--cap-drop",
+        "--security-opt",
+        "--pids-limit",
+        "--memory",
+        "--tmpfs",
     }
 )
 

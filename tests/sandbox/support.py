@@ -1,8 +1,9 @@
 """Helpers for the real-engine sandbox tests and the B11 benchmark (``sandbox.support``).
 
 The images are built from scripts/sandbox-setup's Debian base (``podman import`` of a
-debootstrap root file system): a stand-in-agent base (tests/sandbox/images), then Aileron's
-own ``aileron/sandbox-codex`` image from the shipped Containerfile on top of it.
+debootstrap root file system) and the Node base on it (scripts/sandbox-node-base): a
+stand-in-agent base on the Node base (tests/sandbox/images), then Aileron's own
+``aileron/sandbox-codex`` image from the shipped Containerfile on top of it.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def podman_build(containerfile: str, tag: str, **build_args: str) -> None:
 
 
 def ensure_agent_base() -> str:
-    """The stand-in-agent base image, built (or confirmed current) now."""
-    podman_build("agent-base.Containerfile", AGENT_BASE, BASE_IMAGE=TEST_BASE)
+    """The stand-in-agent base image on the Node base (the bridge needs node in every agent
+    image), built (or confirmed current) now."""
+    podman_build("agent-base.Containerfile", AGENT_BASE, BASE_IMAGE=ensure_node_base())
     return AGENT_BASE
 
 
@@ -78,4 +80,8 @@ CONTAINER_VARS = frozenset(
         "ANTHROPIC_BASE_URL",
         "ANTHROPIC_CUSTOM_HEADERS",
     }
+)
+# What a launch adds to them: every outbound request goes to the session's egress proxy.
+PROXY_VARS = frozenset(
+    {"HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "NO_PROXY", "no_proxy"}
 )

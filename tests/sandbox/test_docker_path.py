@@ -27,19 +27,31 @@ from sandbox.fake_docker import (
     FakeDocker,
     install,
 )
-from sandbox.support import CONTAINER_VARS, TEST_REPOSITORY
+from sandbox.support import CONTAINER_VARS, PROXY_VARS, TEST_REPOSITORY
 
 from aileron_cli.__about__ import __version__
-from aileron_cli.sandbox import images
-from aileron_cli.sandbox.container import CHECK_SCRIPT, SHIM_DIR, TOOLS_FILE, WORKSPACE
+from aileron_cli.sandbox import bridge, images
+from aileron_cli.sandbox.container import (
+    CHECK_SCRIPT,
+    SHIM_DIR,
+    TOOLS_FILE,
+    WORKSPACE,
+    container_user,
+)
 from aileron_cli.sandbox.engine import detect
-from aileron_cli.sandbox.instructions import PROFILE_FILE
+from aileron_cli.sandbox.instructions import PROFILE_FILE, agent_arguments
 from aileron_core.client import DaemonClient
 from aileron_core.discovery import DaemonInfo
 from aileron_core.paths import Layout
 
 TAG = images.default_tag("codex", {images.REPOSITORY_VAR: TEST_REPOSITORY})
-USER = f"{os.getuid()}:{os.getgid()}"
+# The container user: the invoking user's, or (launched as root) the workspace's owner, which
+# is root here too, so uid 1000 (never uid 0).
+USER = container_user(os.getuid(), os.getgid(), (os.getuid(), os.getgid()))
+TMPFS = [
+    "/tmp:rw,exec,nosuid,nodev,mode=1777",
+    f"/home/agent:rw,exec,nosuid,nodev,mode=0700,uid={USER.replace(':', ',gid=')}",
+]
 MARKER = "AILERON_TEST_HOST_MARKER"
 MARKER_VALUE = "host-only-value-4f1c"
 CUSTOM_IMAGE = "registry.example/custom-codex:7"
@@ -111,7 +123,7 @@ class Launched:
 @pytest.fixture
 def launched(real_daemon: DaemonInfo, fake: FakeDocker, workdir: Path, layout: Layout) -> Launched:
     """`aileron launch --sandbox=docker codex -- --help` with the image missing, the agent
-    exiting 9, and the stand-in probing the session's listener while the agent "runs"."""
+    exiting 9, and the stand-in probing the session's sockets while the agent "runs"."""
     env = fake.env(
         os.environ,
         missing=TAG,
@@ -160,8 +172,9 @@ def test_launch_build_argv(launched: Launched) -> None:
     }
 
 
-def test_launch_check_and_run_argv(launched: Launched) -> None:
-    """Check and run share image, env file, volumes, user; the run is the exact docker vector."""
+def test_launch_check_and_run_argv(launched: Launched, layout: Layout) -> None:
+    """Check and run share image, env file, volumes, user and hardening; the run is the exact
+    docker vector: no network, the session's run folder mounted, the agent behind the bridge."""
     check, run = _one(launched.fake, "check"), _one(launched.fake, "run")
     session_id = _only_session(launched.info)["id"]
     env_file = run.run.one("--env-file")
@@ -171,6 +184,8 @@ def test_launch_check_and_run_argv(launched: Launched) -> None:
         f"{scratch / 'tools.txt'}:{TOOLS_FILE}:ro",
         f"{scratch / 'bin'}:{SHIM_DIR}:ro",
         f"{scratch / 'profile.sh'}:{PROFILE_FILE}:ro",
+        f"{layout.run_dir(session_id)}:{bridge.RUN_DIR}:rw",
+        f"{scratch / 'bridge.js'}:{bridge.BRIDGE_FILE}:ro",
     ]
     assert run.argv[0] == check.argv[0] == str(launched.fake.path)
     assert run.args == [
@@ -180,12 +195,20 @@ def test_launch_check_and_run_argv(launched: Launched) -> None:
         "--name",
         f"aileron-codex-{session_id.lower()}",
         "--network",
-        "bridge",
+        "none",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--pids-limit",
+        "512",
+        "--memory",
+        "4g",
+        "--read-only",
+        *(arg for tmpfs in TMPFS for arg in ("--tmpfs", tmpfs)),
         "--interactive",
         "--user",
         USER,
-        "--add-host",
-        "host.docker.internal:host-gateway",
         "--env-file",
         env_file,
         *(arg for volume in volumes for arg in ("--volume", volume)),
@@ -196,14 +219,21 @@ def test_launch_check_and_run_argv(launched: Launched) -> None:
         "--label",
         f"io.aileron.session={session_id}",
         TAG,
+        "sh",
+        "-c",
+        bridge.ENTRY,
+        bridge.BRIDGE_FILE,
         "codex",
+        *agent_arguments("codex"),
         "--help",
     ]
     validate = check.run
-    assert {"--rm", "--init"} <= validate.flags
+    assert {"--rm", "--init", "--read-only"} <= validate.flags
     assert not {"--interactive", "--tty"} & validate.flags
     assert "--add-host" not in validate.options
     assert validate.one("--network") == "none"
+    assert validate.options["--tmpfs"] == TMPFS
+    assert validate.one("--cap-drop") == "ALL"
     assert validate.one("--name") == f"aileron-codex-{session_id.lower()}-check"
     assert validate.one("--env-file") == env_file
     assert validate.options["--volume"] == volumes
@@ -220,9 +250,10 @@ def test_launch_container_env_holds_the_session_and_nothing_of_the_host(
     check, run = _one(launched.fake, "check"), _one(launched.fake, "run")
     session_id = _only_session(launched.info)["id"]
     env = run.env()
-    assert set(env) == CONTAINER_VARS
-    match = re.fullmatch(r"http://host\.docker\.internal:(\d+)/v1", env["AILERON_API_URL"])
-    assert match is not None, env["AILERON_API_URL"]
+    assert set(env) == CONTAINER_VARS | PROXY_VARS
+    assert env["AILERON_API_URL"] == "http://127.0.0.1:4000/v1"
+    assert env["HTTPS_PROXY"] == env["http_proxy"] == "http://127.0.0.1:3128"
+    assert env["NO_PROXY"] == "127.0.0.1,localhost"
     assert env["AILERON_SESSION_ID"] == session_id
     assert env["AILERON_TOKEN"].startswith("ais_")
     assert env["AILERON_TOKEN"] != launched.info.token
@@ -239,12 +270,17 @@ def test_launch_container_env_holds_the_session_and_nothing_of_the_host(
 
 
 def test_launch_never_hands_out_the_master_token(launched: Launched) -> None:
-    """No argv or env file holds the master token, and the listener refuses it."""
+    """No argv or env file holds the master token, the listener's socket refuses it, and the
+    egress socket refuses a host nobody allowed."""
     master = launched.info.token
     for call in launched.fake.calls():
         assert not [arg for arg in call.argv if master in arg], call.kind
         assert master not in (call.env_file or ""), call.kind
-    assert _one(launched.fake, "run").extra["probe"] == {"session": 200, "master": 403}
+    assert _one(launched.fake, "run").extra["probe"] == {
+        "session": 200,
+        "master": 403,
+        "egress": 403,
+    }
 
 
 def test_launch_ends_the_session_with_the_agents_exit_code(launched: Launched) -> None:
@@ -310,7 +346,7 @@ def test_image_option_is_used_without_a_build(
     assert _one(fake, "check").run.image == CUSTOM_IMAGE
     run = _one(fake, "run").run
     assert run.image == CUSTOM_IMAGE
-    assert run.command == ["codex"]
+    assert run.command[:5] == ["sh", "-c", bridge.ENTRY, bridge.BRIDGE_FILE, "codex"]
     assert _only_session(real_daemon)["sandbox"] == {"runtime": "docker", "image": CUSTOM_IMAGE}
 
 
@@ -354,7 +390,7 @@ def test_auto_picks_a_working_docker(
     assert kinds[0] == "version"
     assert "build" not in kinds
     assert kinds[-2:] == ["check", "run"]
-    assert _one(fake, "run").run.one("--network") == "bridge"
+    assert _one(fake, "run").run.one("--network") == "none"
     assert _only_session(real_daemon)["sandbox"] == {"runtime": "docker", "image": TAG}
 
 
@@ -465,6 +501,13 @@ def test_sandbox_check_reports_ok(fake: FakeDocker, workdir: Path, layout: Layou
         "workspace": f"{workdir} (writable)",
         "agent": "codex found",
         "http client": "curl or wget found",
+        "user": USER,
+        "capabilities": "all dropped, none added",
+        "no-new-privileges": "on",
+        "pids limit": "512",
+        "memory": "4g",
+        "root file system": f"read-only; writable: /tmp, /home/agent, {WORKSPACE}",
+        "network": "none",
         "result": "ok",
     }
     check = _one(fake, "check").run

@@ -25,6 +25,8 @@ from launch.support import only_session
 
 from aileron_cli.examples import ACTIONS
 from aileron_cli.examples.echo_server import EchoServer
+from aileron_cli.sandbox import bridge
+from aileron_cli.sandbox.instructions import agent_arguments
 from aileron_core.client import DaemonClient
 from aileron_core.discovery import DaemonInfo
 from aileron_core.paths import Layout
@@ -47,7 +49,7 @@ tool=$(cut -f1 "$AILERON_TOOLS_FILE" | head -n 1)
 "$tool" echo-say --args '{"message": "from the container"}' \\
   > "$out/result.json" 2> "$out/result.err"
 echo $? > "$out/result.rc"
-echo "args: $*" > "$out/args.txt"
+printf '%s\\000' "$@" > "$out/args.txt"
 exit 7
 """
 
@@ -100,8 +102,9 @@ def test_agent_in_podman_runs_an_action_through_its_shim(
     codex_image: str,
     tmp_path: Path,
 ) -> None:
-    """The shim in the container runs the action on the host daemon, the output comes back,
-    the audit log records it under the session, and the agent's exit code is propagated."""
+    """The shim in the container runs the action on the host daemon through the bridge, the
+    output comes back, the audit log records it under the session, the agent gets its tools
+    instructions before the user's arguments, and its exit code is propagated."""
     env = _prepare_daemon(echo, tmp_path)
     workspace = tmp_path / "workspace"
     _make_workspace(workspace)
@@ -112,7 +115,8 @@ def test_agent_in_podman_runs_an_action_through_its_shim(
     assert (out / "result.rc").read_text().strip() == "0", (out / "result.err").read_text()
     result = json.loads((out / "result.json").read_text())
     assert result["result"]["echo"] == "from the container"
-    assert (out / "args.txt").read_text() == "args: --flag two words\n"
+    args = (out / "args.txt").read_text().split("\0")[:-1]
+    assert args == [*agent_arguments("codex"), "--flag", "two words"]
     assert [json.loads(s.body)["message"] for s in echo.seen] == ["from the container"]
     assert echo.seen[0].headers["Authorization"] == f"Bearer {SECRET}"
     tools = (out / "tools.txt").read_text()
@@ -126,7 +130,8 @@ def test_agent_in_podman_runs_an_action_through_its_shim(
     assert session["sandbox"] == {"runtime": "podman", "image": codex_image}
     container_env = _env_file(out / "env.txt")
     assert container_env["AILERON_SESSION_ID"] == session["id"]
-    assert container_env["AILERON_API_URL"].startswith("http://10.0.2.2:")
+    assert container_env["AILERON_API_URL"] == bridge.API_URL == "http://127.0.0.1:4000/v1"
+    assert container_env["HTTPS_PROXY"] == bridge.PROXY_URL
     assert container_env["AILERON_TOOLS_FILE"] == "/etc/aileron/tools.txt"
     assert "/opt/aileron/bin" in container_env["PATH"].split(":")
     with DaemonClient.for_daemon(real_daemon) as client:
@@ -146,7 +151,8 @@ def test_container_holds_no_master_token_or_secret_and_its_token_dies(
     tmp_path: Path,
 ) -> None:
     """Neither the master token nor the vault secret is in the container's env, process
-    table, mounted files or image; the session token stops working when the session ends."""
+    table, mounted files or image; the session token stops working when the session ends, and
+    its sockets' folder is gone."""
     env = _prepare_daemon(echo, tmp_path)
     workspace = tmp_path / "workspace"
     _make_workspace(workspace)
@@ -159,7 +165,15 @@ def test_container_holds_no_master_token_or_secret_and_its_token_dies(
         for name in ("env.txt", "cmdlines.txt", "tools.txt", "shims.txt", "result.json")
     }
     assert b"aileron-check" not in seen["cmdlines.txt"]  # the check ran in its own container
-    assert b"-- codex" in seen["cmdlines.txt"]  # PID 1 is the init process running the agent
+    # PID 1 is the init process running the entry: the bridge, then the agent.
+    assert f"-- sh -c {bridge.ENTRY} {bridge.BRIDGE_FILE} codex".encode() in seen["cmdlines.txt"]
+    processes = [line.split() for line in seen["cmdlines.txt"].splitlines()]
+    bridges = [
+        p
+        for p in processes
+        if p[:1] and p[0].endswith(b"node") and p[1:2] == [bridge.BRIDGE_FILE.encode()]
+    ]
+    assert len(bridges) == 1, processes  # the bridge, left running in the background
     for secret in (real_daemon.token, SECRET):
         leaks = [name for name, data in seen.items() if secret.encode() in data]
         assert leaks == [], f"{secret[:6]}… found in {leaks}"
@@ -177,12 +191,10 @@ def test_container_holds_no_master_token_or_secret_and_its_token_dies(
     container_env = _env_file(out / "env.txt")
     token = container_env["AILERON_TOKEN"]
     assert token.startswith("ais_") and token != real_daemon.token
-    port = container_env["AILERON_API_URL"].removeprefix("http://10.0.2.2:").partition("/")[0]
     headers = {"Authorization": f"Bearer {token}"}
     answer = httpx.get(f"{real_daemon.api_url}/actions", headers=headers, timeout=10)
     assert answer.status_code == 401
-    with pytest.raises(httpx.TransportError):
-        httpx.get(f"http://127.0.0.1:{port}/v1/actions", headers=headers, timeout=10)
+    assert not layout.run_dir(container_env["AILERON_SESSION_ID"]).exists()
 
 
 @pytest.mark.parametrize(
