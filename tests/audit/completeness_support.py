@@ -94,7 +94,8 @@ class Home:
         return str(json.loads(done.stdout)["approval_id"])
 
     def kill(self) -> None:
-        """kill -9 the daemon (the next CLI call starts a new one)."""
+        """kill -9 the daemon, started first if none runs (the next CLI call starts a new one)."""
+        self.run("status")
         info = read_daemon_info(self.layout.daemon_json)
         assert info is not None
         os.kill(info.pid, signal.SIGKILL)

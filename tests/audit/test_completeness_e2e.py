@@ -22,6 +22,7 @@ from audit.completeness_support import (
     reseal,
 )
 
+from aileron_core.audit_heads import SIGNED_TYPES
 from aileron_core.client import ApiError
 from aileron_core.paths import Layout
 
@@ -114,7 +115,7 @@ def edit_head(home: Home) -> int:
 
 def delete_heads(home: Home) -> int:
     home.layout.audit_heads.unlink()
-    return next(r["seq"] for r in home.records() if r["type"] == "approval.approved")
+    return int(next(r["seq"] for r in home.records() if r["type"] in SIGNED_TYPES))
 
 
 def reorder(home: Home) -> int:
@@ -124,12 +125,12 @@ def reorder(home: Home) -> int:
     return int(json.loads(lines[3])["seq"])
 
 
-def edit_record(home: Home) -> int:
+def edit_record(home: Home, index: int = 3, agent: bytes = b"beta") -> int:
     lines = home.lines()
-    edited = lines[3].replace(b'"agent":"beta"', b'"agent":"BETA"')
-    assert edited != lines[3]
-    _rewrite(home, [*lines[:3], edited, *lines[4:]])
-    return int(json.loads(lines[3])["seq"])
+    edited = lines[index].replace(b'"agent":"' + agent, b'"agent":"X' + agent)
+    assert edited != lines[index]
+    _rewrite(home, [*lines[:index], edited, *lines[index + 1 :]])
+    return int(json.loads(lines[index])["seq"])
 
 
 TAMPERINGS: dict[str, tuple[Callable[[Home, Baseline], int], str]] = {
@@ -206,20 +207,8 @@ RUNNING: dict[str, tuple[Callable[[Home], int], str]] = {
         lambda h: forge_approval(h.layout.audit),
         "unsigned_signed_type",
     ),
-    "delete the heads file": (
-        lambda h: (
-            h.layout.audit_heads.unlink(),
-            next(r["seq"] for r in h.records() if r["type"] == "vault.locked"),
-        )[1],
-        "heads_missing",
-    ),
-    "edit one record": (
-        lambda h: (
-            _rewrite(h, [*h.lines()[:2], h.lines()[2].replace(b"alpha", b"ALPHA"), *h.lines()[3:]]),
-            3,
-        )[1],
-        "chain_broken",
-    ),
+    "delete the heads file": (delete_heads, "heads_missing"),
+    "edit one record": (lambda h: edit_record(h, 2, b"alpha"), "chain_broken"),
 }
 
 
