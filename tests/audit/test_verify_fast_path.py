@@ -52,6 +52,23 @@ def test_hashed_fields_reads_a_canonical_line(
         assert fields == (seq, "ab" * 32, record.hash, kind.encode())
 
 
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_hashed_fields_never_raises(data: st.DataObject) -> None:
+    """On any bytes (a real line with a random splice, or a seq of 5000 digits) hashed_fields
+    gives fields or None, never an exception; fields only for the very line that was sealed."""
+    line = data.draw(st.sampled_from(standard_log().records))
+    at = data.draw(st.integers(0, len(line)))
+    cut = data.draw(st.integers(at, len(line)))
+    splice = data.draw(st.binary(max_size=8) | st.sampled_from((b"9" * 5000, b" ", b"\\")))
+    edited = line[:at] + splice + line[cut:]
+    fields = hashed_fields(edited)
+    if fields is not None:
+        assert edited.removesuffix(b"\n") == line.removesuffix(b"\n")
+        value = json.loads(line)
+        assert fields == (value["seq"], value["prev"], value["hash"], value["type"].encode())
+
+
 def test_hashed_fields_refuses_a_moved_hash_member() -> None:
     """A hash member moved into the actor keeps a matching hash over the rest of the line, but
     hashed_fields refuses it: the member must sit where a canonical line has it."""

@@ -386,7 +386,7 @@ def hashed_fields(line: bytes) -> tuple[int, str, str, bytes] | None:
         return None
     seq_end = raw.find(_SESSION_MEMBER, prev_at + 81)
     seq_text = raw[prev_at + 81 : seq_end]
-    if seq_end < 0 or not seq_text.isdigit():
+    if seq_end < 0 or len(seq_text) > 18 or not seq_text.isdigit():  # int() caps long text
         return None
     type_at = raw.rfind(_TYPE_MEMBER)
     if type_at < 0 or raw[-2:] != b'"}':
