@@ -35,6 +35,7 @@ SCRIPTS: tuple[tuple[str, str], ...] = (
     ("gateway_bench.py", "B9 B10"),
     ("sandbox_bench.py", "B11"),
     ("audit_bench.py", "B12"),
+    ("audit_verify_bench.py", "B14"),
     ("audit_start_bench.py", "B15"),
     ("provenance_bench.py", "B13"),
     ("agent_bench.py", "B18"),

@@ -336,3 +336,21 @@ def test_decision_while_locked_is_refused_and_not_recorded(
     finally:
         home.run("daemon", "stop", ok=False)
     assert home.verify()[0] == 0
+
+
+def test_heads_deleted_after_only_a_vault_init_fails(layout: Layout) -> None:
+    """A log whose only signed record is `vault.initialized` (no unlock, lock or decision yet)
+    still fails `heads_missing` once its heads file is deleted: the init is always signed."""
+    home = Home(layout)
+    try:
+        home.run("vault", "init", unlock=True)
+        home.start_session("alpha")
+    finally:
+        home.run("daemon", "stop", ok=False)
+    initialized = next(r["seq"] for r in home.records() if r["type"] == "vault.initialized")
+    assert [r["type"] for r in home.records()].count("vault.unlocked") == 0
+    assert home.verify()[0] == 0
+    home.layout.audit_heads.unlink()
+    code, out = home.verify()
+    assert code == 1
+    assert "heads_missing" in out and f"seq {initialized}" in out

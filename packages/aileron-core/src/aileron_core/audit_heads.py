@@ -46,6 +46,7 @@ HEAD_REASONS: tuple[str, ...] = ("unlock", "periodic", "decision", "lock", "stop
 """Why the daemon signed a head."""
 
 SIGNED_TYPES: tuple[str, ...] = (
+    "vault.initialized",
     "vault.unlocked",
     "vault.locked",
     "vault.restore_accepted",
