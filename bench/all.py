@@ -34,6 +34,7 @@ SCRIPTS: tuple[tuple[str, str], ...] = (
     ("vault_bench.py", "B7 B8"),
     ("gateway_bench.py", "B9 B10"),
     ("sandbox_bench.py", "B11"),
+    ("egress_bench.py", "B16"),
     ("audit_bench.py", "B12"),
     ("audit_verify_bench.py", "B14"),
     ("audit_start_bench.py", "B15"),
