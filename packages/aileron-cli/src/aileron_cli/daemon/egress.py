@@ -47,7 +47,7 @@ HEAD_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 300.0
 """A connection with no byte in either direction for this long is closed."""
-CHUNK = 64 << 10
+CHUNK = 256 << 10
 MAX_CONNECTIONS = 256
 """Open connections one session's proxy holds at most (each takes two file descriptors of the
 daemon); one more is answered 503."""
@@ -384,7 +384,8 @@ class EgressProxy:
         for address in usable:
             try:
                 upstream_reader, pipe.upstream = await asyncio.wait_for(
-                    asyncio.open_connection(str(address), request.port), CONNECT_TIMEOUT_S
+                    asyncio.open_connection(str(address), request.port, limit=4 * CHUNK),
+                    CONNECT_TIMEOUT_S,
                 )
                 break
             except (OSError, TimeoutError) as error:
