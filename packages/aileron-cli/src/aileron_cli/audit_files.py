@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -176,21 +177,10 @@ def export(
     from aileron_core.audit_export import write_export
 
     public, vault_id, _ = audit_key(layout)
-    if output is None:
+    with contextlib.ExitStack() as stack:
+        out = sys.stdout.buffer if output is None else stack.enter_context(open(output, "wb"))
         return write_export(
-            sys.stdout.buffer,
-            layout.audit_segments(),
-            layout.audit_heads,
-            layout.audit_witness,
-            format=format,
-            public_key=public,
-            vault_id=vault_id,
-            since=since,
-            until=until,
-        )
-    with open(output, "wb") as handle:
-        return write_export(
-            handle,
+            out,
             layout.audit_segments(),
             layout.audit_heads,
             layout.audit_witness,

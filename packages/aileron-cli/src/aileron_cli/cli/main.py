@@ -8,6 +8,7 @@ inside its handler.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from aileron_cli.__about__ import __version__
@@ -99,4 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report(error)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`aileron audit export | head`): stop quietly, and keep Python
+        # from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return code

@@ -15,13 +15,13 @@ value of the wrong type or out of range is a ``ConfigError`` naming the setting 
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from aileron_cli.config_file import read_settings
 from aileron_cli.daemon.audit_log import DEFAULT_SEGMENT_BYTES
 from aileron_core.errors import ConfigError
 
@@ -53,16 +53,9 @@ class AuditConfig:
 
 def load_audit_config(config_path: Path) -> AuditConfig:
     """The ``[audit]`` settings of ``config.toml`` at ``config_path`` (defaults if absent)."""
-    try:
-        text = config_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    settings = read_settings(config_path)
+    if settings is None:
         return AuditConfig()
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{config_path} is not UTF-8 text: {error}") from error
-    try:
-        settings = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{config_path} is not valid TOML: {error}") from error
     return parse_audit_config(settings, str(config_path))
 
 

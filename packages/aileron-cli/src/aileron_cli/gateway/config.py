@@ -19,7 +19,6 @@ under ``[gateway]`` — an unknown provider, an unknown key, a value of the wron
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from aileron_cli.config_file import read_settings
 from aileron_core.connectors import is_loopback
 from aileron_core.errors import ConfigError
 
@@ -74,16 +74,9 @@ class GatewayConfig:
 
 def load_gateway_config(path: Path) -> GatewayConfig:
     """The gateway settings of ``config.toml`` at ``path`` (defaults when it does not exist)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    settings = read_settings(path)
+    if settings is None:
         return GatewayConfig()
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path} is not UTF-8 text: {error}") from error
-    try:
-        settings = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from error
     return parse_gateway_config(settings, str(path))
 
 

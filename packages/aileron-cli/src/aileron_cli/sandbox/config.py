@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from aileron_cli.config_file import read_settings
 from aileron_cli.sandbox.container import DEFAULT_MEMORY, DEFAULT_PIDS_LIMIT
 from aileron_cli.sandbox.images import PINNABLE_AGENTS
 from aileron_core.errors import ConfigError
@@ -120,16 +120,9 @@ class SandboxConfig:
 
 def load_sandbox_config(config_path: Path) -> SandboxConfig:
     """The ``[sandbox]`` settings of ``config.toml`` at ``config_path`` (defaults if absent)."""
-    try:
-        text = config_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    settings = read_settings(config_path)
+    if settings is None:
         return SandboxConfig()
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{config_path} is not UTF-8 text: {error}") from error
-    try:
-        settings = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{config_path} is not valid TOML: {error}") from error
     return parse_sandbox_config(settings, str(config_path))
 
 
