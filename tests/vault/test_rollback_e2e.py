@@ -4,6 +4,7 @@ and while unlocked, until `aileron vault restore-accept` moves its generation fo
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,3 +143,25 @@ def test_format_1_copy_of_a_vault_with_signed_heads_is_refused(home: Home) -> No
     failed = records(home, "vault.unlock_failed")
     assert [r["payload"]["reason"] for r in failed] == ["vault_rolled_back"]
     assert json.loads(home.run("vault", "status", "--json").stdout)["state"] == "locked"
+
+
+def test_another_vault_unlocked_in_place_starts_new_heads(home: Home, tmp_path: Path) -> None:
+    """Another of the user's vaults put in place and unlocked is not a rollback: the old heads
+    are kept aside (audited as `audit.heads_archived`) and verify still passes."""
+    home.run("vault", "init", unlock=True)
+    home.run("vault", "lock")
+    home.run("daemon", "stop")
+    old_vault_id = json.loads(home.layout.vault.read_bytes())["vault"]["vault_id"]
+    other_home = tmp_path / "other"
+    other = Home(Layout(other_home), dict(os.environ, AILERON_HOME=str(other_home)))
+    try:
+        other.run("vault", "init", unlock=True)
+    finally:
+        other.run("daemon", "stop", ok=False)
+    shutil.copyfile(other.layout.vault, home.layout.vault)
+    home.run("vault", "unlock", unlock=True)
+    kept = home.layout.home / f"audit.heads.{old_vault_id}.jsonl"
+    assert kept.exists()
+    archived = [r for r in home.records() if r["type"] == "audit.heads_archived"]
+    assert [r["payload"]["kept_as"] for r in archived] == [kept.name]
+    assert home.verify()[0] == 0

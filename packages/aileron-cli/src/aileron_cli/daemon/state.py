@@ -284,6 +284,9 @@ class DaemonState:
             )
         if await self.vault.ensure_audit_key():
             log.info("vault: created its audit key (the file was format 1)")
+        archived = await asyncio.to_thread(self.heads.archive, vault.vault_id)
+        if archived is not None:  # another vault of the user's was put in place and unlocked
+            await self.record("audit.heads_archived", actor, kept_as=archived.name)
         await self.record("vault.unlocked", actor)
         if expected is not None:
             found = vault.generation
@@ -500,8 +503,7 @@ class DaemonState:
                 self.audit.append_sync("daemon.stopped", SERVICE, None, {"pid": self.pid})
             with _warn_on_storage_failure("signing the last head"):
                 self.heads.sign("stop")
-            self.heads.disarm()
-            self.vault.lock()
+            self.lock_keys()
         finally:
             self.audit.close()
 
