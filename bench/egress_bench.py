@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
-import ipaddress
 import json
 import os
 import socket
@@ -49,10 +47,9 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import as_installed
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from sandbox.support import self_signed  # noqa: E402
 
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
@@ -64,38 +61,6 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --- the outside world: a local HTTPS server (its own process) ------------------------------
-
-
-def make_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed P-256 certificate for 127.0.0.1 and its key: (cert.pem, key.pem)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aileron-bench-upstream")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -365,7 +330,7 @@ def measure(
     requests: int, mib: int, rounds: int, bridge_js: Path | None = None
 ) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="aileron-egress-bench-") as tmp:
-        cert, key = make_certificate(Path(tmp))
+        cert, key = self_signed(Path(tmp))
         context = ssl.create_default_context(cafile=str(cert))
         with (
             upstream(cert, key, mib) as server,

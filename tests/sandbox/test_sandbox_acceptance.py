@@ -22,10 +22,13 @@ codex has no metadata for gets the plain ``exec_command`` function tool.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shlex
+import ssl
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ from actions.support import SECRET
 from agents.support import FINAL, Rig, agent_env, rig, wait_until
 from helpers import aileron, script
 from launch.support import CODEX_VERSION
-from sandbox.support import ensure_node_base
+from sandbox.support import ensure_node_base, self_signed
 from sandbox.test_containment import PROBES, _host_address, containment_image  # noqa: F401
 from sandbox.test_image_build import SYSTEM_CA_DIR
 from sandbox.test_real_engines import _docker_id, _podman_id, docker_engine  # noqa: F401
@@ -59,6 +62,45 @@ SHIM_COMMAND = "bash -lc " + shlex.quote(
 )
 # Acceptance 1 adds the gateway to test_containment's probes.
 GATEWAY_PROBE = 'probe gateway "$OPENAI_BASE_URL/models" -H "$auth"\n'
+# https through the proxy: a CONNECT tunnel (curl reports the proxy's answer as http_connect).
+HTTPS_PROBES = """\
+tunnel() {  # name url: the proxy's answer to CONNECT, then the origin's status
+  name=$1; url=$2
+  codes=$(curl -sS -k -m 5 -o /dev/null -w '%{http_connect} %{http_code}' --noproxy '' "$url" \\
+    2>/dev/null) || true
+  echo "$name=${codes:-unreachable}" >> "$out"
+}
+tunnel https-allowed "https://127.0.0.1:$TLS_PORT/"
+tunnel https-denied "https://$HOST_ADDR:$TLS_PORT/"
+"""
+
+
+@pytest.fixture
+def tls_port(tmp_path: Path) -> Iterator[int]:
+    """An HTTPS server on 127.0.0.1 (self-signed) answering 200 to any GET; its port."""
+    cert, key = self_signed(tmp_path)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.send_header("Content-Length", "3")
+            self.end_headers()
+            self.wfile.write(b"ok\n")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _pin(home: Path) -> None:
@@ -223,7 +265,7 @@ def gateway_rig(tmp_path: Path) -> Iterator[Rig]:
 
 
 def test_only_the_sessions_endpoints_are_reachable_on_both_engines(
-    gateway_rig: Rig, containment_engine: tuple[str, str], tmp_path: Path
+    gateway_rig: Rig, containment_engine: tuple[str, str], tls_port: int, tmp_path: Path
 ) -> None:
     """On podman and docker: actions API and gateway answer through the bridge; the daemon's
     port, a host loopback server and the host's address are unreachable; the proxy passes the
@@ -231,8 +273,9 @@ def test_only_the_sessions_endpoints_are_reachable_on_both_engines(
     engine, image = containment_engine
     echo, host_address = gateway_rig.echo, _host_address()
     daemon_port = gateway_rig.info.url.rsplit(":", 1)[1].strip("/")
-    probes = PROBES + GATEWAY_PROBE
+    probes = PROBES + GATEWAY_PROBE + HTTPS_PROBES
     for name, value in (
+        ("$TLS_PORT", str(tls_port)),
         ("$SECRET", SECRET),
         ("$DAEMON_PORT", daemon_port),
         ("$ECHO_PORT", str(echo.port)),
@@ -246,7 +289,8 @@ def test_only_the_sessions_endpoints_are_reachable_on_both_engines(
         os.chown(path, *OWNER)
     launched = subprocess.run(
         [script("aileron"), "launch", f"--sandbox={engine}", "--image", image,
-         "--allow-host", f"127.0.0.1:{echo.port}", "codex"],
+         "--allow-host", f"127.0.0.1:{echo.port}", "--allow-host", f"127.0.0.1:{tls_port}",
+         "codex"],
         cwd=work,
         env=agent_env(gateway_rig.home),
         stdin=subprocess.DEVNULL,
@@ -267,6 +311,8 @@ def test_only_the_sessions_endpoints_are_reachable_on_both_engines(
         "echo-host": "unreachable",
         "proxy-allowed": "200",
         "proxy-denied": "403",
+        "https-allowed": "200 200",
+        "https-denied": "403 000",
     }
     assert "blocked by Aileron's sandbox policy" in (work / "denied.txt").read_text()
     # Only the allowed request reached the echo server: through the proxy, never directly.
@@ -274,18 +320,20 @@ def test_only_the_sessions_endpoints_are_reachable_on_both_engines(
 
     session = gateway_rig.session_in(work)
     assert session["sandbox"] == {"runtime": engine, "image": image}
-    allowed = wait_until(lambda: gateway_rig.audit("egress.allowed", session["id"]))
-    assert [
+    allowed = wait_until(
+        lambda: (found := gateway_rig.audit("egress.allowed", session["id"]))[1:] and found
+    )
+    assert sorted(
         (r["payload"]["host"], r["payload"]["port"], r["payload"]["method"]) for r in allowed
-    ] == [("127.0.0.1", echo.port, "POST")]
-    assert allowed[0]["payload"]["bytes_up"] > 0 and allowed[0]["payload"]["bytes_down"] > 0
+    ) == sorted([("127.0.0.1", echo.port, "POST"), ("127.0.0.1", tls_port, "CONNECT")])
+    assert all(r["payload"]["bytes_up"] > 0 and r["payload"]["bytes_down"] > 0 for r in allowed)
     # The denied host was asked twice (the probe, then the message kept in denied.txt).
     denied = wait_until(
-        lambda: (found := gateway_rig.audit("egress.denied", session["id"]))[1:] and found
+        lambda: (found := gateway_rig.audit("egress.denied", session["id"]))[2:] and found
     )
-    assert [(r["payload"]["host"], r["payload"]["port"]) for r in denied] == [
-        (host_address, echo.port)
-    ] * 2
+    assert sorted((r["payload"]["host"], r["payload"]["port"]) for r in denied) == sorted(
+        [(host_address, echo.port)] * 2 + [(host_address, tls_port)]
+    )
     actor = {"type": "agent", "id": f"session:{session['id']}"}
     assert all(r["actor"] == actor for r in [*allowed, *denied])
     assert wait_until(lambda: gateway_rig.audit("gateway.request", session["id"]))
