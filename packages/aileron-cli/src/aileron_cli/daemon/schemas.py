@@ -172,15 +172,6 @@ class AuditRecordOut(BaseModel):
     hash: str
 
 
-class AuditVerifyOut(BaseModel):
-    ok: bool
-    records: int
-    first_bad_seq: int | None
-    first_bad_line: int | None
-    reason: str | None
-    last_hash: str
-
-
 class LoadErrorOut(BaseModel):
     file: str
     code: str
