@@ -37,7 +37,7 @@ def test_writes_a_disk_refuses_are_503s_naming_the_cause(api: TestClient, error:
         }
         patch.setattr(os, "fdatasync", refuse)  # every append: state logs and the audit log
         answers["start session"] = api.post("sessions", json={"agent": "a", "working_dir": "/"})
-        answers["record event"] = api.post("vault/lock")
+        answers["record event"] = api.post("audit/ack")
     codes = {what: answer.json()["error"]["code"] for what, answer in answers.items()}
     assert codes == {
         "install action": "store_write_failed",

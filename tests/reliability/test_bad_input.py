@@ -239,7 +239,7 @@ def surrogate_variants(value: Any) -> Iterator[Any]:
 # the fixture's ids, which also fill the "{…}" of the path).
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/vault/init"): {"passphrase": "p"},
-    ("POST", "/v1/vault/unlock"): {"passphrase": "wrong"},
+    ("POST", "/v1/vault/unlock"): {"passphrase": "wrong", "accept_restore": False},
     ("POST", "/v1/vault/passphrase"): {"old": "wrong", "new": "n"},
     ("PUT", "/v1/vault/entries/{path}"): {"value": "v", "metadata": {"k": "v"}},
     ("POST", "/v1/sessions"): {
@@ -249,6 +249,7 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/v1/sessions/{session_id}/end"): {"exit_code": 0},
     ("POST", "/v1/sessions/{session_id}/listener"): {"host": "127.0.0.1"},
+    ("POST", "/v1/sessions/{session_id}/egress"): {"allow": ["example.com", "*.example.org:443"]},
     ("POST", "/v1/sessions/{session_id}/agent"): {"pid": 4242},
     ("POST", "/v1/connectors"): lambda ids: {"spec": echo_spec(ids["echo_host"])},
     ("POST", "/v1/actions"): lambda ids: {"manifest": manifest("echo-say")},
