@@ -144,7 +144,7 @@ def main() -> int:
                 env=env,
             )
             step("Everything Aileron did is in the audit log", "aileron", "audit", "list", env=env)
-            step("And the hash chain verifies", "aileron", "audit", "verify", env=env)
+            step("And the audit log proves it is complete", "aileron", "audit", "verify", env=env)
         finally:
             step("Stop the daemon", "aileron", "daemon", "stop", env=env)
         saw = sum(1 for s in echo.seen if s.headers.get("Authorization") == f"Bearer {ECHO_TOKEN}")
