@@ -10,11 +10,11 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from actions.support import SECRET, echo_spec
+from audit.signed_log import rechain
 from helpers import aileron
 
 from aileron_cli.examples import ACTIONS
@@ -158,24 +158,7 @@ def first_line(out: str) -> str:
 
 def reseal(values: list[dict[str, Any]], *, first_seq: int, prev: str) -> list[bytes]:
     """Re-seal record values as a fresh, valid chain from ``first_seq`` after ``prev``."""
-    out: list[bytes] = []
-    seq = first_seq
-    for value in values:
-        record, line = seal_line(
-            AuditEvent(
-                type=value["type"],
-                actor=Actor(**value["actor"]),
-                session_id=value["session_id"],
-                payload=value["payload"],
-            ),
-            seq=seq,
-            prev=prev,
-            ts=datetime.fromisoformat(value["ts"]),
-            id=value["id"],
-        )
-        out.append(line)
-        prev, seq = record.hash, seq + 1
-    return out
+    return rechain((json.dumps(value).encode() for value in values), first_seq=first_seq, prev=prev)
 
 
 def forge_approval(log: Path) -> int:

@@ -91,6 +91,18 @@ def expected(lines: list[bytes]) -> list[tuple[int, str]]:
     return [(n, head_digest(line)) for n, line in enumerate(lines, start=1)]
 
 
+async def witnessed(layout: Layout, client: Ed25519PrivateKey, lines: list[bytes]) -> WitnessQueue:
+    """Submit ``lines`` (heads of VAULT) through a fresh queue, wait until all were answered,
+    close it and return it (its ``refusals`` say what the enclave refused)."""
+    queue = WitnessQueue.attached(layout, client)
+    assert queue is not None
+    for line in lines:
+        queue.submit(VAULT, json.loads(line)["n"], head_digest(line))
+    assert await queue.drain(30)
+    await queue.aclose()
+    return queue
+
+
 @pytest.fixture
 def layout(tmp_path: Path) -> Layout:
     return Layout(tmp_path / "home").ensure()
@@ -103,12 +115,7 @@ def test_submitted_heads_get_valid_marks_in_order(enclave: EnclaveProcess, layou
     lines = heads(3)
 
     async def main() -> bytes | None:
-        queue = WitnessQueue.attached(layout, client)
-        assert queue is not None
-        for line in lines:
-            queue.submit(VAULT, json.loads(line)["n"], head_digest(line))
-        assert await queue.drain(30)
-        await queue.aclose()
+        queue = await witnessed(layout, client, lines)
         assert queue.refusals == []
         return await witness_key(layout)
 
@@ -179,18 +186,8 @@ def test_a_rewritten_history_is_not_countersigned(enclave: EnclaveProcess, layou
     forged = heads(3)  # the same n, re-signed by someone holding the passphrase
 
     async def main() -> list[str]:
-        queue = WitnessQueue.attached(layout, client)
-        assert queue is not None
-        for line in honest:
-            queue.submit(VAULT, json.loads(line)["n"], head_digest(line))
-        assert await queue.drain(30)
-        await queue.aclose()
-        forger = WitnessQueue.attached(layout, client)
-        assert forger is not None
-        for line in forged:
-            forger.submit(VAULT, json.loads(line)["n"], head_digest(line))
-        assert await forger.drain(30)
-        await forger.aclose()
+        await witnessed(layout, client, honest)
+        forger = await witnessed(layout, client, forged)
         return [problem.split(":")[0] for _, problem in forger.refusals]
 
     assert asyncio.run(main()) == ["witness_rollback", "witness_rollback", "witness_conflict"]
@@ -207,12 +204,7 @@ def test_witness_key_and_latest_mark_come_from_the_pinned_enclave(
     lines = heads(2)
 
     async def main() -> None:
-        queue = WitnessQueue.attached(layout, client)
-        assert queue is not None
-        for line in lines:
-            queue.submit(VAULT, json.loads(line)["n"], head_digest(line))
-        assert await queue.drain(30)
-        await queue.aclose()
+        await witnessed(layout, client, lines)
         latest = await latest_mark(layout, VAULT, client)
         assert latest is not None and (latest.n, latest.digest) == (2, head_digest(lines[1]))
         assert await latest_mark(layout, secrets.token_hex(16), client) is None
