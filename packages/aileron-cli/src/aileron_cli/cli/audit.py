@@ -19,7 +19,6 @@ from aileron_cli.cli.common import (
     query_text,
     url_segment,
 )
-from aileron_cli.lifecycle import healthy
 from aileron_core.paths import Layout
 
 
@@ -127,6 +126,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from aileron_cli import audit_files
+    from aileron_cli.lifecycle import healthy
 
     key = audit_files.parse_key(args.key) if args.key is not None else None
     if args.file is not None:
