@@ -115,7 +115,7 @@ def _figure(agent: str, launched: list[float], bare: list[float]) -> dict[str, A
 
 
 def measure(runs: int) -> list[dict[str, Any]]:
-    from aileron_cli.gateway.fake_provider import FakeProvider
+    from fakes.provider import FakeProvider
 
     figures: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="aileron-agent-bench-") as tmp:

@@ -30,9 +30,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from aileron_cli.daemon.audit_checkpoint import checkpoint_path
-from aileron_cli.daemon.audit_log import AuditLog
-from aileron_cli.daemon.head_signer import HeadSigner
+from aileron_cli.daemon.audit.checkpoint import checkpoint_path
+from aileron_cli.daemon.audit.log import AuditLog
+from aileron_cli.daemon.audit.signer import HeadSigner
 from aileron_core.audit import Actor
 from aileron_core.audit_verify import verify_files
 

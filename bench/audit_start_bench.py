@@ -32,9 +32,9 @@ from typing import Any
 
 from benchlib import as_installed
 
-from aileron_cli.daemon import audit_checkpoint
-from aileron_cli.daemon.audit_index import AuditIndex
-from aileron_cli.daemon.audit_log import DEFAULT_SEGMENT_BYTES
+from aileron_cli.daemon.audit import checkpoint as audit_checkpoint
+from aileron_cli.daemon.audit.index import AuditIndex
+from aileron_cli.daemon.audit.log import DEFAULT_SEGMENT_BYTES
 from aileron_cli.lifecycle import probe
 from aileron_core.audit import GENESIS_PREV, Actor, AuditEvent, seal_line
 from aileron_core.discovery import read_daemon_info

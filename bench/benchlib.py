@@ -12,9 +12,23 @@ measure what a user runs.
 from __future__ import annotations
 
 import compileall
+import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
+"""The test fakes (``fakes.provider``) live with the tests, outside every shipped wheel."""
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+
+def with_tests_path(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's) with the tests folder on ``PYTHONPATH``, for a child
+    that runs a fake (``python -m fakes.provider``)."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), env.get("PYTHONPATH")) if p)
+    return env
 
 
 def as_installed() -> None:

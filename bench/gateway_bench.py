@@ -6,7 +6,7 @@ B9   one client, streamed chat completions of 1,000 SSE events: time to first by
      through the gateway must be a small fraction of the whole stream's time.
 B10  16 concurrent streams of large events: MB/s through the gateway vs straight to the fake.
 
-The fake provider runs as its own process (``python -m aileron_cli.gateway.fake_provider``),
+The fake provider runs as its own process (``python -m fakes.provider``),
 the daemon is started with ``aileron daemon start`` in a temporary AILERON_HOME whose
 config.toml points both providers at the fake; the real key is a binding, the client holds
 only a session token.
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchlib import as_installed
+from benchlib import as_installed, with_tests_path
 
 from aileron_core.client import DaemonClient
 from aileron_core.discovery import read_daemon_info
@@ -42,7 +42,8 @@ CHAT = {"model": "gpt-bench", "messages": [{"role": "user", "content": "hi"}], "
 @contextmanager
 def _fake_provider() -> Iterator[str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "aileron_cli.gateway.fake_provider", "--port", "0", "--key", KEY],
+        [sys.executable, "-m", "fakes.provider", "--port", "0", "--key", KEY],
+        env=with_tests_path(),
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -2,7 +2,7 @@
 
 The daemon admits the master token only from a process outside every live agent session's
 tree: it reads the caller's executable and terminal and walks its parents in /proc. Measured
-on the daemon's own :class:`~aileron_cli.daemon.auth.Gate`, in this process, with one live
+on the daemon's own :class:`~aileron_cli.daemon.access.tokens.Gate`, in this process, with one live
 contained session whose launcher is a process outside our ancestry (so the walk goes all the
 way up, as it does for a human's CLI):
 
@@ -45,8 +45,8 @@ def _p50_us(samples: list[float]) -> float:
 
 
 async def gate_figures(runs: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    from aileron_cli.daemon.auth import Gate, TokenRegistry
-    from aileron_cli.daemon.peers import ConnectionPeer
+    from aileron_cli.daemon.access.peers import ConnectionPeer
+    from aileron_cli.daemon.access.tokens import Gate, TokenRegistry
     from aileron_core.processes import ProcessRef, ancestry
 
     tokens = TokenRegistry()

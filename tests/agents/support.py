@@ -21,13 +21,13 @@ from typing import Any
 
 import pytest
 from actions.support import SECRET, echo_spec, manifest
+from fakes.provider import FakeProvider
+from fakes.script import ToolScript
 from gateway.support import REAL_KEY, isolated_env, write_config
 from helpers import admin_http, aileron, script
 from launch.support import NPM_BIN, OFFLINE
 
 from aileron_cli.examples.echo_server import EchoServer
-from aileron_cli.gateway.fake_provider import FakeProvider
-from aileron_cli.gateway.fake_script import ToolScript
 from aileron_core.discovery import DaemonInfo, read_daemon_info
 
 MESSAGE = "hello from the tool loop"

@@ -11,7 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from aileron_cli.daemon.audit_log import AuditLog
+from aileron_cli.daemon.audit.log import AuditLog
 from aileron_core.audit import Actor
 
 

@@ -18,16 +18,16 @@ from audit.kill import run_and_kill
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aileron_cli.daemon import audit_checkpoint
-from aileron_cli.daemon import audit_log as audit_log_module
-from aileron_cli.daemon.audit_checkpoint import (
+from aileron_cli.daemon.audit import checkpoint as audit_checkpoint
+from aileron_cli.daemon.audit import log as audit_log_module
+from aileron_cli.daemon.audit.checkpoint import (
     CHECKPOINT_VERSION,
     MAGIC,
     CheckpointRejected,
     checkpoint_path,
 )
-from aileron_cli.daemon.audit_log import AuditLog, AuditWriteError
-from aileron_cli.daemon.audit_recovery import RecoveryReport
+from aileron_cli.daemon.audit.log import AuditLog, AuditWriteError
+from aileron_cli.daemon.audit.recovery import RecoveryReport
 from aileron_core import audit as core_audit
 from aileron_core.audit import GENESIS_PREV, Actor, AuditEvent, AuditRecord, seal_line
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from audit.kill import run_and_kill
 
-from aileron_cli.daemon.audit_log import AuditLog
+from aileron_cli.daemon.audit.log import AuditLog
 
 
 def test_kill_9_while_appending_loses_no_acknowledged_event(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from aileron_cli.daemon import audit_log as audit_log_module
-from aileron_cli.daemon.audit_log import (
+from aileron_cli.daemon.audit import log as audit_log_module
+from aileron_cli.daemon.audit.log import (
     AuditLog,
     AuditLogClosedError,
     AuditLogLockedError,

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from audit.kill import run_and_kill
 
-from aileron_cli.daemon.audit_checkpoint import MAGIC, checkpoint_path, keep_rejected
-from aileron_cli.daemon.audit_config import (
+from aileron_cli.daemon.audit.checkpoint import MAGIC, checkpoint_path, keep_rejected
+from aileron_cli.daemon.audit.config import (
     AuditConfig,
     load_audit_config,
     parse_audit_config,
 )
-from aileron_cli.daemon.audit_log import DEFAULT_SEGMENT_BYTES, AuditLog
+from aileron_cli.daemon.audit.log import DEFAULT_SEGMENT_BYTES, AuditLog
 from aileron_core.audit import GENESIS_PREV, Actor, AuditRecord
 from aileron_core.errors import ConfigError
 from aileron_core.paths import Layout

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from aileron_cli.daemon.audit_log import AuditLog
-from aileron_cli.daemon.head_signer import EVERY_RECORDS, HeadSigner
+from aileron_cli.daemon.audit.log import AuditLog
+from aileron_cli.daemon.audit.signer import EVERY_RECORDS, HeadSigner
 from aileron_core.audit import GENESIS_PREV, Actor
 from aileron_core.audit_heads import head_digest, head_signature_ok, parse_head
 from aileron_core.audit_verify import verify_files

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from helpers import aileron
 
-from aileron_cli.daemon.audit_log import AuditLog
-from aileron_cli.daemon.head_signer import HeadSigner
+from aileron_cli.daemon.audit.log import AuditLog
+from aileron_cli.daemon.audit.signer import HeadSigner
 from aileron_core.audit import Actor, AuditEvent
 from aileron_core.paths import Layout
 from aileron_core.vault import KdfParams, Vault

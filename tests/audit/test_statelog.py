@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aileron_cli.daemon.statelog import StateLog, StateLogError, StateRecordError
+from aileron_cli.daemon.store.statelog import StateLog, StateLogError, StateRecordError
 from aileron_core.canonical import canonical_json
 
 

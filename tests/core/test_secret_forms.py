@@ -12,7 +12,7 @@ from executor.echo_forms import recoverable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aileron_cli.daemon.redaction import Redactor, Secret
+from aileron_core.redaction import Redactor, Secret
 from aileron_core.secret_forms import (
     MIN_CORE_CHARS,
     MIN_PASSWORD_CHARS,

@@ -25,7 +25,7 @@ import pytest
 from actions.support import SECRET, echo_spec, manifest
 from fastapi.testclient import TestClient
 
-from aileron_cli.daemon.peers import PEER_SCOPE_KEY, ConnectionPeer
+from aileron_cli.daemon.access.peers import PEER_SCOPE_KEY, ConnectionPeer
 from aileron_core.processes import ProcessRef
 
 OK = "ok"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from actions.support import SECRET, echo_spec, manifest
 from fastapi.testclient import TestClient
 
-from aileron_cli.daemon import secret_cache
+from aileron_cli.daemon.store import secret_cache
 from aileron_cli.examples.echo_server import EchoServer
 
 

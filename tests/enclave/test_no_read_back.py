@@ -11,7 +11,7 @@ from enclave.support import SECRET, EnclaveProcess
 from fastapi.testclient import TestClient
 
 import aileron_cli
-from aileron_cli.daemon.vault_service import VaultService
+from aileron_cli.daemon.store.vault import VaultService
 from aileron_cli.examples.echo_server import EchoServer
 
 BINDING = "token/echo/default"
@@ -105,15 +105,15 @@ def test_no_code_path_reads_an_escrowed_secret_back() -> None:
     """Grep-level proof: no daemon code path can read an escrowed secret back."""
     reads = vault_reads()
     assert set(reads) == {
-        ("daemon/runner.py", "_credential"),
-        ("daemon/vault_service.py", "get"),
-        ("daemon/enclave_service.py", "client_key"),
-        ("daemon/enclave_service.py", "escrow_binding"),
-        ("gateway/credentials.py", "key"),
+        ("daemon/run/runner.py", "_credential"),
+        ("daemon/store/vault.py", "get"),
+        ("daemon/enclave/service.py", "client_key"),
+        ("daemon/enclave/service.py", "escrow_binding"),
+        ("daemon/gateway/credentials.py", "key"),
     }
-    runner = (PACKAGE / "daemon/runner.py").read_text().splitlines()
+    runner = (PACKAGE / "daemon/run/runner.py").read_text().splitlines()
     escrow_return = next(i for i, line in enumerate(runner, 1) if "return Escrowed(" in line)
-    assert escrow_return < reads[("daemon/runner.py", "_credential")]
+    assert escrow_return < reads[("daemon/run/runner.py", "_credential")]
     assert enclave_calls() == {
         ("POST", "/v1/attest"),
         ("POST", "/v1/clients"),

@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from enclave.support import EnclaveProcess
 
-from aileron_cli.daemon.enclave_store import Attachment, AttachmentStore
-from aileron_cli.daemon.enclave_witness import WitnessQueue, latest_mark, witness_key
+from aileron_cli.daemon.enclave.witness import WitnessQueue, latest_mark, witness_key
 from aileron_cli.daemon.errors import DaemonError
+from aileron_cli.daemon.store.attachments import Attachment, AttachmentStore
 from aileron_core.audit import GENESIS_PREV
 from aileron_core.audit_heads import (
     head_digest,

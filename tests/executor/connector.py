@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
-from aileron_cli.daemon.executor import ExecutionResult, Executor
-from aileron_cli.daemon.redaction import Secret
+from aileron_cli.daemon.egress.executor import ExecutionResult, Executor
 from aileron_core.connectors import ConnectorSpec, Operation, parse_connector_spec
+from aileron_core.redaction import Secret
 
 SECRET = "tok_S3cr3t+/=~value"
 """A credential with characters that percent-encoding and base64 both change."""

@@ -9,8 +9,8 @@ import pytest
 from executor.connector import SECRET, execute, make_spec
 from executor.upstream_server import Reply, UpstreamServer, closed_port, running
 
-from aileron_cli.daemon.executor import EXCERPT_BYTES, UpstreamError
-from aileron_cli.daemon.redaction import REDACTED, Secret
+from aileron_cli.daemon.egress.executor import EXCERPT_BYTES, UpstreamError
+from aileron_core.redaction import REDACTED, Secret
 
 
 @pytest.fixture

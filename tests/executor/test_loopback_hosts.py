@@ -7,8 +7,8 @@ import httpx
 import pytest
 from executor.connector import SECRET, execute, make_spec
 
-from aileron_cli.daemon.executor import HostNotAllowed
-from aileron_cli.daemon.redaction import Secret
+from aileron_cli.daemon.egress.executor import HostNotAllowed
+from aileron_core.redaction import Secret
 
 
 @pytest.mark.parametrize("host", ["127.attacker.example.com", "localhost.attacker.com"])

@@ -14,9 +14,9 @@ import pytest
 from executor.connector import SECRET, execute, make_spec
 from executor.upstream_server import Reply, UpstreamServer, closed_port, running
 
-from aileron_cli.daemon.executor import UpstreamError
-from aileron_cli.daemon.redaction import REDACTED, Secret, redact
+from aileron_cli.daemon.egress.executor import UpstreamError
 from aileron_core.errors import AileronError
+from aileron_core.redaction import REDACTED, Secret, redact
 
 PASSWORD = "hunter2-" + SECRET
 # (kind, credential name, secret value) for every credential kind.

@@ -10,8 +10,8 @@ import pytest
 from executor.connector import SECRET, execute, make_spec
 from executor.upstream_server import Reply, UpstreamServer, running
 
-from aileron_cli.daemon.executor import HostNotAllowed, UpstreamError
-from aileron_cli.daemon.redaction import Secret
+from aileron_cli.daemon.egress.executor import HostNotAllowed, UpstreamError
+from aileron_core.redaction import Secret
 
 Servers = tuple[UpstreamServer, UpstreamServer, UpstreamServer]
 

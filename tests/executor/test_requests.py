@@ -12,9 +12,9 @@ from executor.connector import SECRET, execute, make_spec
 from executor.upstream_server import Reply, UpstreamServer, running
 
 from aileron_cli.__about__ import __version__
-from aileron_cli.daemon.executor import InvalidCredential
-from aileron_cli.daemon.redaction import REDACTED, Secret
+from aileron_cli.daemon.egress.executor import InvalidCredential
 from aileron_core.arguments import ArgsError
+from aileron_core.redaction import REDACTED, Secret
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakes.provider import FakeProvider
 from fastapi.testclient import TestClient
 from gateway.support import REAL_KEY, Gw, Live, run_live, write_config
 
-from aileron_cli.gateway.fake_provider import FakeProvider
 from aileron_core.paths import Layout
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fakes.provider import FakeProvider
 from fastapi.testclient import TestClient
 from helpers import admin_http, aileron
 
-from aileron_cli.daemon.state import DaemonState
-from aileron_cli.gateway.fake_provider import FakeProvider
+from aileron_cli.daemon.daemon import DaemonState
 from aileron_core.discovery import DaemonInfo, read_daemon_info
 
 REAL_KEY = "sk-real-provider-key-7f3a9c1e5b2d4068"  # the key only the daemon may hold

@@ -7,10 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fakes.provider import FakeProvider
+from fakes.script import CALL_ID, ToolScript
 from gateway.support import REAL_KEY
-
-from aileron_cli.gateway.fake_provider import FakeProvider
-from aileron_cli.gateway.fake_script import CALL_ID, ToolScript
 
 AUTH = {"Authorization": f"Bearer {REAL_KEY}"}
 

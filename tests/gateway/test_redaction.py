@@ -13,7 +13,7 @@ from gateway.support import REAL_KEY, session_headers, write_config
 
 from aileron_core.paths import Layout
 
-PROVIDER = "gateway/openai"
+PROVIDER = "daemon/gateway/openai"
 
 
 @pytest.fixture

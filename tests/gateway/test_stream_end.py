@@ -9,7 +9,7 @@ from gateway.lingering import STREAMS
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aileron_cli.gateway.stream_end import EVENT_HEAD, StreamEnd, event_type
+from aileron_cli.daemon.gateway.stream_end import EVENT_HEAD, StreamEnd, event_type
 
 PATHS = sorted(STREAMS)
 

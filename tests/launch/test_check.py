@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.provider import FakeProvider
 from gateway.support import REAL_KEY, write_config
 from helpers import script
 from launch.support import OFFLINE, REAL_CODEX, REAL_OPENCODE, sessions, standin
 
-from aileron_cli.gateway.fake_provider import FakeProvider
 from aileron_core.client import DaemonClient
 from aileron_core.discovery import DaemonInfo
 from aileron_core.paths import Layout

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakes.provider import FakeProvider
 from gateway.support import REAL_KEY, Live, isolated_env, run_live
 from helpers import script
 from launch.support import (
@@ -21,8 +22,6 @@ from launch.support import (
     claude_state_has_no_aileron,
     seed_agent_config_files,
 )
-
-from aileron_cli.gateway.fake_provider import FakeProvider
 
 pytestmark = [
     pytest.mark.slow,

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from reliability.support import ERROR, handled
 
+from aileron_cli.daemon.gateway.config import load_gateway_config
 from aileron_cli.daemon.server import _idle_timeout
-from aileron_cli.gateway.config import load_gateway_config
 from aileron_core.discovery import DaemonInfoInvalid, read_daemon_info
 from aileron_core.errors import ConfigError
 from aileron_core.paths import Layout

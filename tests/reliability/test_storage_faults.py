@@ -27,7 +27,7 @@ from reliability.support import (
     set_up,
 )
 
-from aileron_cli.daemon.statelog import StateLog, StateWriteError
+from aileron_cli.daemon.store.statelog import StateLog, StateWriteError
 from aileron_core.discovery import DaemonInfo, read_daemon_info
 from aileron_core.paths import Layout
 from aileron_core.vault import Vault

@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import admin_http
 
-from aileron_cli.daemon.egress import EgressPolicy, denial_message, parse_head
+from aileron_cli.daemon.egress.proxies import EgressPolicy, denial_message, parse_head
 from aileron_cli.sandbox.config import (
     SandboxConfig,
     load_sandbox_config,
@@ -221,7 +221,7 @@ def test_config_reads_sandbox_allow(layout: Layout) -> None:
 
 def test_forwarded_head_drops_proxy_headers() -> None:
     """An absolute-form request goes upstream in origin form with the URL's Host."""
-    from aileron_cli.daemon.egress import forwarded_head
+    from aileron_cli.daemon.egress.proxies import forwarded_head
 
     request = parse_head(
         b"GET http://Example.org:8080/a?b=c HTTP/1.1\r\nHost: evil\r\n"
@@ -412,7 +412,7 @@ def test_connection_cap_answers_503(
     api: TestClient, echo_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past the cap a new connection gets 503; once one closes, a new one is served."""
-    from aileron_cli.daemon import egress
+    from aileron_cli.daemon.egress import proxies as egress
 
     monkeypatch.setattr(egress, "MAX_CONNECTIONS", 2)
     _, path = _open(api, [f"127.0.0.1:{echo_port}"])

@@ -36,6 +36,7 @@ from typing import Any
 import pytest
 from actions.support import SECRET
 from agents.support import FINAL, Rig, agent_env, rig, wait_until
+from fakes.script import ToolScript
 from helpers import aileron, script
 from launch.support import CODEX_VERSION
 from sandbox.support import ensure_node_base, self_signed
@@ -43,7 +44,6 @@ from sandbox.test_containment import PROBES, _host_address, containment_image  #
 from sandbox.test_image_build import SYSTEM_CA_DIR
 from sandbox.test_real_engines import _docker_id, _podman_id, docker_engine  # noqa: F401
 
-from aileron_cli.gateway.fake_script import ToolScript
 from aileron_cli.sandbox import images
 from aileron_cli.sandbox.instructions import TOOLS_INSTRUCTIONS
 from aileron_core.paths import Layout

@@ -116,7 +116,7 @@ def verify_offline(layout: Layout, *, key: bytes | None, witness: bool) -> dict[
 def _witness_key(layout: Layout) -> bytes:
     import asyncio
 
-    from aileron_cli.daemon.enclave_witness import witness_key
+    from aileron_cli.daemon.enclave.witness import witness_key
 
     found = asyncio.run(witness_key(layout))
     if found is None:

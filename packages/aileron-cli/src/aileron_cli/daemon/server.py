@@ -2,7 +2,7 @@
 
 Order of start-up: take ``daemon.lock`` (a second daemon refuses), bind 127.0.0.1 on a free
 port and the Unix socket ``daemon.sock`` (0600; the only place the master token is accepted,
-see :mod:`aileron_cli.daemon.auth`), open the stores (recovering from a crash), write
+see :mod:`aileron_cli.daemon.access.tokens`), open the stores (recovering from a crash), write
 ``daemon.json`` atomically (0600), then serve. SIGTERM/SIGINT stop uvicorn gracefully; the
 stores are closed and ``daemon.json`` and the socket are removed. The lock dies with the
 process, so a ``kill -9`` leaves nothing that blocks the next start.
@@ -28,10 +28,10 @@ import uvicorn
 
 import aileron_core.client  # noqa: F401 (first: keeps httpx's unused CLI out, see there)
 from aileron_cli.__about__ import __version__
-from aileron_cli.daemon.app import create_app
-from aileron_cli.daemon.http_protocol import BatchedHttpToolsProtocol
-from aileron_cli.daemon.state import DaemonConfig, DaemonState
-from aileron_cli.gateway.config import load_gateway_config
+from aileron_cli.daemon.daemon import DaemonConfig, DaemonState
+from aileron_cli.daemon.gateway.config import load_gateway_config
+from aileron_cli.daemon.http.app import create_app
+from aileron_cli.daemon.http.uvicorn_glue import BatchedHttpToolsProtocol
 from aileron_core.discovery import DaemonInfo, read_daemon_info
 from aileron_core.errors import AileronError, ConfigError
 from aileron_core.fileio import atomic_write

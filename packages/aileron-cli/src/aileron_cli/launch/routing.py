@@ -14,12 +14,12 @@ PROVIDERS: tuple[Provider, ...] = ("openai", "anthropic")
 # URL: OpenAI clients add ``/responses`` (etc.) to a base that already ends in ``/v1``;
 # Anthropic clients add ``/v1/messages`` themselves.
 _GATEWAY_PATHS: dict[Provider, str] = {
-    "openai": "gateway/openai/v1",
-    "anthropic": "gateway/anthropic",
+    "openai": "daemon/gateway/openai/v1",
+    "anthropic": "daemon/gateway/anthropic",
 }
 
 # Where an agent that keeps its own credential in ``Authorization``/``x-api-key`` presents its
-# session token to the gateway (``aileron_cli.gateway.auth.SESSION_HEADER``; not imported
+# session token to the gateway (``aileron_cli.daemon.gateway.auth.SESSION_HEADER``; not imported
 # from there because that module pulls in the web stack).
 SESSION_TOKEN_HEADER = "X-Aileron-Session-Token"  # noqa: S105 (a header name)
 

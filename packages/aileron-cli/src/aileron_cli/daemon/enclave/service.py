@@ -1,0 +1,412 @@
+"""The daemon's side of the enclave (SPEC §12): attach, status, detach, escrow, execute.
+
+**Attach** (``POST /v1/enclave/attach``, master token): with the vault unlocked, fetch the
+enclave's certificate and compare it with the fingerprint the user gave; over a connection
+pinned to it, ask for an attestation with a fresh random nonce and verify it
+(``aileron_core.enclave.attestation``: signature, nonce echoed, certificate, provider, and the
+measurement when the user gave one); generate an Ed25519 client key and register it with the
+enclave's one-time registration code; keep the private key in the vault
+(``enclave/client-key``) and the rest in ``enclave.json``. Audited ``enclave.attached``.
+
+**Escrow** (``POST /v1/bindings/{name}/escrow``): the scope is the binding, the hosts of every
+installed connector whose credential service is the binding's (or the hosts given), and their
+credential kind. After a fresh attestation that still shows the pinned keys, the daemon reads
+the secret from the vault one last time, seals it to the enclave's X25519 key with the scope as
+associated data, stores it in the enclave, records the escrow id in ``enclave.json`` and
+deletes the secret from the vault. Audited ``binding.escrowed``.
+
+**Execute.** For an escrowed binding the runner gets an :class:`Escrowed` instead of a secret:
+the escrow record and the client key. ``sender`` yields an httpx client whose transport sends
+each request the executor builds to the enclave's ``/v1/execute``. There is no code path that
+reads an escrowed secret back: the enclave API has none, and the vault no longer holds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from aileron_cli.__about__ import __version__
+from aileron_cli.daemon.enclave.client import (
+    EnclaveConnection,
+    EnclaveTransport,
+    fetch_certificate,
+)
+from aileron_cli.daemon.errors import DaemonError
+from aileron_cli.daemon.store.attachments import (
+    CLIENT_KEY_PATH,
+    Attachment,
+    AttachmentStore,
+    EscrowRecord,
+    not_attached,
+)
+from aileron_core.audit import Actor
+from aileron_core.enclave.attestation import (
+    AttestationDocument,
+    public_ed25519,
+    verify_attestation,
+)
+from aileron_core.enclave.encoding import b64decode, b64encode
+from aileron_core.enclave.sealing import Scope, seal_credential
+from aileron_core.errors import AileronError
+from aileron_core.vault import EntryNotFound, VaultLocked
+
+if TYPE_CHECKING:
+    from aileron_cli.daemon.daemon import DaemonState
+
+__all__ = [
+    "PROVIDERS",
+    "Escrowed",
+    "attach",
+    "attachments",
+    "detach",
+    "escrow_binding",
+    "escrow_for",
+    "forget_escrow",
+    "sender",
+    "status",
+]
+
+PROVIDERS = ("local",)
+"""Attestation providers the daemon accepts."""
+
+_STORES: dict[str, AttachmentStore] = {}
+
+
+def attachments(state: DaemonState) -> AttachmentStore:
+    """The ``enclave.json`` store of this daemon's home."""
+    path = state.config.layout.enclave
+    store = _STORES.get(str(path))
+    if store is None:
+        store = _STORES[str(path)] = AttachmentStore(path)
+    return store
+
+
+def _attached(state: DaemonState) -> Attachment:
+    attachment = attachments(state).load()
+    if attachment is None:
+        raise not_attached()
+    return attachment
+
+
+@attrs.frozen(repr=False)
+class Escrowed:
+    """A binding whose secret the enclave holds: what the runner gets instead of a secret."""
+
+    record: EscrowRecord
+    client_key: Ed25519PrivateKey
+
+    def __repr__(self) -> str:
+        return f"Escrowed({self.record.binding!r}, {self.record.escrow_id!r})"
+
+
+def escrow_for(state: DaemonState, binding: str) -> EscrowRecord | None:
+    """The escrow of ``binding``, or ``None`` when the daemon's vault holds its secret."""
+    attachment = attachments(state).load()
+    return attachment.escrows.get(binding) if attachment is not None else None
+
+
+async def client_key(state: DaemonState) -> Ed25519PrivateKey:
+    """This daemon's client key, from the vault (``VaultLocked`` while it is locked)."""
+    try:
+        raw = await state.vault.get(CLIENT_KEY_PATH)
+    except EntryNotFound:
+        raise DaemonError(
+            "enclave_client_key_missing",
+            "the enclave client key is missing from the vault",
+            hint="run `aileron enclave detach --force`, then attach again",
+        ) from None
+    return Ed25519PrivateKey.from_private_bytes(b64decode(raw.decode(), what="client key"))
+
+
+def _connection(attachment: Attachment, key: Ed25519PrivateKey | None) -> EnclaveConnection:
+    return EnclaveConnection(
+        attachment.url, attachment.certificate, attachment.fingerprint, client_key=key
+    )
+
+
+async def _attest(
+    connection: EnclaveConnection,
+    *,
+    measurement: str | None,
+    signing_key: str | None = None,
+) -> AttestationDocument:
+    nonce = secrets.token_hex(32)
+    payload = await connection.call("POST", "/v1/attest", {"nonce": nonce})
+    return verify_attestation(
+        payload,
+        nonce=nonce,
+        fingerprint=connection.fingerprint,
+        providers=PROVIDERS,
+        measurement=measurement,
+        signing_key=signing_key,
+    )
+
+
+async def _reattest(connection: EnclaveConnection, attachment: Attachment) -> None:
+    """A fresh attestation that still shows the keys and code verified at attach time."""
+    document = await _attest(
+        connection, measurement=attachment.measurement, signing_key=attachment.signing_key
+    )
+    if document.sealing_key != attachment.sealing_key:
+        raise DaemonError(
+            "attestation_invalid",
+            "the enclave's sealing key changed since it was attached",
+            hint="detach and attach again if the enclave was re-created on purpose",
+        )
+
+
+def _ensure_unlocked(state: DaemonState) -> None:
+    if state.vault.state() != "unlocked":
+        raise VaultLocked("the vault is locked", hint="run `aileron vault unlock`")
+
+
+async def attach(
+    state: DaemonState,
+    *,
+    url: str,
+    fingerprint: str,
+    registration_code: str,
+    measurement: str | None,
+    actor: Actor,
+) -> Attachment:
+    """Pin, verify and register with the enclave at ``url``; see the module docstring."""
+    store = attachments(state)
+    current = store.load()
+    if current is not None:
+        raise DaemonError(
+            "enclave_attached",
+            f"this daemon is already attached to the enclave at {current.url}",
+            hint="run `aileron enclave detach` first",
+        )
+    _ensure_unlocked(state)
+    certificate = await fetch_certificate(url, fingerprint)
+    key = Ed25519PrivateKey.generate()
+    public = b64encode(public_ed25519(key))
+    async with EnclaveConnection(url, certificate, fingerprint) as connection:
+        document = await _attest(connection, measurement=measurement)
+        label = f"aileron-daemon {__version__} on {socket.gethostname()} (pid {os.getpid()})"
+        registered = await connection.call(
+            "POST",
+            "/v1/clients",
+            {"public_key": public, "registration_code": registration_code, "label": label},
+        )
+    private = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    await state.vault.put(
+        CLIENT_KEY_PATH,
+        b64encode(private),
+        {"enclave": "client-key", "client_id": str(registered["client_id"])},
+    )
+    attachment = Attachment(
+        url=url.rstrip("/"),
+        fingerprint=fingerprint,
+        certificate=certificate,
+        client_id=str(registered["client_id"]),
+        signing_key=document.signing_key,
+        sealing_key=document.sealing_key,
+        measurement=document.measurement,
+        provider=document.provider,
+        debug=document.debug,
+        enclave_version=document.enclave_version,
+        attached_at=datetime.now(UTC),
+    )
+    store.save(attachment)
+    await state.record(
+        "enclave.attached",
+        actor,
+        url=attachment.url,
+        fingerprint=fingerprint,
+        provider=document.provider,
+        debug=document.debug,
+        measurement=document.measurement,
+        client_id=attachment.client_id,
+    )
+    return attachment
+
+
+async def status(state: DaemonState, *, verify: bool) -> dict[str, Any]:
+    """The attachment (never a secret) and, with ``verify``, a fresh attestation's verdict."""
+    attachment = attachments(state).load()
+    if attachment is None:
+        return {"attached": False, "escrows": []}
+    result: dict[str, Any] = {
+        "attached": True,
+        "url": attachment.url,
+        "fingerprint": attachment.fingerprint,
+        "provider": attachment.provider,
+        "debug": attachment.debug,
+        "measurement": attachment.measurement,
+        "client_id": attachment.client_id,
+        "enclave_version": attachment.enclave_version,
+        "attached_at": attachment.attached_at,
+        "escrows": sorted(attachment.escrows.values(), key=lambda r: r.binding),
+    }
+    if verify:
+        try:
+            async with _connection(attachment, None) as connection:
+                await _reattest(connection, attachment)
+            result.update(verified=True, problem=None)
+        except AileronError as error:  # unreachable, mismatched, attestation refused
+            result.update(verified=False, problem=str(error))
+    return result
+
+
+async def detach(state: DaemonState, *, force: bool, actor: Actor) -> dict[str, Any]:
+    """Unregister from the enclave and forget it; escrowed bindings need ``force``."""
+    store = attachments(state)
+    attachment = _attached(state)
+    dropped = sorted(attachment.escrows)
+    if dropped and not force:
+        raise DaemonError(
+            "enclave_in_use",
+            f"bindings are escrowed in this enclave: {', '.join(dropped)}",
+            hint="revoke them first, or detach with --force (their credentials become unusable)",
+            details={"bindings": dropped},
+        )
+    unregistered = False
+    try:
+        key = await client_key(state)
+        async with _connection(attachment, key) as connection:
+            await connection.call("DELETE", "/v1/clients/self")
+        unregistered = True
+    except (DaemonError, VaultLocked):
+        if not force:
+            raise
+    if state.vault.state() == "unlocked":
+        with contextlib.suppress(EntryNotFound):
+            await state.vault.delete(CLIENT_KEY_PATH)
+    store.remove()
+    await state.record(
+        "enclave.detached",
+        actor,
+        url=attachment.url,
+        fingerprint=attachment.fingerprint,
+        unregistered=unregistered,
+        escrows_dropped=dropped,
+    )
+    return {"detached": True, "unregistered": unregistered, "escrows_dropped": dropped}
+
+
+def _scope_for(state: DaemonState, binding: str, hosts: list[str] | None) -> Scope:
+    found = state.bindings.get(binding)
+    specs = [s for s in state.connectors.specs().values() if s.credential.service == found.service]
+    kinds = {(s.credential.kind, s.credential.name) for s in specs}
+    if not kinds:
+        raise DaemonError(
+            "escrow_scope_unknown",
+            f"no installed connector uses service {found.service!r}, so the credential's kind"
+            " and hosts are unknown",
+            hint="install the connector that uses this binding first",
+            details={"binding": binding, "service": found.service},
+        )
+    if len(kinds) > 1:
+        raise DaemonError(
+            "escrow_scope_unknown",
+            f"connectors for service {found.service!r} disagree on the credential kind",
+            hint="escrow needs one kind per binding; remove the connector that differs",
+            details={"binding": binding, "kinds": sorted(k for k, _ in kinds)},
+        )
+    kind, name = kinds.pop()
+    if hosts is None:
+        hosts = sorted({h for s in specs for t in s.tools for op in t.operations for h in op.hosts})
+    return Scope(binding=binding, hosts=hosts, kind=kind, name=name)
+
+
+async def escrow_binding(
+    state: DaemonState, binding: str, *, hosts: list[str] | None, actor: Actor
+) -> EscrowRecord:
+    """Move ``binding``'s secret into the enclave; see the module docstring."""
+    store = attachments(state)
+    attachment = _attached(state)
+    if binding in attachment.escrows:
+        raise DaemonError(
+            "binding_escrowed",
+            f"binding {binding!r} is already escrowed ({attachment.escrows[binding].escrow_id})",
+            hint="nothing to do; revoke and add it again to change its secret",
+        )
+    gateway_keys = {p.binding for p in state.gateway.config.providers.values()}
+    if binding in gateway_keys:
+        raise DaemonError(
+            "escrow_scope_unknown",
+            f"binding {binding!r} holds an LLM gateway key, which the gateway injects itself",
+            hint="escrow of gateway keys is not supported yet; keep it in the vault",
+            details={"binding": binding},
+        )
+    scope = _scope_for(state, binding, hosts)
+    _ensure_unlocked(state)
+    key = await client_key(state)
+    async with _connection(attachment, key) as connection:
+        await _reattest(connection, attachment)
+        try:
+            secret = await state.vault.get(binding)
+        except EntryNotFound:
+            raise DaemonError(
+                "binding_required",
+                f"binding {binding!r} has no secret in the vault",
+                hint=f"add it again with `aileron binding add {binding}`",
+                details={"binding": binding},
+            ) from None
+        sealed = seal_credential(secret, scope, b64decode(attachment.sealing_key, what="key"))
+        del secret
+        created = await connection.call(
+            "POST", "/v1/escrow", {"scope": scope.to_json(), "sealed": b64encode(sealed)}
+        )
+    record = EscrowRecord(
+        binding=binding,
+        escrow_id=str(created["id"]),
+        hosts=scope.hosts,
+        kind=scope.kind,
+        name=scope.name,
+        escrowed_at=datetime.now(UTC),
+    )
+    store.with_escrow(record)
+    await state.vault.delete(binding)
+    await state.record(
+        "binding.escrowed",
+        actor,
+        binding=binding,
+        escrow_id=record.escrow_id,
+        hosts=list(record.hosts),
+        kind=record.kind,
+        enclave=attachment.fingerprint,
+    )
+    return record
+
+
+async def forget_escrow(state: DaemonState, binding: str) -> dict[str, Any] | None:
+    """On revoke: delete the binding's escrow in the enclave (best effort) and forget it."""
+    record = escrow_for(state, binding)
+    if record is None:
+        return None
+    attachment = _attached(state)
+    deleted = False
+    with contextlib.suppress(DaemonError, VaultLocked):
+        key = await client_key(state)
+        async with _connection(attachment, key) as connection:
+            await connection.call("DELETE", f"/v1/escrow/{record.escrow_id}")
+        deleted = True
+    attachments(state).without_escrow(binding)
+    return {"escrow_id": record.escrow_id, "enclave_deleted": deleted}
+
+
+@contextlib.asynccontextmanager
+async def sender(state: DaemonState, escrowed: Escrowed) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client that sends every request through the enclave for ``escrowed``."""
+    attachment = _attached(state)
+    async with (
+        _connection(attachment, escrowed.client_key) as connection,
+        httpx.AsyncClient(transport=EnclaveTransport(connection, escrowed.record)) as client,
+    ):
+        yield client

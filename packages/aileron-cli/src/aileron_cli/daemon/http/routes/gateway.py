@@ -1,0 +1,264 @@
+"""``/v1/gateway/openai/…`` and ``/v1/gateway/anthropic/…``: the LLM gateway (SPEC §10).
+
+A request is authenticated by the session token it presents as its API key
+(:mod:`aileron_cli.daemon.gateway.auth`), given its credential — the real key from the provider's
+binding, or with no binding the agent's own credential — and forwarded to the provider's base
+URL with the rest of the path and the query as they came (:mod:`aileron_cli.daemon.gateway.proxy`).
+Every refused request is audited as ``gateway.refused`` (with its ``reason``), every forwarded
+one as ``gateway.request`` once its answer is complete or cancelled. Every error the gateway
+itself answers is in the provider's error shape (:mod:`aileron_cli.daemon.gateway.errors`), so that
+the agent's SDK raises its own error with Aileron's message.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from fastapi import APIRouter, Request, Response
+
+from aileron_cli.daemon.access.tokens import MASTER
+from aileron_cli.daemon.daemon import DaemonState
+from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError, ErrorEnvelope
+from aileron_cli.daemon.gateway.auth import CREDENTIAL_HEADERS, Caller, GatewayRefused, identify
+from aileron_cli.daemon.gateway.config import Provider
+from aileron_cli.daemon.gateway.credentials import InvalidKey
+from aileron_cli.daemon.gateway.errors import provider_error, shape_for
+from aileron_cli.daemon.gateway.proxy import (
+    Forward,
+    Outcome,
+    RequestBody,
+    request_headers,
+)
+from aileron_cli.daemon.http.routes import daemon_state
+from aileron_cli.daemon.store.bindings import Binding
+from aileron_core.audit import Actor
+from aileron_core.errors import AileronError
+from aileron_core.vault import EntryNotFound, VaultLocked
+
+PROVIDERS = ("openai", "anthropic")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+UNKNOWN_CALLER = Actor(type="agent", id="unknown")
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    200: {
+        "description": "The provider's answer, relayed as it arrives (any status, headers and"
+        " body of the provider's; streamed answers stay streamed)",
+        "content": {"application/json": {}, "text/event-stream": {}},
+    },
+    502: {"model": ErrorEnvelope, "description": "The provider could not be reached"},
+    504: {"model": ErrorEnvelope, "description": "The provider did not answer in time"},
+}
+
+router = APIRouter(prefix="/gateway", tags=["gateway"])
+
+
+def _upstream_url(request: Request, provider: Provider) -> tuple[httpx.URL, str]:
+    """The provider URL for this request, and the path to audit (no query)."""
+    subpath: str = request.path_params["path"]
+    prefix = f"/v1/gateway/{provider.name}".encode()
+    raw_path: bytes = request.scope.get("raw_path") or b""
+    if raw_path.startswith(prefix + b"/"):
+        tail = raw_path[len(prefix) :]
+    else:  # a client that percent-encoded the prefix itself
+        tail = b"/" + quote(subpath, safe="/:@!$&'()*+,;=-._~").encode()
+    path = tail.decode("latin-1")
+    query: bytes = request.scope.get("query_string") or b""
+    target = provider.base_url + path + ("?" + query.decode("latin-1") if query else "")
+    return httpx.URL(target), path
+
+
+def _check_path(request: Request) -> None:
+    """Refuse `.` and `..` segments: with a base URL that has a path, they could leave it."""
+    subpath: str = request.path_params["path"]
+    if any(segment in (".", "..") for segment in subpath.split("/")):
+        raise DaemonError(
+            "invalid_request",
+            "a gateway path may not contain `.` or `..` segments",
+            details={"fields": [{"location": ["path", "path"], "problem": "dot segment"}]},
+        )
+
+
+def _check_running(state: DaemonState, caller: Caller) -> None:
+    try:
+        running = state.sessions.get(caller.session_id).state == "running"
+    except DaemonError:
+        running = False
+    if not running:
+        raise GatewayRefused(
+            "unauthorized",
+            "this session has ended",
+            reason="session_ended",
+            hint="start the agent again with `aileron launch`",
+        )
+
+
+def _binding(state: DaemonState, provider: Provider) -> Binding | None:
+    found = [b for b in state.bindings.find_default(provider.name) if b.name == provider.binding]
+    return found[0] if found else None
+
+
+async def _credential(
+    state: DaemonState, provider: Provider, caller: Caller
+) -> tuple[list[tuple[str, str]], set[str], str | None, str | None]:
+    """Headers to add and to drop for the provider's credential, the binding used and its key
+    (to redact from the answer)."""
+    drop = set(caller.token_headers)
+    name = provider.binding
+    binding = _binding(state, provider)
+    if binding is None:
+        if not caller.own_credentials:
+            raise GatewayRefused(
+                "binding_required",
+                f"there is no binding {name} and the agent sent no credential of its own",
+                reason="no_credential",
+                hint=f"add the key with `aileron binding add {name}`, or log the agent in"
+                " with its own account",
+                details={"binding": name},
+            )
+        return [], drop, None, None
+    try:
+        key = await state.gateway.keys.key(state.vault, binding)
+    except VaultLocked:
+        raise GatewayRefused(
+            "binding_required",
+            f"the vault is locked, so binding {name} cannot be used",
+            reason="vault_locked",
+            hint="run `aileron vault unlock`",
+            details={"binding": name, "vault": "locked"},
+        ) from None
+    except EntryNotFound:
+        raise GatewayRefused(
+            "binding_required",
+            f"binding {name} has no secret in the vault",
+            reason="binding_missing_secret",
+            hint=f"add it again with `aileron binding add {name}`",
+            details={"binding": name},
+        ) from None
+    except InvalidKey:
+        raise GatewayRefused(
+            "invalid_credential",
+            f"the secret of binding {name} cannot be sent as an HTTP header",
+            reason="invalid_credential",
+            hint=f"store the bare key (printable ASCII, no spaces): revoke and add {name} again",
+            details={"binding": name},
+        ) from None
+    if state.gateway.first_use(caller.session_id, binding):
+        # Once per session and binding; every gateway.request names the binding it used.
+        actor = caller.principal.actor
+        state.note("binding.used", actor, caller.session_id, binding=name, provider=provider.name)
+    add = [(provider.key_header, provider.key_value(key))]
+    return add, drop | set(CREDENTIAL_HEADERS), name, key
+
+
+async def forward_request(request: Request, name: str) -> Response:
+    """Forward one gateway request to provider ``name``, or answer why not in the provider's
+    error shape (also for a name that is no provider's)."""
+    try:
+        return await _forward(request, name)
+    except AileronError as error:
+        return provider_error(shape_for(name, request.headers), error)
+
+
+async def _forward(request: Request, name: str) -> Response:
+    started = time.perf_counter()
+    if name not in PROVIDERS:
+        raise DaemonError(
+            "not_found",
+            f"the gateway has no provider {name[:40]!r}",
+            hint="use /v1/gateway/openai/… or /v1/gateway/anthropic/…",
+        )
+    if request.method not in METHODS:
+        raise DaemonError("method_not_allowed", f"the gateway does not forward {request.method}")
+    state = daemon_state(request)
+    provider = state.gateway.config.provider(name)
+    url, path = _upstream_url(request, provider)
+    caller: Caller | None = None
+    try:
+        caller = identify(request.headers, state.tokens)
+        _check_running(state, caller)
+        _check_path(request)
+        add, drop, binding, key = await _credential(state, provider, caller)
+    except GatewayRefused as refusal:
+        if caller is not None:
+            actor, session_id = caller.principal.actor, caller.session_id
+        else:
+            actor = MASTER.actor if refusal.reason == "master_token" else UNKNOWN_CALLER
+            session_id = None
+        await state.record(
+            "gateway.refused",
+            actor,
+            session_id,
+            provider=name,
+            method=request.method,
+            path=path,
+            reason=refusal.reason,
+        )
+        raise
+
+    length = request.headers.get("content-length")
+    content_length = int(length) if length is not None and length.isdigit() else None
+    chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
+    body = RequestBody(request, length=content_length, chunked=chunked)
+    headers = request_headers(request.headers.raw, drop, add)
+    assert caller is not None
+    session = caller
+
+    async def audit(outcome: Outcome) -> None:
+        payload: dict[str, Any] = {
+            "provider": name,
+            "method": request.method,
+            "path": path,
+            "model": body.model(),
+            "status": outcome.status,
+            "bytes_out": outcome.bytes_out,
+            "bytes_in": outcome.bytes_in,
+            "duration_ms": outcome.duration_ms,
+            "credential": "binding" if binding else "agent",
+            "binding": binding,
+        }
+        if outcome.cancelled:
+            payload["cancelled"] = True
+        if outcome.error:
+            payload["error"] = outcome.error
+        await state.record(
+            "gateway.request", session.principal.actor, session.session_id, **payload
+        )
+
+    transport = state.gateway.transport
+    return Forward(
+        transport,
+        request.method,
+        url,
+        headers,
+        body,
+        audit,
+        provider=name,
+        started=started,
+        key=key,
+    )
+
+
+def _endpoint(name: str) -> Any:
+    async def forward(request: Request, path: str) -> Response:
+        return await forward_request(request, name)
+
+    forward.__doc__ = (
+        f"Forward to the {name} API with the session's credential (path and query as given)."
+    )
+    return forward
+
+
+for _name in PROVIDERS:
+    for _method in METHODS:
+        router.add_api_route(
+            f"/{_name}/{{path:path}}",
+            _endpoint(_name),
+            methods=[_method],
+            name=f"gateway_{_name}_{_method.lower()}",
+            response_class=Response,
+            responses=RESPONSES,
+        )
