@@ -69,8 +69,7 @@ def api(layout: Layout) -> Iterator[TestClient]:
     """The daemon app in-process, authenticated with the master token."""
     from fastapi.testclient import TestClient
 
-    from aileron_cli.daemon.daemon import DaemonConfig
-    from aileron_cli.daemon.http.app import create_app
+    from aileron_cli.daemon.daemon import DaemonConfig, create_app
     from aileron_core.vault import KdfParams
 
     cheap_kdf = KdfParams(time_cost=1, memory_kib=64, parallelism=1)

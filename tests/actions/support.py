@@ -29,8 +29,7 @@ def manifest(name: str) -> str:
 def restartable_daemon(layout: Layout) -> TestClient:
     """The daemon app in-process on ``layout`` with a fixed master token, so a test can stop
     it (leave the ``with``) and start it again on the same files."""
-    from aileron_cli.daemon.daemon import DaemonConfig
-    from aileron_cli.daemon.http.app import create_app
+    from aileron_cli.daemon.daemon import DaemonConfig, create_app
     from aileron_core.__about__ import __version__
     from aileron_core.vault import KdfParams
 

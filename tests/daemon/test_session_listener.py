@@ -15,8 +15,7 @@ from actions.support import SECRET, echo_spec, manifest
 from fastapi.testclient import TestClient
 from helpers import admin_http, aileron
 
-from aileron_cli.daemon.daemon import DaemonConfig
-from aileron_cli.daemon.http.app import create_app
+from aileron_cli.daemon.daemon import DaemonConfig, create_app
 from aileron_cli.examples.echo_server import EchoServer
 from aileron_core.__about__ import __version__
 from aileron_core.discovery import DaemonInfo, pid_alive

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from aileron_cli.daemon.daemon import DaemonConfig
+from aileron_cli.daemon.daemon import DaemonConfig, create_app
 from aileron_cli.daemon.gateway.config import load_gateway_config, parse_gateway_config
-from aileron_cli.daemon.http.app import create_app
 from aileron_core.__about__ import __version__
 from aileron_core.errors import ConfigError
 from aileron_core.paths import Layout

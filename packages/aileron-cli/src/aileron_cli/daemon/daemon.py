@@ -7,10 +7,13 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from fastapi import FastAPI
 
 from aileron_cli import audit_files
 from aileron_cli.daemon.access.launchers import LauncherWatch
@@ -531,6 +534,52 @@ def _notice(record: AuditRecord) -> str:
         f"seq {record.seq}: the audit checkpoint was rejected ({payload.get('reason')}); "
         f"kept as {payload.get('kept_as')}"
     )
+
+
+def create_app(
+    config: DaemonConfig,
+    *,
+    on_ready: Callable[[DaemonState], None] | None = None,
+    on_stopped: Callable[[DaemonState], None] | None = None,
+) -> FastAPI:
+    """Build the daemon app; ``on_ready`` runs once the stores are open, ``on_stopped`` once
+    they are closed (inside the lifespan: uvicorn re-raises SIGTERM once it has shut down, so
+    code after ``Server.run`` may never run)."""
+    holder: dict[str, DaemonState] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = DaemonState.open(config)
+        holder["state"] = state
+        app.state.daemon = state
+        state.guard_orphans()
+        state.heads.start()
+        if on_ready is not None:
+            on_ready(state)
+        try:
+            yield
+        finally:
+            await state.listeners.aclose()  # first: no request may reach the closing stores
+            await state.egress.aclose()  # its connections record themselves before the log closes
+            state.launchers.close()
+            await state.audit.drain()
+            await state.executor.aclose()
+            await state.gateway.aclose()
+            await state.heads.aclose()
+            state.close()  # signs the last head
+            await state.stop_witness()  # and has it countersigned
+            if on_stopped is not None:
+                on_stopped(state)
+
+    def touch() -> None:
+        state = holder.get("state")
+        if state is not None:
+            state.last_activity = time.monotonic()
+
+    # Imported here until the routes stop naming DaemonState (they import this module).
+    from aileron_cli.daemon.http.app import build_app
+
+    return build_app(version=config.version, lifespan=lifespan, touch=touch)
 
 
 def _end_tree(root: ProcessRef) -> list[ProcessRef]:

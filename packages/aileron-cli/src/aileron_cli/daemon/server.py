@@ -28,9 +28,8 @@ import uvicorn
 
 import aileron_core.client  # noqa: F401 (first: keeps httpx's unused CLI out, see there)
 from aileron_cli.__about__ import __version__
-from aileron_cli.daemon.daemon import DaemonConfig, DaemonState
+from aileron_cli.daemon.daemon import DaemonConfig, DaemonState, create_app
 from aileron_cli.daemon.gateway.config import load_gateway_config
-from aileron_cli.daemon.http.app import create_app
 from aileron_cli.daemon.http.uvicorn_glue import BatchedHttpToolsProtocol
 from aileron_core.discovery import DaemonInfo, read_daemon_info
 from aileron_core.errors import AileronError, ConfigError

@@ -1,7 +1,8 @@
 """The daemon's FastAPI application.
 
-``create_app`` builds the app around a :class:`DaemonConfig`; its lifespan opens the stores
-(recovering from a crash) before the first request and closes them after the last. The
+``build_app`` builds the app around a lifespan (the composition root's, see
+:func:`aileron_cli.daemon.daemon.create_app`) that opens the services before the first
+request and closes them after the last. The
 version check is a plain ASGI middleware: a client of another version gets ``409
 version_mismatch`` with both versions and the fix, before any route runs. Inside it, the hot
 routes (health, status, action runs, the gateway) are answered as plain ASGI
@@ -11,14 +12,12 @@ routes (health, status, action runs, the gateway) are answered as plain ASGI
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from aileron_cli.daemon.daemon import DaemonConfig, DaemonState
 from aileron_cli.daemon.errors import install_error_handlers
 from aileron_cli.daemon.http.fast_routes import HotRoutes
 from aileron_cli.daemon.http.routes import (
@@ -82,44 +81,16 @@ async def _refuse_version(send: Send, client: str, daemon: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(
-    config: DaemonConfig,
-    *,
-    on_ready: Callable[[DaemonState], None] | None = None,
-    on_stopped: Callable[[DaemonState], None] | None = None,
-) -> FastAPI:
-    """Build the daemon app; ``on_ready`` runs once the stores are open, ``on_stopped`` once
-    they are closed (inside the lifespan: uvicorn re-raises SIGTERM once it has shut down, so
-    code after ``Server.run`` may never run)."""
-    holder: dict[str, DaemonState] = {}
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = DaemonState.open(config)
-        holder["state"] = state
-        app.state.daemon = state
-        state.guard_orphans()
-        state.heads.start()
-        if on_ready is not None:
-            on_ready(state)
-        try:
-            yield
-        finally:
-            await state.listeners.aclose()  # first: no request may reach the closing stores
-            await state.egress.aclose()  # its connections record themselves before the log closes
-            state.launchers.close()
-            await state.audit.drain()
-            await state.executor.aclose()
-            await state.gateway.aclose()
-            await state.heads.aclose()
-            state.close()  # signs the last head
-            await state.stop_witness()  # and has it countersigned
-            if on_stopped is not None:
-                on_stopped(state)
 
+def build_app(*, version: str, lifespan: Lifespan, touch: Callable[[], None]) -> FastAPI:
+    """The daemon's HTTP edge: every route, the error handlers and the version gate, around a
+    ``lifespan`` that opens the daemon's services before the first request (and puts them at
+    ``app.state.daemon``) and closes them after the last; ``touch`` notes each request."""
     app = FastAPI(
         title="Aileron daemon",
-        version=config.version,
+        version=version,
         lifespan=lifespan,
         openapi_url="/openapi.json",
         docs_url=None,
@@ -140,12 +111,7 @@ def create_app(
     ):
         app.include_router(module.router, prefix="/v1")
 
-    def touch() -> None:
-        state = holder.get("state")
-        if state is not None:
-            state.last_activity = time.monotonic()
-
     # Inner first: the version gate runs before the hot routes (daemon.http.fast_routes).
-    app.add_middleware(HotRoutes, fastapi=app, state=lambda: holder.get("state"))
-    app.add_middleware(VersionGate, version=config.version, touch=touch)
+    app.add_middleware(HotRoutes, fastapi=app, state=lambda: getattr(app.state, "daemon", None))
+    app.add_middleware(VersionGate, version=version, touch=touch)
     return app
