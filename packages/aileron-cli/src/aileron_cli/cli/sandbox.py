@@ -63,7 +63,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Run the checks `aileron launch --sandbox` makes before the agent starts, with the"
             " current directory as the workspace: the workspace is writable, the agent's"
-            " command is in the image, and curl or wget is there for Aileron's shims."
+            " command is in the image, and curl or wget is there for Aileron's shims. A launch"
+            " runs these checks once per image, workspace and container user and remembers a"
+            " pass (in AILERON_HOME/sandbox/checks.json); this command forgets the passes of"
+            " the image, so its next launch checks again."
         ),
     )
     check.add_argument("agent", metavar="AGENT", choices=AGENT_NAMES, help=", ".join(AGENT_NAMES))

@@ -2,9 +2,11 @@
 
 The same check container ``aileron launch --sandbox`` runs, with the current directory as
 the workspace, an empty tools file and no session (the checks need neither the daemon nor a
-token). The image is never built here; a missing one is an error saying how to build it. A
-current directory launch would refuse (it holds Aileron's state) is refused here the same way,
-and the report shows the container's hardening.
+token). It also forgets the passes launches recorded for this image
+(:mod:`aileron_cli.sandbox.check_cache`), so the next launch checks again. The image is never
+built here; a missing one is an error saying how to build it. A current directory launch would
+refuse (it holds Aileron's state) is refused here the same way, and the report shows the
+container's hardening.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from aileron_cli.launch.agents import Agent
 from aileron_cli.launch.errors import ImageUnavailable
 from aileron_cli.sandbox import images
+from aileron_cli.sandbox.check_cache import CheckCache
 from aileron_cli.sandbox.config import load_sandbox_config
 from aileron_cli.sandbox.container import (
     HOME,
@@ -51,6 +54,8 @@ def check_image(
             if image is None
             else f"build or pull {ref} first",
         )
+    # A check asked for by name is a re-check: the launches of this image check again too.
+    CheckCache.load(layout.home).forget(image_id=found.id or None)
     with tempfile.TemporaryDirectory(prefix="aileron-sandbox-check-") as scratch:
         spec = staged_spec(
             Path(scratch),

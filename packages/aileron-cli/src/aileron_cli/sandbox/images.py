@@ -104,6 +104,9 @@ class Image:
     ref: str
     env: tuple[str, ...]
     labels: Mapping[str, str] = attrs.field(factory=dict)
+    id: str = ""
+    """The engine's immutable image ID (``sha256:…``): a rebuilt image, or another image under
+    the same tag, has another one."""
 
     @property
     def agent_version(self) -> str | None:
@@ -152,12 +155,13 @@ def inspect(engine: Engine, ref: str) -> Image | None:
         config = found[0].get("Config", {})
         env = config.get("Env") or []
         labels = {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
+        image_id = str(found[0].get("Id") or "")
     except (ValueError, LookupError, AttributeError, TypeError):
         raise ImageUnavailable(
             f"{engine.name} answered `image inspect {ref}` with something unexpected",
             hint=f"check `{engine.name} image inspect {ref}`",
         ) from None
-    return Image(ref=ref, env=tuple(str(item) for item in env), labels=labels)
+    return Image(ref=ref, env=tuple(str(item) for item in env), labels=labels, id=image_id)
 
 
 Progress = Callable[[str], None]

@@ -4,8 +4,10 @@ Before anything starts: the engine is probed, the image prepared, the agent's to
 (``aileron-shims``). Then a session is registered with its own listener (the only way the
 container reaches the daemon; it refuses the master token), the tools and an env file are
 written to a private temporary directory, the pre-run check runs in a container with the same
-image, mounts and environment, and the agent runs with the terminal and signals passed
-through. The session always ends with the agent's exit code (null when it never ran).
+image, mounts and environment (unless that check passed before: a pass is remembered per
+engine, image ID, workspace, user and mounts, :mod:`aileron_cli.sandbox.check_cache`), and the
+agent runs with the terminal and signals passed through. The session always ends with the
+agent's exit code (null when it never ran).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from aileron_cli.launch.errors import SandboxCheckFailed, ToolsUnavailable
 from aileron_cli.launch.host import end_session, keyed_providers, refuse_secrets, run
 from aileron_cli.launch.routing import SESSION_TOKEN_HEADER, Provider, llm_base_url
 from aileron_cli.sandbox import bridge, images
+from aileron_cli.sandbox.check_cache import CheckCache, CheckKey, check_key
 from aileron_cli.sandbox.config import SandboxConfig, load_sandbox_config
 from aileron_cli.sandbox.container import (
     CHECK_OK,
@@ -46,12 +49,17 @@ from aileron_cli.sandbox.container import (
 )
 from aileron_cli.sandbox.engine import Engine, detect, first_line
 from aileron_cli.sandbox.instructions import PROFILE_FILE, agent_arguments, profile_script
+from aileron_core.paths import Layout
 
 if TYPE_CHECKING:
     from aileron_core.client import DaemonClient
     from aileron_shims import ShimSet
 
 CHECK_TIMEOUT = 300  # seconds; a first run may have to set up the engine's storage
+CANNOT_START = frozenset({125, 126, 127})
+"""Exit codes of a container whose entry could not start: the engine's own failure (or the
+bridge's), a command that cannot run, a command not found. After one, a skipped check runs
+again on the next launch."""
 
 
 @attrs.frozen
@@ -76,8 +84,6 @@ def prepare(
     image: str | None,
 ) -> SandboxPlan:
     """Everything that can be refused before the daemon is asked for a session."""
-    from aileron_core.paths import Layout
-
     settings = load_sandbox_config(Layout().config)
     engine = detect(mode, env)
     prepared = images.prepare(
@@ -262,6 +268,25 @@ def run_check(engine: Engine, spec: ContainerSpec, agent_command: str) -> None:
         )
 
 
+def check_once(
+    engine: Engine,
+    spec: ContainerSpec,
+    image: images.Image,
+    agent_command: str,
+    checks: CheckCache,
+) -> CheckKey | None:
+    """Run the pre-run check of ``spec`` unless ``checks`` holds a pass of the same check
+    (:mod:`aileron_cli.sandbox.check_cache`), and record a new pass; the key of a skipped
+    check, else ``None``."""
+    key = check_key(engine, image.id, spec, agent_command)
+    if key is not None and checks.passed(key):
+        return key
+    run_check(engine, spec, agent_command)
+    if key is not None:
+        checks.record(key, image.ref)
+    return None
+
+
 _CHECK_HINTS = {
     "workspace": "run from a directory the container user can write, or fix its permissions"
     " (launched as root, the agent runs as the directory's owner, or uid 1000 if that is root)",
@@ -332,9 +357,17 @@ def launch(
             mounts = (*spec.mounts, endpoints.mount, bridge.stage_bridge(Path(scratch)))
             spec = attrs.evolve(spec, mounts=mounts)
             endpoints.give_to(spec.user)
-            run_check(engine, spec, plan.agent.command)
+            checks = CheckCache.load(Layout().home)
+            skipped = check_once(engine, spec, plan.image, plan.agent.command, checks)
             host_env = agent_environment(inherited, {}, secrets=secrets)
             exit_code = run(Invocation(tuple(run_argv(engine.call, spec)), host_env), cwd)
+            if skipped is not None and exit_code in CANNOT_START:
+                checks.forget(key=skipped)
+                print(
+                    "aileron: the sandbox check was skipped (this image passed it before);"
+                    " the next launch runs it again",
+                    file=sys.stderr,
+                )
         return exit_code
     finally:
         end_session(client, session_id, exit_code)
