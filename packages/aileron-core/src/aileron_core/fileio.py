@@ -1,4 +1,5 @@
-"""Crash-safe file primitives: atomic replace, directory fsync, exclusive advisory locks.
+"""Crash-safe file primitives: atomic replace, directory fsync, exclusive advisory locks (held
+for a block, or for a server's life).
 
 Every rewrite of a state file goes through :func:`atomic_write`: the new content is written to
 a temporary file in the same directory, fsynced, renamed over the old one, and the directory is
@@ -56,3 +57,23 @@ def exclusive_lock(lock_path: Path, *, blocking: bool = True) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
+
+
+def take_lock(lock_path: Path) -> int | None:
+    """Take an exclusive ``flock`` on ``lock_path`` (created 0600) without waiting.
+
+    Returns the descriptor that holds it — until it is closed, or the process ends however it
+    ends (a ``kill -9`` leaves nothing behind) — or ``None`` when another holder has it. The
+    daemon's ``daemon.lock`` and the enclave's ``serve.lock`` are taken this way: a second
+    server on the same data refuses to start (ADR 0026).
+    """
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, SECRET_FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -3,8 +3,9 @@
 ``Secret`` wraps a credential value so its ``repr`` and ``str`` never show it. ``Redactor``
 replaces every spelling of one secret an HTTP exchange or an echoing upstream may produce
 (:func:`aileron_core.secret_forms.secret_forms`: raw, any case, JSON-escaped, percent-encoded,
-hex, base64 and base32 at any byte alignment; ADR 0015) with ``REDACTED``, in text, in decoded JSON
-data and in excerpts cut from a longer text. ``redact`` does it for one text.
+hex, base64 and base32 at any byte alignment; ADR 0015) with ``REDACTED``, in text, in bytes,
+in decoded JSON data and in excerpts cut from a longer text. ``redact`` does it for one text.
+The daemon and the enclave share it (ADR 0026).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class Secret:
 
 
 class Redactor:
-    """Replaces every form of one secret in text and in decoded JSON data."""
+    """Replaces every form of one secret in text, in bytes and in decoded JSON data (the
+    daemon's and the enclave's one redactor)."""
 
     def __init__(self, secret: Secret | None) -> None:
         self._forms = compiled_forms(secret.value) if secret is not None else None
@@ -41,6 +43,10 @@ class Redactor:
     def text(self, text: str) -> str:
         """``text`` with every form of the secret replaced by ``[REDACTED]``."""
         return self._forms.sub(REDACTED, text) if self._forms else text
+
+    def bytes(self, data: bytes) -> bytes:
+        """``data`` with every form of the secret replaced by ``[REDACTED]``."""
+        return self._forms.sub_bytes(REDACTED.encode(), data) if self._forms else data
 
     def data(self, value: Any) -> Any:
         """``value`` with the secret replaced in every string, key and number of it."""

@@ -3,8 +3,9 @@
 The rules, so that a client can use the credential but neither read it nor send it elsewhere:
 
 - **Scope.** The URL's origin must be one of the escrow's ``hosts`` (``host[:port]``, the
-  scheme's default port filled in) with scheme ``https``, or ``http`` for a loopback host only.
-  User info in the URL is refused. Anything else is ``host_not_allowed`` and nothing is sent.
+  scheme's default port filled in) with scheme ``https``, or ``http`` for a loopback host only
+  (``aileron_core.origins``, the daemon's executor's rule too). User info in the URL is
+  refused. Anything else is ``host_not_allowed`` and nothing is sent.
 - **No redirects.** The enclave answers a 3xx as it is; a client that follows it sends a new
   execute for the new URL, which the scope check sees like any other.
 - **Injection** follows ``aileron_core.credentials`` (the daemon's executor does the same): any
@@ -12,9 +13,10 @@ The rules, so that a client can use the credential but neither read it nor send 
   basic, the named header for header) is dropped first, and a query credential replaces any
   value of that parameter. A secret that cannot travel as its kind is ``invalid_credential``.
 - **Limits.** ``timeout_s`` bounds the exchange; the body is read raw (never decompressed) and
-  reading stops at ``max_response_bytes`` (``upstream_response_too_large``).
+  reading stops at ``max_response_bytes`` (``upstream_response_too_large``;
+  ``aileron_core.http_bodies``).
 - **Redaction.** The secret is replaced by ``[REDACTED]`` in the answer's headers and body and in
-  any error message (``aileron_enclave.redaction``).
+  any error message (``aileron_core.redaction``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import anyio
 import attrs
 import httpx
 
-from aileron_core.connectors import is_loopback
 from aileron_core.credentials import (
     carrier_header,
     credential_headers,
@@ -34,13 +35,14 @@ from aileron_core.credentials import (
     with_query_credential,
 )
 from aileron_core.enclave.sealing import Scope
+from aileron_core.http_bodies import BodyTooLarge, read_capped
 from aileron_core.http_headers import HOP_BY_HOP
+from aileron_core.origins import Origin
+from aileron_core.redaction import Redactor, Secret
 from aileron_enclave.errors import EnclaveError
-from aileron_enclave.redaction import Redactor
 
 __all__ = ["Answer", "Performer", "check_scope"]
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # What a relayed request or answer never carries on: the connection's own headers, and the
 # ones the HTTP client sets itself.
 _HOP_BY_HOP = HOP_BY_HOP | {"host", "content-length"}
@@ -57,33 +59,21 @@ class Answer:
     duration_ms: float
 
 
-def _host_port(entry: str, scheme: str) -> tuple[str, int]:
-    host, colon, port = entry.rpartition(":")
-    if not colon:
-        return entry, _DEFAULT_PORTS[scheme]
-    return host, int(port)
-
-
 def check_scope(url: httpx.URL, scope: Scope) -> None:
     """``host_not_allowed`` unless ``url`` is an origin of ``scope`` in an allowed scheme."""
-    scheme = url.scheme
-    host = url.raw_host.decode("ascii", errors="replace").lower()
-    port = url.port if url.port is not None else _DEFAULT_PORTS.get(scheme, 0)
-    shown = host if _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
-    details = {"host": shown, "scheme": scheme, "allowed_hosts": list(scope.hosts)}
+    origin = Origin.of(url)
+    details = {"host": origin.shown, "scheme": origin.scheme, "allowed_hosts": list(scope.hosts)}
     if url.userinfo:
         raise EnclaveError(
             "the URL carries user info; the enclave alone chooses credentials",
             code="host_not_allowed",
             details=details,
         )
-    allowed = scheme in _DEFAULT_PORTS and (host, port) in {
-        _host_port(entry, scheme) for entry in scope.hosts
-    }
-    if not allowed or (scheme == "http" and not is_loopback(shown)):
+    if not origin.in_scope(scope.hosts):
         raise EnclaveError(
-            f"refused to send binding {scope.binding}'s credential to {scheme}://{shown}: the"
-            f" escrow allows only {', '.join(scope.hosts)} (https, or http on loopback)",
+            f"refused to send binding {scope.binding}'s credential to {origin.scheme}://"
+            f"{origin.shown}: the escrow allows only {', '.join(scope.hosts)} (https, or http"
+            " on loopback)",
             code="host_not_allowed",
             hint="escrow the binding again with the hosts it needs",
             details=details,
@@ -134,7 +124,7 @@ class Performer:
                 hint="escrow the binding again with a valid secret",
                 details={"binding": scope.binding, "kind": scope.kind, "problem": problem},
             )
-        redactor = Redactor(secret)
+        redactor = Redactor(Secret(secret))
         carrier = carrier_header(scope.kind, scope.name)
         sent = [
             (name, value)
@@ -174,17 +164,13 @@ class Performer:
     async def _exchange(self, request: httpx.Request) -> tuple[int, list[tuple[str, str]], bytes]:
         response = await self._client.send(request, stream=True)
         try:
-            declared = response.headers.get("content-length", "")
-            if request.method != "HEAD" and declared.isdigit():
-                if int(declared) > self.max_response_bytes:
-                    raise self._too_large()
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_raw():
-                size += len(chunk)
-                if size > self.max_response_bytes:
-                    raise self._too_large()
-                chunks.append(chunk)
+            # The Content-Length of a HEAD answer is that of the GET body it does not carry.
+            declared = None if request.method == "HEAD" else response.headers.get("content-length")
+            content = await read_capped(
+                response.aiter_raw(), self.max_response_bytes, content_length=declared
+            )
+        except BodyTooLarge:
+            raise self._too_large() from None
         finally:
             await response.aclose()
         kept = [
@@ -192,7 +178,7 @@ class Performer:
             for name, value in response.headers.multi_items()
             if name.lower() not in _HOP_BY_HOP
         ]
-        return response.status_code, kept, b"".join(chunks)
+        return response.status_code, kept, content
 
     def _too_large(self) -> EnclaveError:
         return EnclaveError(

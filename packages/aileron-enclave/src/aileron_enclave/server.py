@@ -12,7 +12,6 @@ stop removes ``listen.json``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -23,8 +22,7 @@ from typing import TextIO
 
 import uvicorn
 
-from aileron_core.fileio import atomic_write
-from aileron_core.paths import SECRET_FILE_MODE
+from aileron_core.fileio import atomic_write, take_lock
 from aileron_enclave.app import Enclave, create_app
 from aileron_enclave.datadir import DataDir, Identity
 from aileron_enclave.errors import EnclaveError
@@ -52,15 +50,12 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def _take_lock(data_dir: DataDir) -> int:
-    fd = os.open(data_dir.lock, os.O_RDWR | os.O_CREAT, SECRET_FILE_MODE)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
+    fd = take_lock(data_dir.lock)
+    if fd is None:
         raise ServeError(
             f"another aileron-enclave is already serving {data_dir.path}",
             hint="stop it first, or use another --data-dir",
-        ) from None
+        )
     return fd
 
 

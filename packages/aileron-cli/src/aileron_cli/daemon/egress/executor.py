@@ -84,12 +84,13 @@ import httpx
 from aileron_cli.__about__ import __version__
 from aileron_cli.daemon.errors import DaemonError
 from aileron_core.arguments import ArgsError
-from aileron_core.connectors import ConnectorSpec, Credential, Operation, is_loopback
+from aileron_core.connectors import ConnectorSpec, Credential, Operation
 from aileron_core.credentials import (
     credential_headers,
     credential_problem,
     with_query_credential,
 )
+from aileron_core.origins import Origin
 from aileron_core.redaction import REDACTED, Redactor, Secret
 from aileron_core.upstream import UpstreamTransport
 
@@ -107,7 +108,6 @@ EXCERPT_BYTES = 2048
 
 USER_AGENT = f"aileron/{__version__}"
 _EXCERPT_READ_BYTES = 16 * 1024
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _JSON_TYPE = re.compile(r"application/(?:[\w.+-]+\+)?json", re.IGNORECASE)
 
@@ -158,17 +158,6 @@ class ExecutionResult:
 
 
 # --- one request, planned ------------------------------------------------------------------
-
-
-def _host_port(entry: str, scheme: str) -> tuple[str, int]:
-    host, colon, port = entry.rpartition(":")
-    if not colon:
-        return entry.lower(), _DEFAULT_PORTS[scheme]
-    return host.lower(), int(port)
-
-
-def _show_origin(host: str, port: int, scheme: str) -> str:
-    return host if _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
 
 
 def _query_text(value: Any) -> str:
@@ -527,28 +516,25 @@ def _build(operation: Operation, args: Mapping[str, Any]) -> tuple[httpx.URL, by
 def _check_target(plan: _Plan, url: httpx.URL) -> None:
     """``HostNotAllowed`` unless ``url`` is one of the operation's origins, in its scheme."""
     operation = plan.operation
-    scheme = url.scheme
-    host = url.raw_host.decode("ascii", errors="replace").lower()
-    port = url.port if url.port is not None else _DEFAULT_PORTS.get(scheme, 0)
-    shown = _show_origin(host, port, scheme)
-    allowed = {_host_port(entry, operation.scheme) for entry in operation.hosts}
+    origin = Origin.of(url)
     details = {
-        "host": shown,
-        "scheme": scheme,
+        "host": origin.shown,
+        "scheme": origin.scheme,
         "allowed_hosts": list(operation.hosts),
         "allowed_scheme": operation.scheme,
     }
-    if scheme != operation.scheme:
+    if origin.scheme != operation.scheme:
         plan.not_allowed(
-            f"refused to send {plan.spec.fqn} {operation.name} to {scheme}://{shown}: only"
-            f" {operation.scheme} is allowed (no scheme change, never https to http)",
+            f"refused to send {plan.spec.fqn} {operation.name} to {origin.scheme}://"
+            f"{origin.shown}: only {operation.scheme} is allowed (no scheme change, never https"
+            " to http)",
             hint="the upstream redirected to another scheme; ask the connector author",
             details=details,
         )
-    if (host, port) not in allowed or (scheme == "http" and not is_loopback(shown)):
+    if not origin.in_scope(operation.hosts):
         plan.not_allowed(
-            f"refused to send {plan.spec.fqn} {operation.name} to {shown}: it is not one of"
-            f" the operation's hosts ({', '.join(operation.hosts)})",
+            f"refused to send {plan.spec.fqn} {operation.name} to {origin.shown}: it is not one"
+            f" of the operation's hosts ({', '.join(operation.hosts)})",
             hint="if the upstream legitimately moved, the connector spec must list the new"
             " host; install an updated connector",
             details=details,
