@@ -174,6 +174,24 @@ def test_execute_to_a_host_outside_the_scope_is_refused(
     ] * 3
 
 
+def test_a_secret_that_cannot_travel_is_412_invalid_credential(
+    enclave: EnclaveProcess, echo: EchoServer
+) -> None:
+    """An escrowed secret with a newline is never sent: 412 invalid_credential, as the daemon
+    answers it (one status table, ADR 0026), retriable false, the secret not shown."""
+    key = enclave.register()
+    escrow_id = enclave.escrow(key, scope_for(echo), secret=f"{SECRET}\nInjected: yes")
+    with enclave.client(key) as http:
+        answer = http.post(
+            "/v1/execute", json={"escrow_id": escrow_id, "request": echo_request(echo.host)}
+        )
+    assert answer.status_code == 412, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_credential" and error["retriable"] is False
+    assert SECRET not in answer.text
+    assert echo.seen == []
+
+
 def test_escrows_belong_to_their_client(enclave: EnclaveProcess, echo: EchoServer) -> None:
     """Another registered client can neither list, use nor delete someone else's escrow."""
     owner = enclave.register()
