@@ -24,18 +24,17 @@ import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
-import uvicorn
-
 import aileron_core.client  # noqa: F401 (first: keeps httpx's unused CLI out, see there)
 from aileron_cli.__about__ import __version__
 from aileron_cli.daemon.daemon import DaemonConfig, DaemonState, create_app
 from aileron_cli.daemon.gateway.config import load_gateway_config
-from aileron_cli.daemon.http.uvicorn_glue import BatchedHttpToolsProtocol
+from aileron_cli.daemon.http.uvicorn_glue import Server, http_server
 from aileron_core.discovery import DaemonInfo, read_daemon_info
 from aileron_core.errors import AileronError, ConfigError
 from aileron_core.fileio import atomic_write
 from aileron_core.paths import SECRET_FILE_MODE, Layout, ensure_private_dir
 from aileron_core.process_guard import forbid_inspection
+from aileron_core.unix_sockets import bind_unix, remove_socket
 
 log = logging.getLogger("aileron.daemon")
 
@@ -104,21 +103,6 @@ def socket_path(layout: Layout) -> str:
     return str(folder / f"{digest}.sock")
 
 
-def _bind_unix(path: str) -> socket.socket:
-    """A listening Unix socket at ``path``, mode 0600 from its creation."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)  # we hold daemon.lock: whatever is there is a dead daemon's
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)
-    try:
-        sock.bind(path)
-    finally:
-        os.umask(old)
-    os.chmod(path, SECRET_FILE_MODE)
-    sock.listen(256)
-    return sock
-
-
 def _remove_daemon_json(layout: Layout, token: str) -> None:
     """Remove ``daemon.json`` if it is still ours. On a home that turned read-only it stays
     (clients find nothing answers there, and the next start replaces it)."""
@@ -148,7 +132,8 @@ def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
     sock.listen(256)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     unix_path = socket_path(layout)
-    unix_sock = _bind_unix(unix_path)
+    # We hold daemon.lock: a socket file already there is a dead daemon's.
+    unix_sock = bind_unix(Path(unix_path), backlog=256)
     config = DaemonConfig(
         layout=layout,
         version=os.environ.get(VERSION_OVERRIDE_ENV) or __version__,
@@ -157,7 +142,7 @@ def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
         gateway=gateway,
         peer_required=True,
     )
-    server: uvicorn.Server | None = None
+    server: Server | None = None
     watcher: list[asyncio.Task[None]] = []
 
     def on_ready(state: DaemonState) -> None:
@@ -194,24 +179,14 @@ def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
         log.info("aileron daemon stopped")
 
     app = create_app(config, on_ready=on_ready, on_stopped=on_stopped)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            http=BatchedHttpToolsProtocol,  # one write per answer (daemon.http_protocol)
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-            server_header=False,
-        )
-    )
+    # SIGTERM/SIGINT stop it gracefully (the session listeners leave the handlers alone).
+    server = http_server(app, handle_signals=True, lifespan=True, timeout_graceful_shutdown=5)
     try:
         server.run(sockets=[sock, unix_sock])
     finally:
         sock.close()
         unix_sock.close()
-        with contextlib.suppress(OSError):
-            os.unlink(unix_path)
+        remove_socket(Path(unix_path))
         os.close(lock_fd)
     if getattr(app.state, "daemon", None) is None:
         log.error("the daemon failed to start; see the messages above")

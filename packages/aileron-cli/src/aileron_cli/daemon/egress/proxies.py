@@ -34,9 +34,9 @@ from typing import Any
 
 import attrs
 
-from aileron_cli.daemon.http.listeners import bind_unix, remove_socket
 from aileron_cli.sandbox.config import AllowEntry, normalize_host
 from aileron_core.paths import Layout
+from aileron_core.unix_sockets import bind_unix, remove_socket
 
 log = logging.getLogger("aileron.daemon")
 
@@ -301,14 +301,14 @@ class EgressProxy:
 
     async def start(self) -> None:
         """Listen on :attr:`path` (0600, in a 0700 folder; an old socket there is replaced)."""
-        sock = bind_unix(self.path)
+        sock = bind_unix(self.path, private_folders=2)  # run/ and run/<session>
         try:
             self._server = await asyncio.start_unix_server(
                 self._handle, sock=sock, limit=MAX_HEAD_BYTES
             )
         except BaseException:
             sock.close()
-            remove_socket(self.path)
+            remove_socket(self.path, prune_folder=True)
             raise
 
     def close(self) -> None:
@@ -317,7 +317,7 @@ class EgressProxy:
         if self._server is not None:
             self._server.close()
             self._server = None
-        remove_socket(self.path)
+        remove_socket(self.path, prune_folder=True)
         for pipe in list(self._pipes):
             pipe.abort()
 

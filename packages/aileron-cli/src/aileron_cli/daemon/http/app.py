@@ -4,9 +4,8 @@
 :func:`aileron_cli.daemon.daemon.create_app`) that opens the services before the first
 request and closes them after the last. The
 version check is a plain ASGI middleware: a client of another version gets ``409
-version_mismatch`` with both versions and the fix, before any route runs. Inside it, the hot
-routes (health, status, action runs, the gateway) are answered as plain ASGI
-(:mod:`aileron_cli.daemon.http.fast_routes`); every other request goes through FastAPI.
+version_mismatch`` with both versions and the fix, before any route runs. Every request then
+goes through FastAPI's router (one routing system; ADR 0027).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aileron_cli.daemon.errors import install_error_handlers
-from aileron_cli.daemon.http.fast_routes import HotRoutes
 from aileron_cli.daemon.http.routes import (
     actions,
     approvals,
@@ -111,7 +109,5 @@ def build_app(*, version: str, lifespan: Lifespan, touch: Callable[[], None]) ->
     ):
         app.include_router(module.router, prefix="/v1")
 
-    # Inner first: the version gate runs before the hot routes (daemon.http.fast_routes).
-    app.add_middleware(HotRoutes, fastapi=app, state=lambda: getattr(app.state, "daemon", None))
     app.add_middleware(VersionGate, version=version, touch=touch)
     return app

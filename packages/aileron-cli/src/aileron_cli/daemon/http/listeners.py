@@ -13,23 +13,21 @@ agent's container mounts at ``/run/aileron`` and reaches through its in-containe
 - otherwise the request goes to the app unchanged and its own auth applies (no token, or the
   token of an ended session → 401; ``GET /v1/health`` needs none).
 
-Each listener is a second ``uvicorn.Server`` in the daemon's event loop, on the pre-bound
-socket. It stops accepting connections the moment its session ends; requests already running
-get :data:`GRACE_S` to finish, in the background. The daemon's shutdown closes what is left
+Each listener is one more server of the uvicorn glue (:mod:`aileron_cli.daemon.http.uvicorn_glue`:
+the main socket's kind, without its signal handlers) in the daemon's event loop, on the
+pre-bound socket. It stops accepting connections the moment its session ends; requests already
+running get :data:`GRACE_S` to finish, in the background. The daemon's shutdown closes what is left
 and waits for it within a bound, so a listener never holds the daemon up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
-import os
 import socket
 from pathlib import Path
 
-import uvicorn
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -38,7 +36,8 @@ from starlette.websockets import WebSocketClose
 from aileron_cli.daemon.access.tokens import TokenRegistry
 from aileron_cli.daemon.errors import STATUS_BY_CODE, DaemonError, envelope
 from aileron_cli.daemon.gateway.auth import SESSION_HEADER
-from aileron_core.paths import SECRET_FILE_MODE, ensure_private_dir
+from aileron_cli.daemon.http.uvicorn_glue import Server, http_server
+from aileron_core.unix_sockets import bind_unix, remove_socket
 
 log = logging.getLogger("aileron.daemon")
 
@@ -54,9 +53,6 @@ STOP_WAIT_S = GRACE_S + 1.0
 REFUSAL_HINT = "send this session's token (AILERON_TOKEN), nothing else"
 API_SOCKET = "api.sock"
 """The session listener's Unix socket in the session's run folder."""
-# sun_path holds 108 bytes on Linux, the terminating NUL included; a longer path is bound
-# through the folder's /proc/self/fd entry.
-MAX_SOCKET_PATH = 100
 
 
 class SessionGate:
@@ -161,48 +157,6 @@ def _bind(address: IPAddress) -> socket.socket:
     return sock
 
 
-def bind_unix(path: Path) -> socket.socket:
-    """A listening Unix socket at ``path`` (its folder 0700, created with its parents 0700),
-    mode 0600 from its creation. A stale socket file there is replaced."""
-    ensure_private_dir(path.parent.parent)  # run/ too: mkdir gives parents the umask's mode
-    ensure_private_dir(path.parent)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    folder = -1
-    old = os.umask(0o177)
-    try:
-        if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
-            sock.bind(str(path))
-        else:  # too deep for sun_path: bind through the folder's descriptor
-            folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-            sock.bind(f"/proc/self/fd/{folder}/{path.name}")
-        os.chmod(path, SECRET_FILE_MODE)
-        sock.listen(BACKLOG)
-    except OSError as error:
-        sock.close()
-        reason = error.strerror or str(error)
-        raise DaemonError(
-            "listener_bind_failed",
-            f"cannot listen on {path}: {reason}",
-            hint="check that AILERON_HOME is on a local file system that holds Unix sockets",
-            details={"socket": str(path), "errno": error.errno, "reason": reason},
-        ) from None
-    finally:
-        os.umask(old)
-        if folder >= 0:
-            os.close(folder)
-    return sock
-
-
-def remove_socket(path: Path) -> None:
-    """Unlink a listener's socket and remove its folder if nothing else is left in it."""
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    with contextlib.suppress(OSError):  # not empty (the egress socket, say), or gone
-        path.parent.rmdir()
-
-
 def url_host(address: IPAddress) -> str:
     """``address`` as the host part of a URL: IPv6 in brackets, its zone's ``%`` escaped."""
     if address.version == 6:
@@ -219,7 +173,7 @@ class Listener:
         session_id: str,
         address: IPAddress | None,
         port: int | None,
-        server: uvicorn.Server,
+        server: Server,
         path: Path | None = None,
     ) -> None:
         self.session_id = session_id
@@ -246,9 +200,7 @@ class Listener:
 
     def stop_accepting(self) -> None:
         """Refuse new connections at once; uvicorn then finishes the open ones and exits."""
-        self.server.should_exit = True
-        for server in getattr(self.server, "servers", ()):
-            server.close()  # closes the listening socket now, not at uvicorn's next tick
+        self.server.stop_accepting()
 
 
 class SessionListeners:
@@ -282,11 +234,11 @@ class SessionListeners:
         existing = self._existing(session_id, path=path)
         if existing is not None:
             return existing, False
-        sock = bind_unix(path)
+        sock = bind_unix(path, backlog=BACKLOG, private_folders=2)  # run/ and run/<id>
         try:
             return await self._serve(session_id, sock, app, path=path), True
         except BaseException:
-            remove_socket(path)
+            remove_socket(path, prune_folder=True)
             raise
 
     def _existing(
@@ -320,24 +272,16 @@ class SessionListeners:
         path: Path | None = None,
     ) -> Listener:
         """Run a gated server for ``session_id`` on the bound ``sock`` until it is closed."""
-        server = uvicorn.Server(
-            uvicorn.Config(
-                SessionGate(app, session_id, self._tokens),
-                log_config=None,
-                access_log=False,
-                lifespan="off",  # the main server runs the app's lifespan, once
-                ws="none",
-                proxy_headers=False,
-                server_header=False,
-                timeout_graceful_shutdown=GRACE_S,
-            )
+        server = http_server(
+            SessionGate(app, session_id, self._tokens),
+            handle_signals=False,  # the main server's, in the same loop, stay in place
+            lifespan=False,  # the main server runs the app's lifespan, once
+            timeout_graceful_shutdown=GRACE_S,
         )
         listener = Listener(session_id, address, port, server, path)
         self._open[session_id] = listener  # before any await: a concurrent call finds it
-        # _serve, not serve: serve() would install its own SIGTERM/SIGINT handlers over the main
-        # server's and re-raise the signal when it exits.
         task = asyncio.get_running_loop().create_task(
-            server._serve(sockets=[sock]), name=f"aileron listener {session_id}"
+            server.serve(sockets=[sock]), name=f"aileron listener {session_id}"
         )
         self._running.add(task)
         task.add_done_callback(self._exited)
@@ -360,7 +304,7 @@ class SessionListeners:
         if listener is not None:
             listener.stop_accepting()
             if listener.path is not None:
-                remove_socket(listener.path)
+                remove_socket(listener.path, prune_folder=True)
             log.info("session %s: listener on %s closed", session_id, listener.where)
 
     async def aclose(self) -> None:

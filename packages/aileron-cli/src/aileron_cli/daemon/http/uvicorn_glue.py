@@ -1,31 +1,48 @@
-"""uvicorn's httptools protocol, with each loop iteration's writes sent as one.
+"""The daemon's one coupling to uvicorn, through names uvicorn exports at its top level only.
 
-uvicorn writes a response's head as soon as the app sends ``http.response.start`` and its body
-with each ``http.response.body``: two ``send`` system calls (two TCP segments, two wake-ups of
-the client) for every JSON answer. On loopback each such call also runs the receiving side's
-TCP processing, and the pair was the largest single item of the daemon's CPU per action run
-(py-spy, BENCHMARKS.md B4/B5). :class:`BatchedWrites` collects what is written during one
-event-loop iteration and sends it with one call at the iteration's end, so a head and its body
-leave together; a head whose body comes later (a streamed gateway answer) still leaves within
-the same iteration. Closing the connection sends what is pending first.
+Every socket the daemon serves HTTP on (the main TCP port, ``daemon.sock``, each session
+listener) is served by :func:`http_server`: a :class:`Server` (``uvicorn.Server``) on a
+:class:`Config` (``uvicorn.Config``) that bends uvicorn in three ways, each through public API:
 
-It also names each connection's peer (:func:`aileron_cli.daemon.access.peers.connection_peer`: the
-process behind a Unix-socket connection, or "TCP") in every request's ASGI scope, under
-:data:`~aileron_cli.daemon.access.peers.PEER_SCOPE_KEY`, where authentication reads it.
+- **One write per answer.** uvicorn writes a response's head when the app sends
+  ``http.response.start`` and its body with each ``http.response.body``: two ``send`` system
+  calls (two TCP segments, two wake-ups of the client) for every JSON answer, the largest single
+  item of the daemon's CPU per action run (ADR 0027). :meth:`Config.load` wraps the protocol
+  class uvicorn loaded (its public ``http_protocol_class``) in :class:`Connection`, a plain
+  ``asyncio.Protocol`` that hands uvicorn's protocol a :class:`BatchedWrites` transport: what is
+  written during one event-loop iteration leaves with one call at the iteration's end.
+- **The peer.** :class:`Connection` names its connection's peer once
+  (:func:`~aileron_cli.daemon.access.peers.connection_peer`: the process behind a Unix-socket
+  connection, or TCP) and sets it in a context variable around each ``data_received``; uvicorn
+  starts each request's ASGI task there, and the task keeps a copy of that context. The app
+  :meth:`Config.load` wraps (:class:`PeerInScope`) copies it into the request's scope under
+  :data:`~aileron_cli.daemon.access.peers.PEER_SCOPE_KEY`, where authentication reads it.
+- **Signals.** ``Server.serve`` installs SIGTERM/SIGINT handlers through the public
+  ``capture_signals`` hook (and re-raises the signal when it exits). The main server keeps
+  them; a session listener (``handle_signals=False``) runs in the main server's loop and must
+  not touch them.
 
-Used by :func:`aileron_cli.daemon.server.serve` as uvicorn's ``http`` protocol class.
+``tests/daemon/test_uvicorn_contract.py`` checks each of these against the installed uvicorn,
+whose versions are bounded in the package's dependencies.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aileron_cli.daemon.access.peers import PEER_SCOPE_KEY, ConnectionPeer, connection_peer
 
-__all__ = ["BatchedHttpToolsProtocol", "BatchedWrites"]
+__all__ = ["BatchedWrites", "Config", "Connection", "PeerInScope", "Server", "http_server"]
+
+_PEER: ContextVar[ConnectionPeer | None] = ContextVar("aileron_peer", default=None)
+"""The peer of the connection whose bytes are being parsed (set by :class:`Connection`)."""
 
 
 class BatchedWrites:
@@ -74,16 +91,115 @@ class BatchedWrites:
         return getattr(self._transport, name)
 
 
-class BatchedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol on a :class:`BatchedWrites` transport, naming the peer."""
+class Connection(asyncio.Protocol):
+    """One connection: uvicorn's own protocol on a :class:`BatchedWrites` transport, with the
+    connection's peer set around everything it parses.
 
-    peer: ConnectionPeer
+    Built by uvicorn as its ``http_protocol_class`` (with uvicorn's keyword arguments, passed
+    on unchanged to the protocol class the :class:`Config` loaded).
+    """
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def __init__(self, *, config: Config, **uvicorn_arguments: Any) -> None:
+        self._inner = config.inner_protocol_class(config=config, **uvicorn_arguments)
+        self._peer: ConnectionPeer | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        stream = cast(asyncio.Transport, transport)  # uvloop's are not asyncio's subclasses
         # The kernel's answer is fixed at connect(): read once per connection.
-        self.peer = connection_peer(transport.get_extra_info("socket"))
-        super().connection_made(BatchedWrites(transport, self.loop))  # type: ignore[arg-type]
+        self._peer = connection_peer(stream.get_extra_info("socket"))
+        batched = BatchedWrites(stream, asyncio.get_running_loop())
+        self._inner.connection_made(batched)  # type: ignore[arg-type]
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self.scope[PEER_SCOPE_KEY] = self.peer  # type: ignore[literal-required]
+    def data_received(self, data: bytes) -> None:
+        token = _PEER.set(self._peer)
+        try:
+            self._inner.data_received(data)
+        finally:
+            _PEER.reset(token)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+
+class PeerInScope:
+    """ASGI: put the peer of the request's connection into its scope."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[PEER_SCOPE_KEY] = _PEER.get()
+        await self.app(scope, receive, send)
+
+
+class Config(uvicorn.Config):
+    """``uvicorn.Config`` whose connections are :class:`Connection` s and whose app learns
+    each request's peer."""
+
+    inner_protocol_class: Callable[..., asyncio.Protocol]
+    """The protocol class uvicorn chose (``http=``); each :class:`Connection` wraps one."""
+
+    def load(self) -> None:
+        super().load()
+        self.inner_protocol_class = self.http_protocol_class
+        self.http_protocol_class = Connection
+        self.loaded_app = PeerInScope(self.loaded_app)
+
+
+class Server(uvicorn.Server):
+    """``uvicorn.Server`` that installs signal handlers only if ``handle_signals``."""
+
+    def __init__(self, config: Config, *, handle_signals: bool) -> None:
+        super().__init__(config)
+        self.handle_signals = handle_signals
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if not self.handle_signals:
+            yield
+            return
+        with super().capture_signals():
+            yield
+
+    def stop_accepting(self) -> None:
+        """Refuse new connections at once; the server then finishes the open ones and exits."""
+        self.should_exit = True
+        for server in getattr(self, "servers", ()):  # set once it has started
+            server.close()  # the listening socket now, not at uvicorn's next tick
+
+
+def http_server(
+    app: ASGIApp,
+    *,
+    handle_signals: bool,
+    lifespan: bool,
+    timeout_graceful_shutdown: int,
+) -> Server:
+    """A server of ``app`` for pre-bound sockets (``Server.run``/``Server.serve`` with
+    ``sockets=``): httptools, no uvicorn logging set-up, no access log, no ``server`` header,
+    no proxy headers, no websockets; ``lifespan`` runs the app's lifespan (the main server
+    does, once; listeners serve the same app without)."""
+    return Server(
+        Config(
+            app,
+            http="httptools",
+            ws="none",
+            lifespan="on" if lifespan else "off",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            timeout_graceful_shutdown=timeout_graceful_shutdown,
+        ),
+        handle_signals=handle_signals,
+    )
