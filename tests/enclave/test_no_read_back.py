@@ -88,8 +88,8 @@ def _literal(node: ast.expr) -> str:
 def enclave_calls() -> set[tuple[str, str]]:
     """Every ``connection.call(METHOD, PATH, …)`` of the daemon, the path cut at a ``{``."""
     calls = set()
-    for name in ("enclave_service.py", "enclave_client.py", "enclave_witness.py"):
-        tree = ast.parse((PACKAGE / "daemon" / name).read_text())
+    for name in ("service.py", "client.py", "witness.py"):
+        tree = ast.parse((PACKAGE / "daemon" / "enclave" / name).read_text())
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Call)
@@ -105,15 +105,15 @@ def test_no_code_path_reads_an_escrowed_secret_back() -> None:
     """Grep-level proof: no daemon code path can read an escrowed secret back."""
     reads = vault_reads()
     assert set(reads) == {
-        ("daemon/run/runner.py", "_credential"),
+        ("daemon/run/credentials.py", "secret"),
         ("daemon/store/vault.py", "get"),
         ("daemon/enclave/service.py", "client_key"),
         ("daemon/enclave/service.py", "escrow_binding"),
-        ("daemon/gateway/credentials.py", "key"),
     }
-    runner = (PACKAGE / "daemon/run/runner.py").read_text().splitlines()
-    escrow_return = next(i for i, line in enumerate(runner, 1) if "return Escrowed(" in line)
-    assert escrow_return < reads[("daemon/run/runner.py", "_credential")]
+    resolver = (PACKAGE / "daemon/run/credentials.py").read_text().splitlines()
+    escrow_return = next(i for i, line in enumerate(resolver, 1) if "return Escrowed(" in line)
+    local_read = next(i for i, line in enumerate(resolver, 1) if "await self.secret(" in line)
+    assert escrow_return < local_read < reads[("daemon/run/credentials.py", "secret")]
     assert enclave_calls() == {
         ("POST", "/v1/attest"),
         ("POST", "/v1/clients"),

@@ -16,7 +16,7 @@ from fakes.provider import FakeProvider
 from fastapi.testclient import TestClient
 from helpers import admin_http, aileron
 
-from aileron_cli.daemon.daemon import DaemonState
+from aileron_cli.daemon import daemon as root
 from aileron_core.discovery import DaemonInfo, read_daemon_info
 
 REAL_KEY = "sk-real-provider-key-7f3a9c1e5b2d4068"  # the key only the daemon may hold
@@ -60,8 +60,8 @@ class Gw:
     token: str
 
     @property
-    def state(self) -> DaemonState:
-        state: DaemonState = self.client.app.state.daemon  # type: ignore[attr-defined]
+    def state(self) -> root.Daemon:
+        state: root.Daemon = self.client.app.state.daemon  # type: ignore[attr-defined]
         return state
 
     def bind(self, provider: str, value: str = REAL_KEY) -> None:

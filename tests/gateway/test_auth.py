@@ -7,8 +7,8 @@ import json
 import pytest
 from gateway.support import CHAT, MESSAGE, REAL_KEY, Gw, session_headers
 
-CHAT_PATH = "daemon/gateway/openai/v1/chat/completions"
-MESSAGES_PATH = "daemon/gateway/anthropic/v1/messages"
+CHAT_PATH = "gateway/openai/v1/chat/completions"
+MESSAGES_PATH = "gateway/anthropic/v1/messages"
 
 
 def _refusals(gw: Gw) -> list[dict[str, object]]:
@@ -49,7 +49,7 @@ def test_ended_session_token_is_refused(gw: Gw) -> None:
 
 def test_missing_token_is_refused(gw: Gw) -> None:
     """A request without any session token is 401 with a hint, and audited as `no_token`."""
-    answer = gw.client.get("daemon/gateway/openai/v1/models")
+    answer = gw.client.get("gateway/openai/v1/models")
     assert answer.status_code == 401
     assert "session token" in answer.json()["error"]["message"]
     assert [r["reason"] for r in _refusals(gw)] == ["no_token"]

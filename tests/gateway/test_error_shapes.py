@@ -22,7 +22,7 @@ def test_an_openai_route_refuses_in_openais_shape(gw: Gw) -> None:
     """A bad session token on an OpenAI route is 401 `{"error": {message, type, param, code}}`
     with Aileron's code and message, and the usual WWW-Authenticate header."""
     answer = gw.client.post(
-        "daemon/gateway/openai/v1/chat/completions", json=CHAT, headers=session_headers(FORGED)
+        "gateway/openai/v1/chat/completions", json=CHAT, headers=session_headers(FORGED)
     )
     assert answer.status_code == 401
     assert answer.headers["www-authenticate"] == "Bearer"
@@ -40,7 +40,7 @@ def test_an_anthropic_route_refuses_in_anthropics_shape(gw: Gw) -> None:
     """A bad session token on an Anthropic route is 401 `{"type": "error", "error": {…}}` with
     Aileron's code also where the SDK reads an error code (`details.error_code`)."""
     answer = gw.client.post(
-        "daemon/gateway/anthropic/v1/messages",
+        "gateway/anthropic/v1/messages",
         json=MESSAGE,
         headers=session_headers(FORGED, "anthropic"),
     )
@@ -59,8 +59,8 @@ def test_an_anthropic_route_refuses_in_anthropics_shape(gw: Gw) -> None:
 @pytest.mark.parametrize(
     ("provider", "path"),
     [
-        ("openai", "daemon/gateway/openai/v1/models"),
-        ("anthropic", "daemon/gateway/anthropic/v1/models"),
+        ("openai", "gateway/openai/v1/models"),
+        ("anthropic", "gateway/anthropic/v1/models"),
     ],
 )
 def test_a_missing_binding_is_refused_in_the_providers_shape(
@@ -86,7 +86,7 @@ def test_an_unknown_provider_is_404_in_the_shape_its_sdk_expects(
     """A provider name the gateway does not serve is 404 `not_found`, shaped as Anthropic's when
     the request comes from an Anthropic SDK (`anthropic-version`), else as OpenAI's."""
     answer = gw.client.get(
-        "daemon/gateway/mistral/v1/models", headers={**session_headers(gw.token), **headers}
+        "gateway/mistral/v1/models", headers={**session_headers(gw.token), **headers}
     )
     assert answer.status_code == 404
     document = answer.json()
@@ -105,7 +105,7 @@ def test_an_unreachable_provider_is_a_502_in_the_providers_shape(gw: Gw) -> None
     providers["anthropic"] = attrs.evolve(DEFAULTS["anthropic"], base_url="http://127.0.0.1:9")
     gw.state.gateway.config = GatewayConfig(providers)
     answer = gw.client.post(
-        "daemon/gateway/anthropic/v1/messages",
+        "gateway/anthropic/v1/messages",
         json=MESSAGE,
         headers=session_headers(gw.token, "anthropic"),
     )

@@ -11,7 +11,7 @@ from gateway.support import CHAT, REAL_KEY, Gw, session_headers
 from aileron_cli.daemon.gateway.config import DEFAULTS, GatewayConfig
 from aileron_cli.daemon.gateway.proxy import MODEL_PEEK_BYTES
 
-CHAT_PATH = "daemon/gateway/openai/v1/chat/completions"
+CHAT_PATH = "gateway/openai/v1/chat/completions"
 
 
 def _direct(
@@ -31,8 +31,8 @@ def _move_openai(gw: Gw, base_url: str) -> None:
 def test_path_query_and_method_map_onto_the_base_url(gw: Gw) -> None:
     """GET and DELETE go to `<base>/<rest of the path>` with the query string as sent."""
     auth = session_headers(gw.token)
-    listed = gw.client.get("daemon/gateway/openai/v1/models?limit=2&after=m%2F1", headers=auth)
-    removed = gw.client.delete("daemon/gateway/openai/v1/files/file-abc", headers=auth)
+    listed = gw.client.get("gateway/openai/v1/models?limit=2&after=m%2F1", headers=auth)
+    removed = gw.client.delete("gateway/openai/v1/files/file-abc", headers=auth)
     assert (listed.status_code, removed.status_code) == (200, 200)
     assert [(s.method, s.path) for s in gw.fake.seen] == [
         ("GET", "/v1/models?limit=2&after=m%2F1"),
@@ -44,7 +44,7 @@ def test_path_query_and_method_map_onto_the_base_url(gw: Gw) -> None:
 def test_a_base_url_with_a_path_prefix_keeps_it(gw: Gw) -> None:
     """A base URL with a path (`http://host/prefix`) gets the request's path appended to it."""
     _move_openai(gw, gw.fake.url + "/prefix")
-    gw.client.get("daemon/gateway/openai/v1/models", headers=session_headers(gw.token))
+    gw.client.get("gateway/openai/v1/models", headers=session_headers(gw.token))
     assert gw.fake.seen[0].path == "/prefix/v1/models"
 
 
@@ -161,5 +161,5 @@ def test_an_unreachable_provider_is_a_502_envelope_and_audited(gw: Gw) -> None:
 
 def test_unknown_provider_is_404(gw: Gw) -> None:
     """Only openai and anthropic are served: another provider name is 404."""
-    answer = gw.client.get("daemon/gateway/mistral/v1/models", headers=session_headers(gw.token))
+    answer = gw.client.get("gateway/mistral/v1/models", headers=session_headers(gw.token))
     assert answer.status_code == 404

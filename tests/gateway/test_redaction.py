@@ -13,7 +13,7 @@ from gateway.support import REAL_KEY, session_headers, write_config
 
 from aileron_core.paths import Layout
 
-PROVIDER = "daemon/gateway/openai"
+PROVIDER = "gateway/openai"
 
 
 @pytest.fixture

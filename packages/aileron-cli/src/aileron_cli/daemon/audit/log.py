@@ -282,6 +282,18 @@ class AuditLog:
             self._writer = loop.create_task(self._drain())
         return future
 
+    async def record(
+        self, type: str, actor: Actor, session_id: str | None = None, **payload: Any
+    ) -> AuditRecord:
+        """:meth:`append` with the payload as keywords: durable before this returns (and so
+        is every earlier event)."""
+        return await self.submit(type, actor, session_id, payload)
+
+    def note(self, type: str, actor: Actor, session_id: str | None = None, **payload: Any) -> None:
+        """Queue one event without waiting for it. The request that caused it must end with a
+        :meth:`record`, whose durability covers this event (the chain is ordered)."""
+        self.submit(type, actor, session_id, payload).add_done_callback(_consume)
+
     def append_sync(
         self,
         type: str,
@@ -635,3 +647,9 @@ def _load(segments: Segments, offset: int, length: int, seq: int) -> AuditRecord
     if record.seq != seq:
         raise AuditCorruptError(f"the audit record at offset {offset} changed on disk")
     return record
+
+
+def _consume(future: asyncio.Future[AuditRecord]) -> None:
+    """A noted event's failure is reported by the record awaited after it; mark it seen."""
+    if not future.cancelled() and future.exception() is not None:
+        log.error("audit append failed: %s", future.exception())

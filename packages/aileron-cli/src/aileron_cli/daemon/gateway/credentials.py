@@ -1,47 +1,43 @@
-"""The providers' real keys, as the gateway reads them from the vault.
+"""The providers' real keys: the binding a provider names, and its key as a header value.
 
-Reading a vault entry costs a worker-thread round trip (the vault is serialized behind a lock),
-which is most of the gateway's own latency. So a key, once read, is kept for as long as nothing
-that could change it has changed (:mod:`aileron_cli.daemon.store.secret_cache`: the same binding and
-the same ``vault.json``, and never beyond an unlocked vault).
+The key is read through the daemon's one credential resolver
+(:class:`aileron_cli.daemon.run.credentials.CredentialResolver`, the same the runner uses: the
+vault service's one cache, one set of errors); a key that cannot be had becomes a
+:class:`~aileron_cli.daemon.gateway.auth.GatewayRefused` with the resolver's code, message and
+reason, which the gateway audits and answers in the provider's error shape.
 """
 
 from __future__ import annotations
 
-from aileron_cli.daemon.store.bindings import Binding
-from aileron_cli.daemon.store.secret_cache import SecretCache
-from aileron_cli.daemon.store.vault import VaultService
+from aileron_cli.daemon.gateway.auth import GatewayRefused
+from aileron_cli.daemon.gateway.config import Provider
+from aileron_cli.daemon.run.credentials import CredentialResolver, CredentialUnavailable
+from aileron_cli.daemon.store.bindings import Binding, BindingStore
+
+__all__ = ["ProviderKeys"]
 
 
-def header_safe(value: bytes) -> str | None:
-    """``value`` as a header-ready key (printable ASCII, no spaces), else ``None``."""
-    try:
-        text = value.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    if not text or any(not 0x21 <= ord(c) <= 0x7E for c in text):
-        return None
-    return text
+class ProviderKeys:
+    """Each provider's binding and its key (refusals as :class:`GatewayRefused`)."""
 
+    def __init__(self, bindings: BindingStore, credentials: CredentialResolver) -> None:
+        self._bindings = bindings
+        self._credentials = credentials
 
-class InvalidKey(Exception):
-    """The bound secret cannot travel as an HTTP header value (it is never shown)."""
+    def binding(self, provider: Provider) -> Binding | None:
+        """The binding ``provider`` names, if it exists."""
+        found = self._bindings.find_default(provider.name)
+        return next((b for b in found if b.name == provider.binding), None)
 
-
-class KeyCache:
-    """Real keys by binding name, re-read whenever the binding or the vault file changes."""
-
-    def __init__(self) -> None:
-        self._secrets = SecretCache()
-
-    async def key(self, vault: VaultService, binding: Binding) -> str:
-        """The key of ``binding``. Raises ``VaultLocked``, ``EntryNotFound`` or ``InvalidKey``."""
-        secret = await self._secrets.value(vault, binding, lambda: vault.get(binding.name))
-        key = header_safe(secret)
-        if key is None:
-            self._secrets.forget(binding.name)
-            raise InvalidKey(binding.name)
-        return key
-
-    def clear(self) -> None:
-        self._secrets.clear()
+    async def key(self, binding: Binding) -> str:
+        """The key of ``binding``, ready to travel as a header value."""
+        try:
+            return await self._credentials.header_key(binding)
+        except CredentialUnavailable as error:
+            raise GatewayRefused(
+                error.code,
+                error.message,
+                reason=error.reason,
+                hint=error.hint,
+                details=error.details,
+            ) from None

@@ -22,17 +22,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from aileron_cli.daemon.access.peers import PeerProcess
-from aileron_cli.daemon.enclave import service as enclave_service
-from aileron_cli.daemon.enclave.service import Escrowed
+from aileron_cli.daemon.audit.log import AuditLog
+from aileron_cli.daemon.audit.signer import HeadSigner
+from aileron_cli.daemon.egress.executor import Executor
+from aileron_cli.daemon.enclave.service import EnclaveService, Escrowed
 from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.run import agent_access
 from aileron_cli.daemon.run import scope as run_scope
-from aileron_cli.daemon.store import secret_cache
+from aileron_cli.daemon.run.credentials import CredentialResolver
+from aileron_cli.daemon.store.actions import ActionStore
+from aileron_cli.daemon.store.approvals import ApprovalStore
+from aileron_cli.daemon.store.connectors import ConnectorStore
 from aileron_core.actions import ActionManifest, render_step_args
 from aileron_core.arguments import args_digest, validate_args
 from aileron_core.audit import Actor
@@ -41,10 +46,7 @@ from aileron_core.errors import AileronError
 from aileron_core.ids import new_ulid
 from aileron_core.models import Approval, ApprovalKind
 from aileron_core.redaction import Secret, redact
-from aileron_core.vault import EntryNotFound, VaultLocked
-
-if TYPE_CHECKING:
-    from aileron_cli.daemon.daemon import DaemonState
+from aileron_core.vault import VaultLocked
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,8 @@ class Plan:
     access: agent_access.DirectAccess | None = None
     """For an agent's direct run: the verdict of ``agent_access`` (its approval gate)."""
 
-    def needs_approval(self, state: DaemonState) -> bool:
+    def needs_approval(self, connectors: ConnectorStore) -> bool:
+        """Whether the action, or any operation it runs, needs a human's approval first."""
         if self.manifest is None:
             assert self.operation is not None
             if self.access is not None:
@@ -93,279 +96,276 @@ class Plan:
         if self.manifest.approval_required:
             return True
         for step in self.manifest.execute:
-            spec = state.connectors.get(step.connector).spec
+            spec = connectors.get(step.connector).spec
             if spec.find_operation(step.tool, step.op).approval_required:
                 return True
         return False
 
 
-def plan_action(state: DaemonState, name: str, args: Mapping[str, Any]) -> Plan:
-    installed = state.actions.get(name)
-    if not installed.enabled:
-        raise DaemonError(
-            "action_disabled",
-            f"action {name!r} is disabled",
-            hint=f"enable it with `aileron action enable {name}`",
+Context = tuple[Actor, str | None, str]
+"""Who runs (actor, session) and the invocation id."""
+
+
+class Runner:
+    """Plans runs, parks them for approval, runs them; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        connectors: ConnectorStore,
+        actions: ActionStore,
+        approvals: ApprovalStore,
+        credentials: CredentialResolver,
+        enclave: EnclaveService,
+        executor: Executor,
+        audit: AuditLog,
+        heads: HeadSigner,
+    ) -> None:
+        self._connectors = connectors
+        self._actions = actions
+        self._approvals = approvals
+        self._credentials = credentials
+        self._enclave = enclave
+        self._executor = executor
+        self._audit = audit
+        self._heads = heads
+
+    def plan_action(self, name: str, args: Mapping[str, Any]) -> Plan:
+        installed = self._actions.get(name)
+        if not installed.enabled:
+            raise DaemonError(
+                "action_disabled",
+                f"action {name!r} is disabled",
+                hint=f"enable it with `aileron action enable {name}`",
+            )
+        checked = validate_args(installed.manifest, args)
+        return Plan("action", name, installed.manifest, None, checked)
+
+    def plan_operation(
+        self, fqn: str, tool: str, operation: str, args: Mapping[str, Any], *, agent: bool
+    ) -> Plan:
+        """A direct run of one operation; for an ``agent`` (a session token) under the rule of
+        :mod:`~aileron_cli.daemon.run.agent_access` (403 ``operation_not_exposed``, stricter
+        approval)."""
+        spec = self._connectors.get(fqn).spec
+        op = spec.find_operation(tool, operation)
+        access = (
+            agent_access.check_direct(self._connectors, self._actions, fqn, tool, operation)
+            if agent
+            else None
         )
-    checked = validate_args(installed.manifest, args)
-    return Plan("action", name, installed.manifest, None, checked)
+        checked = validate_args(op, args)
+        target = f"{fqn} {tool} {operation}"
+        return Plan("operation", target, None, (spec, tool, operation), checked, access)
 
+    def _scope(self, plan: Plan) -> run_scope.Scope:
+        return run_scope.scope(self._connectors, self._credentials, plan.manifest, plan.operation)
 
-def plan_operation(
-    state: DaemonState,
-    fqn: str,
-    tool: str,
-    operation: str,
-    args: Mapping[str, Any],
-    *,
-    agent: bool,
-) -> Plan:
-    """A direct run of one operation; for an ``agent`` (a session token) under the rule of
-    :mod:`~aileron_cli.daemon.run.agent_access` (403 ``operation_not_exposed``, stricter
-    approval)."""
-    spec = state.connectors.get(fqn).spec
-    op = spec.find_operation(tool, operation)
-    access = (
-        agent_access.check_direct(state.connectors, state.actions, fqn, tool, operation)
-        if agent
-        else None
-    )
-    checked = validate_args(op, args)
-    target = f"{fqn} {tool} {operation}"
-    return Plan("operation", target, None, (spec, tool, operation), checked, access)
+    async def start(self, plan: Plan, actor: Actor, session_id: str | None) -> Done | Pending:
+        """Run ``plan`` now, or park it as a pending approval."""
+        if plan.needs_approval(self._connectors):
+            scope = self._scope(plan)
+            approval = self._approvals.request(plan.kind, plan.target, plan.args, session_id, scope)
+            await self._audit.record(
+                "approval.requested",
+                actor,
+                session_id,
+                approval_id=approval.id,
+                target=plan.target,
+                args_sha256=approval.args_sha256,
+                plan_sha256=approval.plan_sha256,
+            )
+            return Pending(approval)
+        return await self.execute(plan, actor, session_id)
 
-
-async def start(
-    state: DaemonState, plan: Plan, actor: Actor, session_id: str | None
-) -> Done | Pending:
-    """Run ``plan`` now, or park it as a pending approval."""
-    if plan.needs_approval(state):
-        scope = run_scope.scope(state, plan.manifest, plan.operation)
-        approval = state.approvals.request(plan.kind, plan.target, plan.args, session_id, scope)
-        await state.record(
-            "approval.requested",
-            actor,
-            session_id,
-            approval_id=approval.id,
-            target=plan.target,
-            args_sha256=approval.args_sha256,
-            plan_sha256=approval.plan_sha256,
-        )
-        return Pending(approval)
-    return await execute(state, plan, actor, session_id)
-
-
-async def decide(
-    state: DaemonState,
-    approval_id: str,
-    approved: bool,
-    actor: Actor,
-    reason: str | None,
-    process: PeerProcess | None = None,
-) -> Approval:
-    """Record a human's decision (and the deciding ``process``, when known); on approval run
-    exactly the approved arguments, once, unless what would run changed (``approval_stale``)."""
-    state.approvals.get(approval_id)  # an unknown id is 404 even while locked
-    state.require_signing()
-    approval = state.approvals.decide(approval_id, approved, actor.id, reason)
-    deciding = process.to_json() if process is not None else None
-    if not approved:
-        await state.record(
-            "approval.denied",
+    async def decide(
+        self,
+        approval_id: str,
+        approved: bool,
+        actor: Actor,
+        reason: str | None,
+        process: PeerProcess | None = None,
+    ) -> Approval:
+        """Record a human's decision (and the deciding ``process``, when known); on approval
+        run exactly the approved arguments, once, unless what would run changed
+        (``approval_stale``)."""
+        approvals = self._approvals
+        approvals.get(approval_id)  # an unknown id is 404 even while locked
+        if not self._heads.armed:  # human decisions are signed when made
+            raise VaultLocked(
+                "the vault is locked: Aileron signs every decision with the vault's audit key",
+                hint="run `aileron vault unlock`, then decide again",
+            )
+        approval = approvals.decide(approval_id, approved, actor.id, reason)
+        deciding = process.to_json() if process is not None else None
+        if not approved:
+            await self._audit.record(
+                "approval.denied",
+                actor,
+                approval.session_id,
+                approval_id=approval.id,
+                reason=reason,
+                process=deciding,
+            )
+            await self._heads.asign("decision")
+            return approval
+        await self._audit.record(
+            "approval.approved",
             actor,
             approval.session_id,
             approval_id=approval.id,
-            reason=reason,
             process=deciding,
         )
-        await state.heads.asign("decision")
-        return approval
-    await state.record(
-        "approval.approved", actor, approval.session_id, approval_id=approval.id, process=deciding
-    )
-    await state.heads.asign("decision")
-    try:
-        # Re-planned from what is installed now: the action or connector may have gone.
-        plan = _replan(state, approval)
-        now = run_scope.scope(state, plan.manifest, plan.operation)
-    except AileronError as error:
-        return state.approvals.save(
+        await self._heads.asign("decision")
+        try:
+            # Re-planned from what is installed now: the action or connector may have gone.
+            plan = self._replan(approval)
+            now = self._scope(plan)
+        except AileronError as error:
+            return approvals.save(
+                attrs.evolve(
+                    approval, status="failed", error={"code": error.code, "message": str(error)}
+                )
+            )
+        changed = run_scope.changes(approval, now)
+        if changed:
+            await self._fail_stale(approval, changed, actor)
+        approval = approvals.save(attrs.evolve(approval, status="running"))
+        try:
+            done = await self.execute(plan, actor, approval.session_id, approval_id=approval.id)
+        except AileronError as error:
+            return approvals.save(
+                attrs.evolve(
+                    approval, status="failed", error={"code": error.code, "message": str(error)}
+                )
+            )
+        return approvals.save(
+            attrs.evolve(approval, status="succeeded", result=done.result, audit_id=done.audit_id)
+        )
+
+    async def _fail_stale(self, approval: Approval, changed: list[str], actor: Actor) -> None:
+        """Fail ``approval`` as stale, audited, and raise ``approval_stale`` to the decider."""
+        message = (
+            f"approval {approval.id} is stale: what {approval.target} would run changed since"
+            f" it was requested ({', '.join(changed)}); nothing was sent"
+        )
+        hint = "run it again to request a fresh approval, and check what changed before approving"
+        details = {"approval_id": approval.id, "changed": changed}
+        self._approvals.save(
             attrs.evolve(
-                approval, status="failed", error={"code": error.code, "message": str(error)}
+                approval,
+                status="failed",
+                error={
+                    "code": "approval_stale",
+                    "message": f"{message}; {hint}",
+                    "details": details,
+                },
             )
         )
-    changed = run_scope.changes(approval, now)
-    if changed:
-        await _fail_stale(state, approval, changed, actor)
-    approval = state.approvals.save(attrs.evolve(approval, status="running"))
-    try:
-        done = await execute(state, plan, actor, approval.session_id, approval_id=approval.id)
-    except AileronError as error:
-        return state.approvals.save(
-            attrs.evolve(
-                approval, status="failed", error={"code": error.code, "message": str(error)}
+        await self._audit.record(
+            "approval.failed",
+            actor,
+            approval.session_id,
+            approval_id=approval.id,
+            reason="approval_stale",
+            changed=changed,
+        )
+        raise DaemonError("approval_stale", message, hint=hint, details=details)
+
+    def _replan(self, approval: Approval) -> Plan:
+        """The plan an approval stands for, against what is installed now."""
+        if approval.kind == "action":
+            manifest = self._actions.get(approval.target).manifest
+            return Plan("action", approval.target, manifest, None, approval.args)
+        fqn, tool, op = approval.target.split(" ")
+        spec = self._connectors.get(fqn).spec
+        return Plan("operation", approval.target, None, (spec, tool, op), approval.args)
+
+    async def _credential(
+        self, spec: ConnectorSpec, override: str | None, context: Context
+    ) -> Secret | Escrowed:
+        actor, session_id, invocation = context
+        binding = self._credentials.choose(spec, override)
+        credential = await self._credentials.resolve(binding)
+        escrow = (
+            {"escrow_id": credential.record.escrow_id} if isinstance(credential, Escrowed) else {}
+        )
+        self._audit.note(
+            "binding.used",
+            actor,
+            session_id,
+            binding=binding.name,
+            invocation_id=invocation,
+            **escrow,
+        )
+        return credential
+
+    async def execute(
+        self,
+        plan: Plan,
+        actor: Actor,
+        session_id: str | None,
+        *,
+        approval_id: str | None = None,
+    ) -> Done:
+        """Run every operation of ``plan`` now, audited as one invocation."""
+        invocation = f"inv_{new_ulid()}"
+        base = {"invocation_id": invocation, "target": plan.target, "kind": plan.kind}
+        self._audit.note(
+            "execution.started",
+            actor,
+            session_id,
+            **base,
+            args_sha256=args_digest(plan.args),
+            approval_id=approval_id,
+        )
+        secrets: list[Secret] = []
+        try:
+            result = await self._run_steps(plan, (actor, session_id, invocation), secrets)
+        except AileronError as error:
+            message = str(error)
+            for secret in secrets:
+                message = redact(message, secret)
+            await self._audit.record(
+                "execution.failed", actor, session_id, **base, code=error.code, message=message
             )
-        )
-    return state.approvals.save(
-        attrs.evolve(approval, status="succeeded", result=done.result, audit_id=done.audit_id)
-    )
+            raise
+        record = await self._audit.record("execution.succeeded", actor, session_id, **base)
+        return Done(record.id, result)
 
+    async def _call(
+        self,
+        spec: ConnectorSpec,
+        operation: Operation,
+        args: dict[str, Any],
+        binding: str | None,
+        context: Context,
+        secrets: list[Secret],
+    ) -> Any:
+        credential = await self._credential(spec, binding, context)
+        if isinstance(credential, Escrowed):
+            async with self._enclave.sender(credential) as sender:
+                answer = await self._executor.run(spec, operation, args, None, sender=sender)
+            return answer.body
+        secrets.append(credential)
+        return (await self._executor.run(spec, operation, args, credential)).body
 
-async def _fail_stale(
-    state: DaemonState, approval: Approval, changed: list[str], actor: Actor
-) -> None:
-    """Fail ``approval`` as stale, audited, and raise ``approval_stale`` to the decider."""
-    message = (
-        f"approval {approval.id} is stale: what {approval.target} would run changed since it"
-        f" was requested ({', '.join(changed)}); nothing was sent"
-    )
-    hint = "run it again to request a fresh approval, and check what changed before approving"
-    details = {"approval_id": approval.id, "changed": changed}
-    state.approvals.save(
-        attrs.evolve(
-            approval,
-            status="failed",
-            error={"code": "approval_stale", "message": f"{message}; {hint}", "details": details},
-        )
-    )
-    await state.record(
-        "approval.failed",
-        actor,
-        approval.session_id,
-        approval_id=approval.id,
-        reason="approval_stale",
-        changed=changed,
-    )
-    raise DaemonError("approval_stale", message, hint=hint, details=details)
-
-
-def _replan(state: DaemonState, approval: Approval) -> Plan:
-    """The plan an approval stands for, against what is installed now."""
-    if approval.kind == "action":
-        manifest = state.actions.get(approval.target).manifest
-        return Plan("action", approval.target, manifest, None, approval.args)
-    fqn, tool, op = approval.target.split(" ")
-    spec = state.connectors.get(fqn).spec
-    return Plan("operation", approval.target, None, (spec, tool, op), approval.args)
-
-
-async def _credential(
-    state: DaemonState,
-    spec: ConnectorSpec,
-    override: str | None,
-    actor: Actor,
-    session_id: str | None,
-    invocation: str,
-) -> Secret | Escrowed:
-    binding = run_scope.choose_binding(state, spec, override)
-    name = binding.name
-    escrow = enclave_service.escrow_for(state, name)
-    try:
-        if escrow is not None:
-            # Escrowed: the secret is in the enclave only; fetch the key that signs for it.
-            key = await enclave_service.client_key(state)
-            state.note(
-                "binding.used",
-                actor,
-                session_id,
-                binding=name,
-                invocation_id=invocation,
-                escrow_id=escrow.escrow_id,
-            )
-            return Escrowed(escrow, key)
-        # Cached while the binding and vault.json are unchanged (saves a worker-thread trip).
-        cache = secret_cache.for_vault(state.vault)
-        value = await cache.value(state.vault, binding, lambda: state.vault.get(name))
-    except VaultLocked:
-        raise DaemonError(
-            "binding_required",
-            f"the vault is locked, so binding {name!r} cannot be used",
-            hint="run `aileron vault unlock`",
-            details={"binding": name, "vault": "locked"},
-        ) from None
-    except EntryNotFound:
-        raise DaemonError(
-            "binding_required",
-            f"binding {name!r} has no secret in the vault",
-            hint=f"add it again with `aileron binding add {name}`",
-            details={"binding": name},
-        ) from None
-    state.note("binding.used", actor, session_id, binding=name, invocation_id=invocation)
-    return Secret(value.decode("utf-8"))
-
-
-async def execute(
-    state: DaemonState,
-    plan: Plan,
-    actor: Actor,
-    session_id: str | None,
-    *,
-    approval_id: str | None = None,
-) -> Done:
-    """Run every operation of ``plan`` now, audited as one invocation."""
-    invocation = f"inv_{new_ulid()}"
-    base = {"invocation_id": invocation, "target": plan.target, "kind": plan.kind}
-    state.note(
-        "execution.started",
-        actor,
-        session_id,
-        **base,
-        args_sha256=args_digest(plan.args),
-        approval_id=approval_id,
-    )
-    secrets: list[Secret] = []
-    try:
-        result = await _run_steps(state, plan, (actor, session_id, invocation), secrets)
-    except AileronError as error:
-        message = str(error)
-        for secret in secrets:
-            message = redact(message, secret)
-        await state.record(
-            "execution.failed", actor, session_id, **base, code=error.code, message=message
-        )
-        raise
-    record = await state.record("execution.succeeded", actor, session_id, **base)
-    return Done(record.id, result)
-
-
-async def _call(
-    state: DaemonState,
-    spec: ConnectorSpec,
-    operation: Operation,
-    args: dict[str, Any],
-    binding: str | None,
-    context: tuple[Actor, str | None, str],
-    secrets: list[Secret],
-) -> Any:
-    actor, session_id, invocation = context
-    credential = await _credential(state, spec, binding, actor, session_id, invocation)
-    if isinstance(credential, Escrowed):
-        async with enclave_service.sender(state, credential) as sender:
-            return (await state.executor.run(spec, operation, args, None, sender=sender)).body
-    secrets.append(credential)
-    return (await state.executor.run(spec, operation, args, credential)).body
-
-
-async def _run_steps(
-    state: DaemonState,
-    plan: Plan,
-    context: tuple[Actor, str | None, str],
-    secrets: list[Secret],
-) -> Any:
-    manifest = plan.manifest
-    if manifest is None:
-        assert plan.operation is not None
-        spec, tool, op = plan.operation
-        operation = spec.find_operation(tool, op)
-        return await _call(state, spec, operation, plan.args, None, context, secrets)
-    results: dict[str, Any] = {}
-    last: Any = None
-    for step in manifest.execute:
-        spec = state.connectors.get(step.connector).spec
-        operation = spec.find_operation(step.tool, step.op)
-        step_args = validate_args(operation, render_step_args(manifest, step, plan.args, results))
-        requirement = manifest.requirement(step.connector)
-        binding = requirement.binding if requirement is not None else None
-        last = await _call(state, spec, operation, step_args, binding, context, secrets)
-        results[step.id] = last
-    return last
+    async def _run_steps(self, plan: Plan, context: Context, secrets: list[Secret]) -> Any:
+        manifest = plan.manifest
+        if manifest is None:
+            assert plan.operation is not None
+            spec, tool, op = plan.operation
+            operation = spec.find_operation(tool, op)
+            return await self._call(spec, operation, plan.args, None, context, secrets)
+        results: dict[str, Any] = {}
+        last: Any = None
+        for step in manifest.execute:
+            spec = self._connectors.get(step.connector).spec
+            operation = spec.find_operation(step.tool, step.op)
+            rendered = render_step_args(manifest, step, plan.args, results)
+            step_args = validate_args(operation, rendered)
+            requirement = manifest.requirement(step.connector)
+            binding = requirement.binding if requirement is not None else None
+            last = await self._call(spec, operation, step_args, binding, context, secrets)
+            results[step.id] = last
+        return last

@@ -23,65 +23,22 @@ The digest is computed per part (``PARTS``) so a stale approval can say what cha
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import attrs
-
-from aileron_cli.daemon.enclave import service as enclave_service
 from aileron_cli.daemon.errors import DaemonError
-from aileron_cli.daemon.store.bindings import Binding
+from aileron_cli.daemon.run.credentials import CredentialResolver
+from aileron_cli.daemon.store.approvals import Scope
+from aileron_cli.daemon.store.connectors import ConnectorStore
 from aileron_core.actions import ActionManifest
 from aileron_core.canonical import canonical_sha256
 from aileron_core.connectors import ConnectorSpec, Operation
 from aileron_core.convert import converter
 from aileron_core.models import Approval, ApprovalStep
 
-if TYPE_CHECKING:
-    from aileron_cli.daemon.daemon import DaemonState
-
-__all__ = ["PARTS", "Scope", "changes", "choose_binding", "origins", "scope"]
+__all__ = ["PARTS", "Scope", "changes", "origins", "scope"]
 
 PARTS = ("action", "connectors", "operations", "bindings", "origins")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-@attrs.frozen
-class Scope:
-    """What one run will touch: the steps as shown to a human, and the digest of each part."""
-
-    steps: tuple[ApprovalStep, ...]
-    parts: dict[str, str]
-
-    @property
-    def digest(self) -> str:
-        """``plan_sha256``: the sha256 of the canonical JSON of the parts' digests."""
-        return canonical_sha256(self.parts)
-
-
-def choose_binding(state: DaemonState, spec: ConnectorSpec, override: str | None) -> Binding:
-    """The binding that supplies ``spec``'s credential: ``override`` if the action names one,
-    else the only ``*/<service>/default``. ``binding_required`` when there is none or several."""
-    if override is not None:
-        return state.bindings.get(override)
-    service = spec.credential.service
-    candidates = state.bindings.find_default(service)
-    if not candidates:
-        raise DaemonError(
-            "binding_required",
-            f"{spec.fqn} needs a credential for {service!r}"
-            f" and no binding */{service}/default exists",
-            hint=f"add one with `aileron binding add token/{service}/default`",
-            details={"service": service},
-        )
-    if len(candidates) > 1:
-        names = ", ".join(b.name for b in candidates)
-        raise DaemonError(
-            "binding_required",
-            f"several bindings could serve {service!r} ({names})",
-            hint="name one in the action's [[requires.connectors]] binding",
-            details={"service": service},
-        )
-    return candidates[0]
 
 
 def origins(operation: Operation) -> tuple[str, ...]:
@@ -95,21 +52,23 @@ def origins(operation: Operation) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _binding_part(state: DaemonState, spec: ConnectorSpec, override: str | None) -> Any:
+def _binding_part(
+    credentials: CredentialResolver, spec: ConnectorSpec, override: str | None
+) -> Any:
     try:
-        binding = choose_binding(state, spec, override)
+        binding = credentials.choose(spec, override)
     except DaemonError as error:
         return {"unresolved": error.code, "override": override}
-    escrow = enclave_service.escrow_for(state, binding.name)
     return {
         "name": binding.name,
         "created_at": binding.created_at.isoformat(),
-        "escrow_id": escrow.escrow_id if escrow is not None else None,
+        "escrow_id": credentials.escrow_id(binding.name),
     }
 
 
 def scope(
-    state: DaemonState,
+    store: ConnectorStore,
+    credentials: CredentialResolver,
     manifest: ActionManifest | None,
     operation: tuple[ConnectorSpec, str, str] | None,
 ) -> Scope:
@@ -133,9 +92,9 @@ def scope(
     targets: list[tuple[str, ...]] = []
     steps: list[ApprovalStep] = []
     for fqn, tool, op, override in calls:
-        installed = state.connectors.get(fqn)
+        installed = store.get(fqn)
         found = installed.spec.find_operation(tool, op)
-        binding = _binding_part(state, installed.spec, override)
+        binding = _binding_part(credentials, installed.spec, override)
         connectors.append({"fqn": fqn, "sha256": installed.digest})
         operations.append(f"{fqn} {tool} {op}")
         bindings.append(binding)

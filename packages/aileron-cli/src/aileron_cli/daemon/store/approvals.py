@@ -17,12 +17,26 @@ from typing import Any
 import attrs
 
 from aileron_cli.daemon.errors import DaemonError
-from aileron_cli.daemon.run.scope import Scope
 from aileron_cli.daemon.store.statelog import StateLog
 from aileron_core.arguments import args_digest
+from aileron_core.canonical import canonical_sha256
 from aileron_core.convert import converter
 from aileron_core.ids import new_ulid
-from aileron_core.models import Approval, ApprovalKind, ApprovalStatus
+from aileron_core.models import Approval, ApprovalKind, ApprovalStatus, ApprovalStep
+
+
+@attrs.frozen
+class Scope:
+    """What one run will touch: the steps as shown to a human, and the digest of each part
+    (computed by ``aileron_cli.daemon.run.scope``)."""
+
+    steps: tuple[ApprovalStep, ...]
+    parts: dict[str, str]
+
+    @property
+    def digest(self) -> str:
+        """``plan_sha256``: the sha256 of the canonical JSON of the parts' digests."""
+        return canonical_sha256(self.parts)
 
 
 class ApprovalStore:

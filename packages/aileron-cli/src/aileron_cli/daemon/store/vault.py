@@ -5,19 +5,31 @@ worker thread so the event loop keeps answering. Wrong passphrases are rate-limi
 ``FREE_ATTEMPTS`` failures each further attempt must wait twice as long as the last (capped),
 and an attempt that comes too early is refused with ``429 too_many_attempts`` without running
 the KDF.
+
+**The one secret cache.** Reading a vault entry costs a worker-thread round trip (the vault is
+serialized behind a lock), a large share of a run's or a gateway request's own latency. So a
+bound secret, once read through :meth:`VaultService.secret`, is kept for as long as nothing that
+could change it has changed: the same binding (name and creation time) and the same
+``vault.json`` (device, inode, size, modification time — every vault write replaces the file).
+The cache never outlives an unlocked vault: each read first checks that the vault is unlocked,
+and :meth:`VaultService.lock` and :meth:`VaultService.close` empty it, so the plaintext lives in
+memory no longer than the vault's own data key does. The runner and the gateway both read
+through it (``aileron_cli.daemon.run.credentials``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
 from anyio import to_thread
 
 from aileron_cli.daemon.errors import DaemonError
+from aileron_cli.daemon.store.bindings import Binding
 from aileron_core.models import VaultState
 from aileron_core.vault import EntryInfo, KdfParams, Vault, VaultLocked, WrongPassphrase
 
@@ -25,6 +37,31 @@ T = TypeVar("T")
 
 FREE_ATTEMPTS = 3
 MAX_BACKOFF_S = 300.0
+
+Stamp = tuple[object, ...]
+
+
+class SecretCache:
+    """Bound secrets by binding name, each with the stamp it was read under."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[Stamp, bytes]] = {}
+
+    def get(self, name: str, stamp: Stamp) -> bytes | None:
+        cached = self._values.get(name)
+        return cached[1] if cached is not None and cached[0] == stamp else None
+
+    def put(self, name: str, stamp: Stamp, value: bytes) -> None:
+        self._values[name] = (stamp, value)
+
+    def forget(self, name: str) -> None:
+        self._values.pop(name, None)
+
+    def clear(self) -> None:
+        self._values.clear()
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 class VaultService:
@@ -37,6 +74,8 @@ class VaultService:
         self._lock = asyncio.Lock()
         self._failures = 0
         self._not_before = 0.0
+        self.secrets = SecretCache()
+        """The one cache of bound secrets read while unlocked (see the module docstring)."""
 
     def state(self) -> VaultState:
         if self._vault is not None and self._vault.is_unlocked:
@@ -103,9 +142,15 @@ class VaultService:
         self._not_before = 0.0
 
     def lock(self) -> None:
+        """Forget the key, and every secret cached while unlocked."""
+        self.secrets.clear()
         if self._vault is not None:
             self._vault.lock()
         self._vault = None
+
+    def close(self) -> None:
+        """The daemon stops: the same as :meth:`lock`."""
+        self.lock()
 
     async def change_passphrase(self, old: str, new: str) -> None:
         def work() -> None:
@@ -134,3 +179,26 @@ class VaultService:
         """A secret value, for the executor only: no route ever returns it."""
         vault = self._unlocked()
         return await self._run(lambda: vault.get(path))
+
+    async def secret(self, binding: Binding, read: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The secret of ``binding``, from the cache or else from ``read()`` (the caller's
+        ``vault.get``, kept at the call site so every vault read stays visible there).
+        Raises ``VaultLocked``, or what ``read`` raises (``EntryNotFound``)."""
+        if self.state() != "unlocked":
+            self.secrets.clear()
+            raise VaultLocked("the vault is locked", hint="run `aileron vault unlock`")
+        stamp = (binding.created_at, *self._identity())
+        cached = self.secrets.get(binding.name, stamp)
+        if cached is not None:
+            return cached
+        value = await read()
+        # Stamped before the read: a write in between only causes one more read next time.
+        self.secrets.put(binding.name, stamp, value)
+        return value
+
+    def _identity(self) -> tuple[int, int, int, int]:
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            return (0, 0, 0, 0)
+        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)

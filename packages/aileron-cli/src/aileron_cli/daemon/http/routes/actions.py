@@ -8,9 +8,8 @@ from fastapi import APIRouter, Depends, Header, Path
 from fastapi.responses import JSONResponse
 
 from aileron_cli.daemon.access.tokens import ADMIN, Principal, require
-from aileron_cli.daemon.daemon import DaemonState
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
-from aileron_cli.daemon.http.routes import daemon_state
+from aileron_cli.daemon.http import deps
 from aileron_cli.daemon.http.schemas import (
     ActionDetail,
     ActionInputOut,
@@ -24,15 +23,14 @@ from aileron_cli.daemon.http.schemas import (
     RunDone,
     RunPending,
 )
-from aileron_cli.daemon.run import runner
+from aileron_cli.daemon.run.runner import Done, Pending
 from aileron_cli.daemon.store.actions import InstalledAction
 from aileron_core.actions import ActionManifest
 
 router = APIRouter(tags=["actions"], responses=ERROR_RESPONSES)
-State = Annotated[DaemonState, Depends(daemon_state)]
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 Lister = Annotated[Principal, Depends(require("actions:list"))]
-Runner = Annotated[Principal, Depends(require("actions:run"))]
+MayRun = Annotated[Principal, Depends(require("actions:run"))]
 Name = Annotated[str, Path(min_length=1, max_length=64)]
 SessionHeader = Annotated[
     str | None, Header(alias="X-Aileron-Session-Id", max_length=64, include_in_schema=True)
@@ -92,8 +90,8 @@ def session_of(principal: Principal, header: str | None) -> str | None:
     return header
 
 
-def answer(outcome: runner.Done | runner.Pending) -> RunDone | JSONResponse:
-    if isinstance(outcome, runner.Pending):
+def answer(outcome: Done | Pending) -> RunDone | JSONResponse:
+    if isinstance(outcome, Pending):
         pending = RunPending(
             status="pending_approval", approval_id=outcome.approval.id, message=outcome.message
         )
@@ -102,22 +100,27 @@ def answer(outcome: runner.Done | runner.Pending) -> RunDone | JSONResponse:
 
 
 @router.get("/actions", response_model=ActionList)
-async def list_actions(state: State, _: Lister) -> ActionList:
+async def list_actions(actions: deps.Actions, _: Lister) -> ActionList:
     """Installed actions, and the manifests that failed to load."""
     return ActionList(
-        actions=[action_out(a) for a in state.actions.list()],
+        actions=[action_out(a) for a in actions.list()],
         load_errors=[
-            LoadErrorOut(file=e.file, code=e.code, message=e.message)
-            for e in state.actions.load_errors
+            LoadErrorOut(file=e.file, code=e.code, message=e.message) for e in actions.load_errors
         ],
     )
 
 
 @router.post("/actions", response_model=ActionDetail, status_code=201)
-async def install_action(body: InstallAction, state: State, who: Admin) -> ActionDetail:
+async def install_action(
+    body: InstallAction,
+    actions: deps.Actions,
+    connectors: deps.Connectors,
+    audit: deps.Audit,
+    who: Admin,
+) -> ActionDetail:
     """Validate a manifest against the installed connectors and install it."""
-    installed = state.actions.install(body.manifest, state.connectors.specs())
-    await state.record(
+    installed = actions.install(body.manifest, connectors.specs())
+    await audit.record(
         "action.installed",
         who.actor,
         name=installed.manifest.name,
@@ -127,52 +130,57 @@ async def install_action(body: InstallAction, state: State, who: Admin) -> Actio
 
 
 @router.get("/actions/{name}", response_model=ActionDetail)
-async def show_action(name: Name, state: State, _: Lister) -> ActionDetail:
+async def show_action(name: Name, actions: deps.Actions, _: Lister) -> ActionDetail:
     """One action, with its manifest."""
-    installed = state.actions.get(name)
+    installed = actions.get(name)
     return ActionDetail(**action_out(installed).model_dump(), manifest=installed.text)
 
 
 @router.patch("/actions/{name}", response_model=ActionOut)
-async def patch_action(name: Name, body: PatchAction, state: State, who: Admin) -> ActionOut:
+async def patch_action(
+    name: Name, body: PatchAction, actions: deps.Actions, audit: deps.Audit, who: Admin
+) -> ActionOut:
     """Enable or disable an action."""
-    installed = state.actions.set_enabled(name, body.enabled)
-    await state.record(
+    installed = actions.set_enabled(name, body.enabled)
+    await audit.record(
         "action.enabled" if body.enabled else "action.disabled", who.actor, name=name
     )
     return action_out(installed)
 
 
 @router.delete("/actions/{name}", status_code=204)
-async def remove_action(name: Name, state: State, who: Admin) -> None:
+async def remove_action(name: Name, actions: deps.Actions, audit: deps.Audit, who: Admin) -> None:
     """Remove an action."""
-    state.actions.remove(name)
-    await state.record("action.removed", who.actor, name=name)
+    actions.remove(name)
+    await audit.record("action.removed", who.actor, name=name)
 
 
 @router.post("/actions/{name}/run", response_model=RunDone, responses=RUN_RESPONSES)
 async def run_action(
-    name: Name, body: RunBody, state: State, who: Runner, session: SessionHeader = None
+    name: Name,
+    body: RunBody,
+    runner: deps.Runner,
+    who: MayRun,
+    session: SessionHeader = None,
 ) -> RunDone | JSONResponse:
     """Run an action: 200 with its result, or 202 when it waits for approval."""
-    plan = runner.plan_action(state, name, body.args)
-    return answer(await runner.start(state, plan, who.actor, session_of(who, session)))
+    plan = runner.plan_action(name, body.args)
+    return answer(await runner.start(plan, who.actor, session_of(who, session)))
 
 
 @router.post("/connector-operations/run", response_model=RunDone, responses=RUN_RESPONSES)
 async def run_operation(
-    body: OperationRunBody, state: State, who: Runner, session: SessionHeader = None
+    body: OperationRunBody, runner: deps.Runner, who: MayRun, session: SessionHeader = None
 ) -> RunDone | JSONResponse:
     """Run one connector operation directly (used by the in-container shims).
 
     A session token runs it only if the user exposed it, under the strictest approval that
     applies (``agent_access``; 403 ``operation_not_exposed`` otherwise)."""
     plan = runner.plan_operation(
-        state,
         body.connector_fqn,
         body.tool,
         body.operation,
         body.args,
         agent=who.kind != "master",
     )
-    return answer(await runner.start(state, plan, who.actor, session_of(who, session)))
+    return answer(await runner.start(plan, who.actor, session_of(who, session)))

@@ -7,16 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from aileron_cli.daemon.access.tokens import ADMIN, Principal, require
-from aileron_cli.daemon.daemon import DaemonState
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
-from aileron_cli.daemon.http.routes import daemon_state
+from aileron_cli.daemon.http import deps
 from aileron_cli.daemon.http.schemas import ApprovalOut, Decision
-from aileron_cli.daemon.run import runner
 from aileron_core.convert import converter
 from aileron_core.models import Approval
 
 router = APIRouter(prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
-State = Annotated[DaemonState, Depends(daemon_state)]
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 Poller = Annotated[Principal, Depends(require("approvals:poll"))]
 ApprovalId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -28,7 +25,7 @@ def approval_out(approval: Approval) -> ApprovalOut:
 
 @router.get("", response_model=list[ApprovalOut])
 async def list_approvals(
-    state: State,
+    approvals: deps.Approvals,
     who: Poller,
     status: Annotated[str | None, Query(max_length=16)] = None,
     session: Annotated[str | None, Query(max_length=64)] = None,
@@ -36,13 +33,15 @@ async def list_approvals(
     """Approvals, oldest first; a session token sees only its own session's."""
     if who.kind == "session":
         session = who.session_id
-    return [approval_out(a) for a in state.approvals.list(status=status, session_id=session)]
+    return [approval_out(a) for a in approvals.list(status=status, session_id=session)]
 
 
 @router.get("/{approval_id}", response_model=ApprovalOut)
-async def show_approval(approval_id: ApprovalId, state: State, who: Poller) -> ApprovalOut:
+async def show_approval(
+    approval_id: ApprovalId, approvals: deps.Approvals, who: Poller
+) -> ApprovalOut:
     """One approval: its status and, once run, its result."""
-    approval = state.approvals.get(approval_id)
+    approval = approvals.get(approval_id)
     if who.kind == "session" and approval.session_id != who.session_id:
         raise DaemonError("approval_not_found", f"no approval {approval_id!r}")
     return approval_out(approval)
@@ -50,12 +49,10 @@ async def show_approval(approval_id: ApprovalId, state: State, who: Poller) -> A
 
 @router.post("/{approval_id}/decide", response_model=ApprovalOut)
 async def decide_approval(
-    approval_id: ApprovalId, body: Decision, state: State, who: Admin
+    approval_id: ApprovalId, body: Decision, runner: deps.Runner, who: Admin
 ) -> ApprovalOut:
     """Approve (runs the exact approved arguments once, then answers) or deny. Approving
     something whose action, connector, binding or target changed since the request is 409
     ``approval_stale`` and runs nothing."""
-    decided = await runner.decide(
-        state, approval_id, body.approved, who.actor, body.reason, who.process
-    )
+    decided = await runner.decide(approval_id, body.approved, who.actor, body.reason, who.process)
     return approval_out(decided)

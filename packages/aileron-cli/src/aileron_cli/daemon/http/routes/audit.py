@@ -8,15 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 
 from aileron_cli.daemon.access.tokens import ADMIN, Principal, require
-from aileron_cli.daemon.daemon import DaemonState
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
-from aileron_cli.daemon.http.routes import daemon_state
+from aileron_cli.daemon.http import deps
 from aileron_cli.daemon.http.schemas import AuditRecordOut
 from aileron_core.audit import AuditRecord
 from aileron_core.convert import converter
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=ERROR_RESPONSES)
-State = Annotated[DaemonState, Depends(daemon_state)]
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 
 
@@ -44,7 +42,7 @@ def _out(record: AuditRecord) -> AuditRecordOut:
 
 @router.get("", response_model=list[AuditRecordOut])
 async def list_audit(
-    state: State,
+    audit: deps.Audit,
     _: Admin,
     since: Annotated[
         str | None, Query(max_length=64, description="ISO 8601 time with a zone, inclusive")
@@ -54,33 +52,33 @@ async def list_audit(
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
 ) -> list[AuditRecordOut]:
     """Records oldest first; ``limit`` keeps the most recent."""
-    records = state.audit.list(since=_instant(since), type=type, session_id=session, limit=limit)
+    records = audit.list(since=_instant(since), type=type, session_id=session, limit=limit)
     return [_out(r) for r in records]
 
 
 @router.get("/verify")
 async def verify_audit(
-    state: State,
+    verifier: deps.Verifier,
     _: Admin,
     witness: Annotated[bool, Query(description="also require the enclave's marks")] = False,
 ) -> dict[str, Any]:
     """Prove the log complete: the chain across segments, every signed head, that the log
     reaches the last head and ends at what this daemon wrote; names the first problem."""
-    return await state.verify_audit(witness=witness)
+    return await verifier.verify(witness=witness)
 
 
 @router.post("/ack")
-async def acknowledge(state: State, who: Admin) -> dict[str, int]:
+async def acknowledge(notices: deps.Notices, who: Admin) -> dict[str, int]:
     """Acknowledge the recoveries and rejected checkpoints ``aileron status`` shows."""
-    return {"through_seq": await state.acknowledge_notices(who.actor)}
+    return {"through_seq": await notices.acknowledge(who.actor)}
 
 
 @router.get("/{record_id}", response_model=AuditRecordOut)
 async def get_audit(
-    record_id: Annotated[str, Path(min_length=1, max_length=64)], state: State, _: Admin
+    record_id: Annotated[str, Path(min_length=1, max_length=64)], audit: deps.Audit, _: Admin
 ) -> AuditRecordOut:
     """One record by id."""
-    record = state.audit.get(record_id)
+    record = audit.get(record_id)
     if record is None:
         raise DaemonError("audit_record_not_found", f"no audit record {record_id!r}")
     return _out(record)

@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from aileron_cli.daemon.access.tokens import ADMIN, Principal, require
-from aileron_cli.daemon.daemon import DaemonState
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
-from aileron_cli.daemon.http.routes import daemon_state
+from aileron_cli.daemon.http import deps
 from aileron_cli.daemon.http.schemas import (
     AgentOperationOut,
     ConnectorOut,
@@ -18,23 +17,25 @@ from aileron_cli.daemon.http.schemas import (
     PatchConnector,
 )
 from aileron_cli.daemon.run.agent_access import direct_access
-from aileron_cli.daemon.store.connectors import InstalledConnector
+from aileron_cli.daemon.store.actions import ActionStore
+from aileron_cli.daemon.store.connectors import ConnectorStore, InstalledConnector
 from aileron_core.canonical import canonical_json
 from aileron_core.connectors import parse_connector_spec, spec_digest, spec_to_json
 
 router = APIRouter(prefix="/connectors", tags=["connectors"], responses=ERROR_RESPONSES)
-State = Annotated[DaemonState, Depends(daemon_state)]
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 Fqn = Annotated[str, Path(min_length=1, max_length=256)]
 
 
-def connector_out(state: DaemonState, item: InstalledConnector) -> ConnectorOut:
+def connector_out(
+    connectors: ConnectorStore, actions: ActionStore, item: InstalledConnector
+) -> ConnectorOut:
     document = spec_to_json(item.spec)
     fqn = item.spec.fqn
     verdicts = []
     for tool in item.spec.tools:
         for op in tool.operations:
-            access = direct_access(state.connectors, state.actions, fqn, tool.name, op.name)
+            access = direct_access(connectors, actions, fqn, tool.name, op.name)
             verdicts.append(
                 AgentOperationOut(
                     tool=tool.name,
@@ -52,19 +53,27 @@ def connector_out(state: DaemonState, item: InstalledConnector) -> ConnectorOut:
         sha256=item.digest,
         credential=document["credential"],
         tools=document["tools"],
-        agents=not state.connectors.closed_to_agents(fqn),
+        agents=not connectors.closed_to_agents(fqn),
         agent_operations=verdicts,
     )
 
 
 @router.get("", response_model=list[ConnectorOut])
-async def list_connectors(state: State, _: Admin) -> list[ConnectorOut]:
+async def list_connectors(
+    connectors: deps.Connectors, actions: deps.Actions, _: Admin
+) -> list[ConnectorOut]:
     """Installed connectors, by FQN."""
-    return [connector_out(state, item) for item in state.connectors.list()]
+    return [connector_out(connectors, actions, item) for item in connectors.list()]
 
 
 @router.post("", response_model=ConnectorOut, status_code=201)
-async def install_connector(body: InstallConnector, state: State, who: Admin) -> ConnectorOut:
+async def install_connector(
+    body: InstallConnector,
+    connectors: deps.Connectors,
+    actions: deps.Actions,
+    audit: deps.Audit,
+    who: Admin,
+) -> ConnectorOut:
     """Validate and install a spec (content-addressed by the sha256 of its canonical JSON)."""
     try:
         document = canonical_json(body.spec)
@@ -81,9 +90,9 @@ async def install_connector(body: InstallConnector, state: State, who: Admin) ->
         raise DaemonError(
             "digest_mismatch", f"the spec's digest is {digest}, not the expected {body.sha256}"
         )
-    installed, replaced = state.connectors.install(spec)
-    state.actions.load(state.connectors.specs())
-    await state.record(
+    installed, replaced = connectors.install(spec)
+    actions.load(connectors.specs())
+    await audit.record(
         "connector.installed",
         who.actor,
         fqn=spec.fqn,
@@ -91,37 +100,48 @@ async def install_connector(body: InstallConnector, state: State, who: Admin) ->
         sha256=installed.digest,
         replaced=replaced,
     )
-    return connector_out(state, installed)
+    return connector_out(connectors, actions, installed)
 
 
 @router.get("/{fqn:path}", response_model=ConnectorOut)
-async def show_connector(fqn: Fqn, state: State, _: Admin) -> ConnectorOut:
+async def show_connector(
+    fqn: Fqn, connectors: deps.Connectors, actions: deps.Actions, _: Admin
+) -> ConnectorOut:
     """One installed connector."""
-    return connector_out(state, state.connectors.get(fqn))
+    return connector_out(connectors, actions, connectors.get(fqn))
 
 
 @router.patch("/{fqn:path}", response_model=ConnectorOut)
-async def patch_connector(fqn: Fqn, body: PatchConnector, state: State, who: Admin) -> ConnectorOut:
+async def patch_connector(
+    fqn: Fqn,
+    body: PatchConnector,
+    connectors: deps.Connectors,
+    actions: deps.Actions,
+    audit: deps.Audit,
+    who: Admin,
+) -> ConnectorOut:
     """Open or close a connector, or one operation of it (``tool`` and ``operation``), to
     agents' direct runs (``POST /v1/connector-operations/run`` with a session token). The
     user's own runs and the agent's enabled actions are not affected."""
     if (body.tool is None) != (body.operation is None):
         raise DaemonError("invalid_request", "name both the tool and the operation, or neither")
     operation = None if body.tool is None or body.operation is None else (body.tool, body.operation)
-    state.connectors.set_agent_access(fqn, operation, body.agents)
-    await state.record(
+    connectors.set_agent_access(fqn, operation, body.agents)
+    await audit.record(
         "connector.agents_enabled" if body.agents else "connector.agents_disabled",
         who.actor,
         fqn=fqn,
         tool=body.tool,
         operation=body.operation,
     )
-    return connector_out(state, state.connectors.get(fqn))
+    return connector_out(connectors, actions, connectors.get(fqn))
 
 
 @router.delete("/{fqn:path}", status_code=204)
-async def remove_connector(fqn: Fqn, state: State, who: Admin) -> None:
+async def remove_connector(
+    fqn: Fqn, connectors: deps.Connectors, actions: deps.Actions, audit: deps.Audit, who: Admin
+) -> None:
     """Remove a connector; actions that need it become load errors."""
-    removed = state.connectors.remove(fqn)
-    state.actions.load(state.connectors.specs())
-    await state.record("connector.removed", who.actor, fqn=fqn, sha256=removed.digest)
+    removed = connectors.remove(fqn)
+    actions.load(connectors.specs())
+    await audit.record("connector.removed", who.actor, fqn=fqn, sha256=removed.digest)

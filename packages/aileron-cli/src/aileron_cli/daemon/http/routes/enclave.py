@@ -14,10 +14,8 @@ import httpx
 from fastapi import APIRouter, Depends, Query
 
 from aileron_cli.daemon.access.tokens import ADMIN, Principal, require
-from aileron_cli.daemon.daemon import DaemonState
-from aileron_cli.daemon.enclave import service as enclave_service
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
-from aileron_cli.daemon.http.routes import daemon_state
+from aileron_cli.daemon.http import deps
 from aileron_cli.daemon.http.schemas import AttachEnclave, Detached, DetachEnclave, EnclaveStatus
 from aileron_core.convert import converter
 
@@ -28,7 +26,6 @@ ENCLAVE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/enclave", tags=["enclave"], responses=ENCLAVE_RESPONSES)
-State = Annotated[DaemonState, Depends(daemon_state)]
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 
 
@@ -73,33 +70,34 @@ def status_out(data: dict[str, Any]) -> EnclaveStatus:
 
 @router.get("", response_model=EnclaveStatus)
 async def enclave_status(
-    state: State,
+    enclave: deps.Enclave,
     _: Admin,
     verify: Annotated[bool, Query(description="run a fresh attestation")] = False,
 ) -> EnclaveStatus:
     """The attachment (no secret) and the escrowed bindings."""
-    return status_out(await enclave_service.status(state, verify=verify))
+    return status_out(await enclave.status(verify=verify))
 
 
 @router.post("/attach", response_model=EnclaveStatus)
-async def attach_enclave(body: AttachEnclave, state: State, who: Admin) -> EnclaveStatus:
+async def attach_enclave(
+    body: AttachEnclave, enclave: deps.Enclave, custody: deps.Custody, who: Admin
+) -> EnclaveStatus:
     """Pin the enclave's certificate, verify a fresh attestation, register a client key."""
-    await enclave_service.attach(
-        state,
+    await enclave.attach(
         url=check_url(body.url),
         fingerprint=body.fingerprint,
         registration_code=body.registration_code,
         measurement=body.measurement,
         actor=who.actor,
     )
-    await state.start_witness()
-    return status_out(await enclave_service.status(state, verify=False))
+    await custody.start_witness()
+    return status_out(await enclave.status(verify=False))
 
 
 @router.post("/detach", response_model=Detached)
-async def detach_enclave(body: DetachEnclave, state: State, who: Admin) -> Detached:
+async def detach_enclave(
+    body: DetachEnclave, enclave: deps.Enclave, custody: deps.Custody, who: Admin
+) -> Detached:
     """Unregister from the enclave and forget it (escrowed bindings need ``force``)."""
-    await state.stop_witness()
-    return Detached.model_validate(
-        await enclave_service.detach(state, force=body.force, actor=who.actor)
-    )
+    await custody.stop_witness()
+    return Detached.model_validate(await enclave.detach(force=body.force, actor=who.actor))

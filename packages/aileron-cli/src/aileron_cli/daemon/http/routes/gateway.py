@@ -16,27 +16,28 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+import attrs
 import httpx
 from fastapi import APIRouter, Request, Response
 
-from aileron_cli.daemon.access.tokens import MASTER
-from aileron_cli.daemon.daemon import DaemonState
+from aileron_cli.daemon.access.tokens import MASTER, TokenRegistry
+from aileron_cli.daemon.audit.log import AuditLog
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError, ErrorEnvelope
 from aileron_cli.daemon.gateway.auth import CREDENTIAL_HEADERS, Caller, GatewayRefused, identify
 from aileron_cli.daemon.gateway.config import Provider
-from aileron_cli.daemon.gateway.credentials import InvalidKey
+from aileron_cli.daemon.gateway.credentials import ProviderKeys
 from aileron_cli.daemon.gateway.errors import provider_error, shape_for
 from aileron_cli.daemon.gateway.proxy import (
     Forward,
+    Gateway,
     Outcome,
     RequestBody,
     request_headers,
 )
-from aileron_cli.daemon.http.routes import daemon_state
-from aileron_cli.daemon.store.bindings import Binding
+from aileron_cli.daemon.http import deps
+from aileron_cli.daemon.store.sessions import SessionStore
 from aileron_core.audit import Actor
 from aileron_core.errors import AileronError
-from aileron_core.vault import EntryNotFound, VaultLocked
 
 PROVIDERS = ("openai", "anthropic")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -82,9 +83,17 @@ def _check_path(request: Request) -> None:
         )
 
 
-def _check_running(state: DaemonState, caller: Caller) -> None:
+def _no_provider(name: str) -> DaemonError:
+    return DaemonError(
+        "not_found",
+        f"the gateway has no provider {name[:40]!r}",
+        hint="use /v1/gateway/openai/… or /v1/gateway/anthropic/…",
+    )
+
+
+def _check_running(sessions: SessionStore, caller: Caller) -> None:
     try:
-        running = state.sessions.get(caller.session_id).state == "running"
+        running = sessions.get(caller.session_id).state == "running"
     except DaemonError:
         running = False
     if not running:
@@ -96,19 +105,25 @@ def _check_running(state: DaemonState, caller: Caller) -> None:
         )
 
 
-def _binding(state: DaemonState, provider: Provider) -> Binding | None:
-    found = [b for b in state.bindings.find_default(provider.name) if b.name == provider.binding]
-    return found[0] if found else None
+@attrs.frozen
+class GatewayParts:
+    """What forwarding one request uses of the daemon."""
+
+    gateway: Gateway
+    keys: ProviderKeys
+    tokens: TokenRegistry
+    sessions: SessionStore
+    audit: AuditLog
 
 
 async def _credential(
-    state: DaemonState, provider: Provider, caller: Caller
+    parts: GatewayParts, provider: Provider, caller: Caller
 ) -> tuple[list[tuple[str, str]], set[str], str | None, str | None]:
     """Headers to add and to drop for the provider's credential, the binding used and its key
     (to redact from the answer)."""
     drop = set(caller.token_headers)
     name = provider.binding
-    binding = _binding(state, provider)
+    binding = parts.keys.binding(provider)
     if binding is None:
         if not caller.own_credentials:
             raise GatewayRefused(
@@ -120,75 +135,47 @@ async def _credential(
                 details={"binding": name},
             )
         return [], drop, None, None
-    try:
-        key = await state.gateway.keys.key(state.vault, binding)
-    except VaultLocked:
-        raise GatewayRefused(
-            "binding_required",
-            f"the vault is locked, so binding {name} cannot be used",
-            reason="vault_locked",
-            hint="run `aileron vault unlock`",
-            details={"binding": name, "vault": "locked"},
-        ) from None
-    except EntryNotFound:
-        raise GatewayRefused(
-            "binding_required",
-            f"binding {name} has no secret in the vault",
-            reason="binding_missing_secret",
-            hint=f"add it again with `aileron binding add {name}`",
-            details={"binding": name},
-        ) from None
-    except InvalidKey:
-        raise GatewayRefused(
-            "invalid_credential",
-            f"the secret of binding {name} cannot be sent as an HTTP header",
-            reason="invalid_credential",
-            hint=f"store the bare key (printable ASCII, no spaces): revoke and add {name} again",
-            details={"binding": name},
-        ) from None
-    if state.gateway.first_use(caller.session_id, binding):
+    key = await parts.keys.key(binding)
+    if parts.gateway.first_use(caller.session_id, binding):
         # Once per session and binding; every gateway.request names the binding it used.
         actor = caller.principal.actor
-        state.note("binding.used", actor, caller.session_id, binding=name, provider=provider.name)
+        parts.audit.note(
+            "binding.used", actor, caller.session_id, binding=name, provider=provider.name
+        )
     add = [(provider.key_header, provider.key_value(key))]
     return add, drop | set(CREDENTIAL_HEADERS), name, key
 
 
-async def forward_request(request: Request, name: str) -> Response:
+async def forward_request(request: Request, name: str, parts: GatewayParts) -> Response:
     """Forward one gateway request to provider ``name``, or answer why not in the provider's
     error shape (also for a name that is no provider's)."""
     try:
-        return await _forward(request, name)
+        return await _forward(request, name, parts)
     except AileronError as error:
         return provider_error(shape_for(name, request.headers), error)
 
 
-async def _forward(request: Request, name: str) -> Response:
+async def _forward(request: Request, name: str, parts: GatewayParts) -> Response:
     started = time.perf_counter()
     if name not in PROVIDERS:
-        raise DaemonError(
-            "not_found",
-            f"the gateway has no provider {name[:40]!r}",
-            hint="use /v1/gateway/openai/… or /v1/gateway/anthropic/…",
-        )
+        raise _no_provider(name)
     if request.method not in METHODS:
         raise DaemonError("method_not_allowed", f"the gateway does not forward {request.method}")
-    state = daemon_state(request)
-    provider = state.gateway.config.provider(name)
+    provider = parts.gateway.config.provider(name)
     url, path = _upstream_url(request, provider)
     caller: Caller | None = None
     try:
-        caller = identify(request.headers, state.tokens)
-        _check_running(state, caller)
+        caller = identify(request.headers, parts.tokens)
+        _check_running(parts.sessions, caller)
         _check_path(request)
-        add, drop, binding, key = await _credential(state, provider, caller)
+        add, drop, binding, key = await _credential(parts, provider, caller)
     except GatewayRefused as refusal:
         if caller is not None:
             actor, session_id = caller.principal.actor, caller.session_id
         else:
             actor = MASTER.actor if refusal.reason == "master_token" else UNKNOWN_CALLER
             session_id = None
-        await state.record(
+        await parts.audit.record(
             "gateway.refused",
             actor,
             session_id,
@@ -224,11 +211,11 @@ async def _forward(request: Request, name: str) -> Response:
             payload["cancelled"] = True
         if outcome.error:
             payload["error"] = outcome.error
-        await state.record(
+        await parts.audit.record(
             "gateway.request", session.principal.actor, session.session_id, **payload
         )
 
-    transport = state.gateway.transport
+    transport = parts.gateway.transport
     return Forward(
         transport,
         request.method,
@@ -243,8 +230,17 @@ async def _forward(request: Request, name: str) -> Response:
 
 
 def _endpoint(name: str) -> Any:
-    async def forward(request: Request, path: str) -> Response:
-        return await forward_request(request, name)
+    async def forward(
+        request: Request,
+        path: str,
+        gateway: deps.Gateway,
+        keys: deps.ProviderKeysDep,
+        tokens: deps.Tokens,
+        sessions: deps.Sessions,
+        audit: deps.Audit,
+    ) -> Response:
+        parts = GatewayParts(gateway, keys, tokens, sessions, audit)
+        return await forward_request(request, name, parts)
 
     forward.__doc__ = (
         f"Forward to the {name} API with the session's credential (path and query as given)."
@@ -262,3 +258,9 @@ for _name in PROVIDERS:
             response_class=Response,
             responses=RESPONSES,
         )
+
+
+@router.api_route("/{name}/{path:path}", methods=list(METHODS), include_in_schema=False)
+async def other_provider(request: Request, name: str, path: str) -> Response:
+    """A name that is no provider's: 404 in the error shape the caller's SDK expects."""
+    return provider_error(shape_for(name, request.headers), _no_provider(name))

@@ -8,10 +8,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from aileron_cli.daemon.access.peers import PEER_SCOPE_KEY, ConnectionPeer
 from aileron_cli.daemon.access.tokens import ADMIN, Principal, require
-from aileron_cli.daemon.daemon import DaemonState
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
-from aileron_cli.daemon.http.listeners import API_SOCKET
-from aileron_cli.daemon.http.routes import daemon_state
+from aileron_cli.daemon.http import deps
+from aileron_cli.daemon.http.listeners import API_SOCKET, SessionListeners
 from aileron_cli.daemon.http.schemas import (
     CreatedSession,
     EgressOut,
@@ -31,14 +30,13 @@ from aileron_core.models import SandboxInfo, Session
 from aileron_core.processes import ProcessRef, parent_of
 
 router = APIRouter(prefix="/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
-State = Annotated[DaemonState, Depends(daemon_state)]
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 SessionId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def _out(session: Session, state: DaemonState) -> SessionOut:
+def _out(session: Session, listeners: SessionListeners) -> SessionOut:
     out = SessionOut.model_validate(converter.unstructure(session))
-    listener = state.listeners.get(session.id)
+    listener = listeners.get(session.id)
     if listener is not None:
         path = None if listener.path is None else str(listener.path)
         out.listener = ListenerAddress(host=listener.host, port=listener.port, socket=path)
@@ -54,7 +52,14 @@ def _peer_process(request: Request) -> ProcessRef | None:
 
 @router.post("", response_model=CreatedSession, status_code=201)
 async def create_session(
-    body: NewSession, request: Request, state: State, who: Admin
+    body: NewSession,
+    request: Request,
+    sessions: deps.Sessions,
+    life: deps.SessionLife,
+    tokens: deps.Tokens,
+    listeners: deps.Listeners,
+    audit: deps.Audit,
+    who: Admin,
 ) -> CreatedSession:
     """Register a session and mint its token (capabilities: actions, approvals, gateway).
 
@@ -68,10 +73,10 @@ async def create_session(
             "invalid_request",
             "`contain` needs the calling process: send the request over the daemon's Unix socket",
         )
-    session = state.sessions.create(body.agent, body.working_dir, sandbox, launcher)
-    state.guard_session(session)
-    token = state.tokens.mint_session_token(session.id)
-    await state.record(
+    session = sessions.create(body.agent, body.working_dir, sandbox, launcher)
+    life.guard(session)
+    token = tokens.mint_session_token(session.id)
+    await audit.record(
         "session.started",
         who.actor,
         session.id,
@@ -80,50 +85,63 @@ async def create_session(
         sandbox=converter.unstructure(sandbox),
         launcher_pid=launcher.pid if launcher else None,
     )
-    return CreatedSession(**_out(session, state).model_dump(), token=token)
+    return CreatedSession(**_out(session, listeners).model_dump(), token=token)
 
 
 @router.get("", response_model=list[SessionOut])
 async def list_sessions(
-    state: State,
+    sessions: deps.Sessions,
+    listeners: deps.Listeners,
     _: Admin,
     active: bool | None = None,
     agent: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> list[SessionOut]:
     """Sessions, oldest first (``limit`` keeps the most recent)."""
-    return [_out(s, state) for s in state.sessions.list(active=active, agent=agent, limit=limit)]
+    found = sessions.list(active=active, agent=agent, limit=limit)
+    return [_out(s, listeners) for s in found]
 
 
 @router.get("/{session_id}", response_model=SessionOut)
-async def get_session(session_id: SessionId, state: State, _: Admin) -> SessionOut:
+async def get_session(
+    session_id: SessionId, sessions: deps.Sessions, listeners: deps.Listeners, _: Admin
+) -> SessionOut:
     """One session."""
-    return _out(state.sessions.get(session_id), state)
+    return _out(sessions.get(session_id), listeners)
 
 
 @router.post("/{session_id}/end", response_model=SessionOut)
 async def end_session(
-    session_id: SessionId, body: EndSession, state: State, who: Admin
+    session_id: SessionId,
+    body: EndSession,
+    life: deps.SessionLife,
+    listeners: deps.Listeners,
+    who: Admin,
 ) -> SessionOut:
     """End a session with its agent's exit code; its token dies and its listener closes."""
-    session = await state.end_session(session_id, body.exit_code, who.actor)
-    return _out(session, state)
+    session = await life.end(session_id, body.exit_code, who.actor)
+    return _out(session, listeners)
 
 
 @router.post("/{session_id}/agent", response_model=SessionOut)
 async def register_agent(
-    session_id: SessionId, body: NewAgentProcess, request: Request, state: State, _: Admin
+    session_id: SessionId,
+    body: NewAgentProcess,
+    request: Request,
+    sessions: deps.Sessions,
+    listeners: deps.Listeners,
+    _: Admin,
 ) -> SessionOut:
     """The launcher names its agent's process (a child of the launcher), so that the daemon
     can end what is left of the agent if the launcher dies. Only the session's launcher may."""
-    session = state.sessions.running(session_id)
+    session = sessions.running(session_id)
     caller = _peer_process(request)
     if session.launcher is None or caller != session.launcher:
         raise DaemonError("forbidden", "only the session's launcher may name its agent process")
     agent = ProcessRef.of(body.pid)
     if agent is None or parent_of(body.pid) != session.launcher.pid:
         raise DaemonError("invalid_request", f"process {body.pid} is not a child of the launcher")
-    return _out(state.sessions.set_agent_process(session_id, agent), state)
+    return _out(sessions.set_agent_process(session_id, agent), listeners)
 
 
 @router.post(
@@ -138,7 +156,10 @@ async def open_listener(
     body: NewListener,
     request: Request,
     response: Response,
-    state: State,
+    sessions: deps.Sessions,
+    listeners: deps.Listeners,
+    layout: deps.Layout,
+    audit: deps.Audit,
     who: Admin,
 ) -> ListenerOut:
     """Open the session's own listener on ``host`` (201), or return the open one (200).
@@ -151,16 +172,16 @@ async def open_listener(
     when the session listens on another address, 422 for a host that is not an IP address of
     this machine (``invalid_request``, ``listener_bind_failed``).
     """
-    session = state.sessions.get(session_id)
+    session = sessions.get(session_id)
     if session.state != "running":
         raise DaemonError("session_ended", f"session {session_id} is already {session.state}")
     if body.host is not None:
-        listener, opened = await state.listeners.open(session_id, body.host, request.app)
+        listener, opened = await listeners.open(session_id, body.host, request.app)
     else:
-        path = state.config.layout.run_dir(session_id) / API_SOCKET
-        listener, opened = await state.listeners.open_unix(session_id, path, request.app)
-    if state.sessions.get(session_id).state != "running":  # it ended while the server started
-        state.listeners.close(session_id)
+        path = layout.run_dir(session_id) / API_SOCKET
+        listener, opened = await listeners.open_unix(session_id, path, request.app)
+    if sessions.get(session_id).state != "running":  # it ended while the server started
+        listeners.close(session_id)
         raise DaemonError("session_ended", f"session {session_id} ended meanwhile")
     if opened:
         where: dict[str, object] = (
@@ -168,7 +189,7 @@ async def open_listener(
             if listener.path is None
             else {"socket": str(listener.path)}
         )
-        await state.record("session.listener_opened", who.actor, session_id, **where)
+        await audit.record("session.listener_opened", who.actor, session_id, **where)
     else:
         response.status_code = 200
     if listener.path is not None:
@@ -187,7 +208,14 @@ async def open_listener(
     responses={200: {"model": EgressOut, "description": "The proxy was already open"}},
 )
 async def open_egress(
-    session_id: SessionId, body: NewEgress, response: Response, state: State, who: Admin
+    session_id: SessionId,
+    body: NewEgress,
+    response: Response,
+    sessions: deps.Sessions,
+    egress: deps.Egress,
+    layout: deps.Layout,
+    audit: deps.Audit,
+    who: Admin,
 ) -> EgressOut:
     """Open the session's egress proxy (201), or return the open one as it is (200).
 
@@ -197,14 +225,14 @@ async def open_egress(
     ends. 404 for an unknown session, 409 ``session_ended`` for one that is not running, 422
     ``invalid_request`` for a malformed entry (``invalid_config`` for a bad config.toml).
     """
-    session = state.sessions.get(session_id)
+    session = sessions.get(session_id)
     if session.state != "running":
         raise DaemonError("session_ended", f"session {session_id} is already {session.state}")
-    existing = state.egress.get(session_id)
+    existing = egress.get(session_id)
     if existing is not None:
         response.status_code = 200
         return EgressOut(session_id=session_id, socket=str(existing.path), allow=existing.allow)
-    entries = list(load_sandbox_config(state.config.layout.config).allow_entries)
+    entries = list(load_sandbox_config(layout.config).allow_entries)
     for index, text in enumerate(body.allow):
         try:
             entries.append(parse_allow_entry(text, f"body.allow[{index}]"))
@@ -215,13 +243,13 @@ async def open_egress(
                 hint=error.hint,
                 details={"fields": [{"location": ["body", "allow", index], "problem": str(error)}]},
             ) from None
-    proxy, opened = await state.egress.open(session_id, entries)
-    if state.sessions.get(session_id).state != "running":  # it ended while the proxy started
-        state.egress.close(session_id)
+    proxy, opened = await egress.open(session_id, entries)
+    if sessions.get(session_id).state != "running":  # it ended while the proxy started
+        egress.close(session_id)
         raise DaemonError("session_ended", f"session {session_id} ended meanwhile")
     if opened:
         where = {"socket": str(proxy.path), "allow": proxy.allow}
-        await state.record("session.egress_opened", who.actor, session_id, **where)
+        await audit.record("session.egress_opened", who.actor, session_id, **where)
     else:
         response.status_code = 200
     return EgressOut(session_id=session_id, socket=str(proxy.path), allow=proxy.allow)
