@@ -90,9 +90,10 @@ from aileron_core.credentials import (
     credential_problem,
     with_query_credential,
 )
+from aileron_core.http_engine import HttpEngine
+from aileron_core.network import Network
 from aileron_core.origins import Origin
 from aileron_core.redaction import REDACTED, Redactor, Secret
-from aileron_core.upstream import UpstreamTransport
 
 __all__ = [
     "EXCERPT_BYTES",
@@ -272,14 +273,18 @@ class Executor:
         max_response_bytes: int = 1 << 20,
         max_redirects: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
+        network: Network | None = None,
     ) -> None:
         self._timeout_s = timeout_s
         self._max_response_bytes = max_response_bytes
         self._max_redirects = max_redirects
         # Requests go straight to a transport, not through an httpx.AsyncClient: redirects are
         # followed by hand here, and a client's cookie jar, .netrc and proxy variables are all
-        # unwanted. The default transport is the daemon's own lean HTTP/1.1 client.
-        self._transport = transport or UpstreamTransport(max_connections=100, max_idle=100)
+        # unwanted. The default transport is the daemon's one HTTP engine, with the daemon's
+        # proxies and CA roots (``network``; none given: direct, the default roots).
+        self._transport = transport or HttpEngine(
+            max_connections=100, max_idle=100, network=network
+        )
         self._extensions = {"timeout": httpx.Timeout(timeout_s).as_dict()}
         # httpx logs every request URL at INFO, a query credential included.
         httpx_log = logging.getLogger("httpx")

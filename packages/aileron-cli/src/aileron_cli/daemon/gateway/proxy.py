@@ -59,9 +59,10 @@ from aileron_cli.daemon.gateway.config import GatewayConfig
 from aileron_cli.daemon.gateway.errors import provider_error
 from aileron_cli.daemon.gateway.stream_end import StreamEnd
 from aileron_cli.daemon.store.bindings import Binding
+from aileron_core.http_engine import HttpEngine
 from aileron_core.http_headers import HOP_BY_HOP
+from aileron_core.network import Network
 from aileron_core.secret_forms import SecretForms, StreamRedactor, compiled_forms, mask
-from aileron_core.upstream import UpstreamTransport
 
 log = logging.getLogger("aileron.gateway")
 
@@ -138,15 +139,20 @@ class Gateway:
     client's extras are all unwanted here (redirects are the agent's to follow, provider
     cookies are the agent's to keep, and no ``.netrc`` or proxy variable may add anything),
     and skipping them is a good share of the gateway's per-request cost. The transport is the
-    daemon's own HTTP/1.1 client (:mod:`aileron_core.upstream`).
+    daemon's one HTTP engine (:mod:`aileron_core.http_engine`), with the daemon's proxies and
+    CA roots (``network``; none given: direct, the default roots).
     """
 
     def __init__(
-        self, config: GatewayConfig, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        config: GatewayConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        network: Network | None = None,
     ) -> None:
         self.config = config
         self._uses: set[tuple[object, ...]] = set()
-        self.transport = transport or UpstreamTransport(max_connections=256, max_idle=64)
+        self.transport = transport or HttpEngine(max_connections=256, max_idle=64, network=network)
 
     def first_use(self, session_id: str, binding: Binding) -> bool:
         """Whether this session uses this binding (as created) for the first time."""

@@ -6,15 +6,26 @@ request and closes them after the last. The
 version check is a plain ASGI middleware: a client of another version gets ``409
 version_mismatch`` with both versions and the fix, before any route runs. Every request then
 goes through FastAPI's router (one routing system; ADR 0027).
+
+FastAPI builds a route's request handling (its dependencies, the models of its answers) on the
+first request that reaches the route's router, not when the route is declared: tens of
+milliseconds of CPU for a router with many routes, which the first request would wait for.
+The health and status routes come first, so the first ``aileron status`` after an auto-spawn
+builds only theirs; :func:`warm_routes` builds the rest shortly after the daemon is up
+(:data:`WARM_AFTER_S`: past the CLI's first request, before an agent's first call), one router
+per event-loop turn, so that no request waits for a whole app's build.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aileron_cli.daemon.errors import install_error_handlers
@@ -81,23 +92,72 @@ async def _refuse_version(send: Send, client: str, daemon: str) -> None:
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
+# A path under every router's prefix that no route matches: matching it builds every route.
+WARM_SCOPE: Scope = {
+    "type": "http",
+    "method": "GET",
+    "path": "/v1/.warm",
+    "root_path": "",
+    "headers": [],
+    "query_string": b"",
+}
 
-def build_app(*, version: str, lifespan: Lifespan, touch: Callable[[], None]) -> FastAPI:
+
+WARM_AFTER_S = 0.5
+"""Seconds after the services open at which :func:`warm_routes` starts."""
+
+
+async def warm_routes(app: Starlette, *, after_s: float = 0.0) -> None:
+    """After ``after_s``, have each of ``app``'s routes match a request once, one per
+    event-loop turn, so that the routers build their routes' handling now rather than on a
+    request."""
+    await asyncio.sleep(after_s)
+    for route in app.router.routes:
+        await asyncio.sleep(0)
+        route.matches(dict(WARM_SCOPE))
+
+
+def _warming(lifespan: Lifespan, after_s: float) -> Lifespan:
+    """``lifespan``, with :func:`warm_routes` started once it has opened the services."""
+
+    @contextlib.asynccontextmanager
+    async def warmed(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app):
+            warm = warm_routes(app, after_s=after_s)
+            task = asyncio.get_running_loop().create_task(warm, name="warm routes")
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    return warmed
+
+
+def build_app(
+    *,
+    version: str,
+    lifespan: Lifespan,
+    touch: Callable[[], None],
+    warm_after_s: float = WARM_AFTER_S,
+) -> FastAPI:
     """The daemon's HTTP edge: every route, the error handlers and the version gate, around a
     ``lifespan`` that opens the daemon's services before the first request (and puts them at
-    ``app.state.daemon``) and closes them after the last; ``touch`` notes each request."""
+    ``app.state.daemon``) and closes them after the last; ``touch`` notes each request. The
+    routes are built ``warm_after_s`` after the services open (:func:`warm_routes`)."""
     app = FastAPI(
         title="Aileron daemon",
         version=version,
-        lifespan=lifespan,
+        lifespan=_warming(lifespan, warm_after_s),
         openapi_url="/openapi.json",
         docs_url=None,
         redoc_url=None,
     )
     install_error_handlers(app)
     for module in (
-        gateway,  # first: LLM traffic is the hottest path, and its prefix shadows nothing
-        system,
+        system,  # first: the first request after a start is `aileron status` (see above)
+        gateway,  # then the hottest path (LLM traffic); its prefix shadows nothing
         vault,
         sessions,
         audit,

@@ -1,7 +1,9 @@
-"""The daemon's HTTP/1.1 client for upstream APIs and LLM providers: an httpx transport.
+"""The one HTTP engine for the daemon's upstream traffic: HTTP/1.1 as an httpx transport.
 
-Every action run (:mod:`aileron_cli.daemon.egress.executor`) and every gateway request
-(:mod:`aileron_cli.daemon.gateway.proxy`) makes one upstream exchange. Through httpx's default
+Every action run (:mod:`aileron_cli.daemon.egress.executor`), every gateway request
+(:mod:`aileron_cli.daemon.gateway.proxy`) and every call to an attached enclave
+(:mod:`aileron_cli.daemon.enclave.client`) goes through an ``HttpEngine`` (ADR 0025 records why
+this engine and not a library's). Through httpx's default
 transport (httpcore on anyio, with h11 parsing in pure Python) that exchange was most of the
 daemon's own CPU per run (BENCHMARKS.md B4/B5/B9; profiles in the closing notes of the
 benchmark issue). This transport does the same job on asyncio directly: an
@@ -20,9 +22,20 @@ What it does:
   server has closed it. At most ``max_connections`` are open at once; a request that finds
   none free waits up to the ``pool`` timeout (``PoolTimeout``), an idle connection to another
   origin being closed to make room. At most ``max_idle`` idle connections are kept.
-- **TLS** for ``https``: httpx's own default context (``httpx.create_ssl_context``: the
-  certifi CA bundle, hostname checking, TLS 1.2+), ALPN ``http/1.1``; no proxy and no
-  environment variable is consulted (as ``trust_env=False``).
+- **Proxies and TLS** follow the engine's ``Network`` (:mod:`aileron_core.network`: the
+  proxy variables, ``NO_PROXY``, ``SSL_CERT_FILE``/``SSL_CERT_DIR`` and ``[network]
+  ca_bundle``), read once by the daemon; the engine itself reads no environment variable. An
+  origin with a proxy is reached through a ``CONNECT`` tunnel, TLS to the origin running inside
+  it: the proxy gets the ``CONNECT`` line (with ``Proxy-Authorization`` when the proxy URL has
+  credentials) and then only the exchange's bytes, never a request to forward. A proxy that
+  refuses the tunnel (407, 502, ...) or fails is a ``ConnectError`` naming the proxy (never its
+  credentials) and the origin. A caller may pass its own ``ssl_context`` (the enclave client
+  pins one certificate); the answer's ``network_stream`` extension gives ``get_extra_info``
+  (``ssl_object``: the peer's certificate) as httpx's own transport does.
+- **Stale connections**: a request sent on a reused keep-alive connection that the server had
+  closed meanwhile (the connection breaks before one byte of answer) is sent again once on a
+  fresh connection when it is idempotent (``GET``, ``HEAD``, ``PUT``, ``DELETE``, ``OPTIONS``,
+  ``TRACE``) and its body is in memory; any other request fails as it would have.
 - **Requests**: the head is written as the request's raw headers (httpx has added ``Host``
   and ``Content-Length``); a body of unknown length goes ``Transfer-Encoding: chunked``, as
   its headers say. A header name or value with a CR, LF or NUL is refused
@@ -51,7 +64,9 @@ from typing import Any
 import httptools
 import httpx
 
-__all__ = ["UpstreamTransport"]
+from aileron_core.network import Network, Proxy
+
+__all__ = ["HttpEngine"]
 
 Origin = tuple[str, str, int]
 
@@ -60,6 +75,9 @@ READ_BUFFER = 256 * 1024
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _BAD_HEADER = re.compile(rb"[\r\n\x00]")
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+_TUNNEL_HEAD_LIMIT = 64 * 1024
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})(?: ([^\r\n]*))?\r\n")
 
 
 class _Connection(asyncio.Protocol):
@@ -70,6 +88,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.reused = False
         self._write_paused = False
         self._drained: asyncio.Future[None] | None = None
         self._begin(head_only=False)
@@ -87,6 +106,7 @@ class _Connection(asyncio.Protocol):
         self.head_done = False
         self.complete = False
         self.failure: Exception | None = None
+        self.answered = False
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._reading_paused = False
@@ -101,6 +121,7 @@ class _Connection(asyncio.Protocol):
         if self._over():
             self.close()  # a server talking out of turn (nothing was asked): never reused
             return
+        self.answered = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -275,9 +296,7 @@ class _Connection(asyncio.Protocol):
 class _Body(httpx.AsyncByteStream):
     """An answer's body as it arrives; closing it hands the connection back or closes it."""
 
-    def __init__(
-        self, pool: UpstreamTransport, connection: _Connection, timeout: float | None
-    ) -> None:
+    def __init__(self, pool: HttpEngine, connection: _Connection, timeout: float | None) -> None:
         self._pool = pool
         self._connection = connection
         self._timeout = timeout
@@ -293,8 +312,9 @@ class _Body(httpx.AsyncByteStream):
             self._pool._release(self._connection)
 
 
-class UpstreamTransport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 with keep-alive to any origin, on asyncio and httptools (see the module)."""
+class HttpEngine(httpx.AsyncBaseTransport):
+    """HTTP/1.1 with keep-alive to any origin, on asyncio and httptools, through the
+    ``network``'s proxies and with its trusted roots (see the module)."""
 
     def __init__(
         self,
@@ -302,8 +322,10 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         max_connections: int = 100,
         max_idle: int = 20,
         keepalive_expiry: float = 5.0,
+        network: Network | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        self._network = network or Network()
         self._max_connections = max_connections
         self._max_idle = max_idle
         self._keepalive_expiry = keepalive_expiry
@@ -323,6 +345,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
             connection = idle.pop()
             self._idle_count -= 1
             if connection.usable() and now - connection.idle_since < self._keepalive_expiry:
+                connection.reused = True
                 return connection
             self._forget(connection)
         return None
@@ -365,14 +388,14 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         return True
 
     async def _acquire(
-        self, origin: Origin, request: httpx.Request, timeouts: dict[str, Any]
+        self, origin: Origin, request: httpx.Request, timeouts: dict[str, Any], *, fresh: bool
     ) -> _Connection:
         if self._closed:
             raise httpx.ConnectError("the transport is closed", request=request)
         deadline = None
         pool_timeout = timeouts.get("pool")
         while True:
-            connection = self._checkout(origin)
+            connection = None if fresh else self._checkout(origin)
             if connection is not None:
                 return connection
             if self._open < self._max_connections or self._evict_idle():
@@ -401,32 +424,81 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         self, origin: Origin, request: httpx.Request, timeout: float | None
     ) -> _Connection:
         scheme, host, port = origin
-        context = self._tls() if scheme == "https" else None
-        loop = asyncio.get_running_loop()
+        proxy = self._network.proxy_for(scheme, host, port)
         try:
             async with asyncio.timeout(timeout):
-                transport, connection = await loop.create_connection(
-                    lambda: _Connection(origin),
-                    host,
-                    port,
-                    ssl=context,
-                    server_hostname=host if context is not None else None,
-                )
+                if proxy is None:
+                    return await self._direct(origin)
+                return await self._tunnel(origin, proxy)
         except TimeoutError:
+            via = f" through the proxy {proxy.display}" if proxy is not None else ""
             raise httpx.ConnectTimeout(
-                f"no connection to {host}:{port} within {timeout} s", request=request
+                f"no connection to {host}:{port}{via} within {timeout} s", request=request
             ) from None
+        except httpx.ConnectError as error:
+            error.request = request
+            raise
         except (OSError, ssl.SSLError, ssl.CertificateError) as error:
-            raise httpx.ConnectError(str(error) or type(error).__name__, request=request) from error
+            reason = str(error) or type(error).__name__
+            if proxy is not None:
+                reason = f"{reason} (through the proxy {proxy.display})"
+            raise httpx.ConnectError(reason, request=request) from error
+
+    async def _direct(self, origin: Origin) -> _Connection:
+        scheme, host, port = origin
+        context = self._tls() if scheme == "https" else None
+        transport, connection = await asyncio.get_running_loop().create_connection(
+            lambda: _Connection(origin),
+            host,
+            port,
+            ssl=context,
+            server_hostname=host if context is not None else None,
+        )
         # uvloop may call connection_made only after create_connection has returned.
         connection.transport = connection.transport or transport
         return connection
 
+    async def _tunnel(self, origin: Origin, proxy: Proxy) -> _Connection:
+        """A connection to ``origin`` through a ``CONNECT`` tunnel of ``proxy``."""
+        scheme, host, port = origin
+        loop = asyncio.get_running_loop()
+        try:
+            raw, tunnel = await loop.create_connection(_Tunnel, proxy.host, proxy.port)
+        except OSError as error:
+            raise httpx.ConnectError(
+                f"could not connect to the proxy {proxy.display}: {error}"
+            ) from error
+        try:
+            target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            head = [f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n".encode("ascii")]
+            if proxy.authorization is not None:
+                head.append(b"Proxy-Authorization: " + proxy.authorization + b"\r\n")
+            raw.write(b"".join(head) + b"\r\n")
+            status, reason = await tunnel.answer()
+            if status is None:
+                raise httpx.ConnectError(f"the proxy {proxy.display} {reason}")
+            if not 200 <= status < 300:
+                raise httpx.ConnectError(
+                    f"the proxy {proxy.display} refused the tunnel to {target}:"
+                    f" {status} {reason}".rstrip()
+                )
+            connection = _Connection(origin)
+            if scheme == "https":
+                secure = await loop.start_tls(raw, connection, self._tls(), server_hostname=host)
+                if secure is None:  # pragma: no cover (the loop closed the transport)
+                    raise httpx.ConnectError(f"the proxy {proxy.display} closed the tunnel")
+                connection.transport = secure  # a stream transport
+            else:
+                raw.set_protocol(connection)
+                connection.connection_made(raw)
+            return connection
+        except BaseException:
+            raw.close()
+            raise
+
     def _tls(self) -> ssl.SSLContext:
         if self._ssl_context is None:
-            context = httpx.create_ssl_context(verify=True, trust_env=False)
-            context.set_alpn_protocols(["http/1.1"])
-            self._ssl_context = context
+            self._ssl_context = self._network.ssl_context()
         return self._ssl_context
 
     # --- one exchange ------------------------------------------------------------------------
@@ -439,23 +511,38 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         origin = (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
         head = _head(request)
-        connection = await self._acquire(origin, request, timeouts)
-        try:
-            connection._begin(head_only=request.method == "HEAD")
-            await _send(connection, request, head, timeouts.get("write"))
-            await connection.head(timeouts.get("read"))
-        except httpx.RequestError as error:
-            self._forget(connection)
-            error.request = request
-            raise
-        except BaseException:
-            self._forget(connection)
-            raise
+        replayable = request.method in _IDEMPOTENT and isinstance(request.stream, httpx.ByteStream)
+        fresh = False
+        while True:
+            connection = await self._acquire(origin, request, timeouts, fresh=fresh)
+            try:
+                connection._begin(head_only=request.method == "HEAD")
+                await _send(connection, request, head, timeouts.get("write"))
+                await connection.head(timeouts.get("read"))
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
+                self._forget(connection)
+                if connection.reused and not connection.answered and replayable and not fresh:
+                    fresh = True  # the server had closed the idle connection: once more, anew
+                    continue
+                error.request = request
+                raise
+            except httpx.RequestError as error:
+                self._forget(connection)
+                error.request = request
+                raise
+            except BaseException:
+                self._forget(connection)
+                raise
+            break
         return httpx.Response(
             connection.status,
             headers=connection.headers,
             stream=_Body(self, connection, timeouts.get("read")),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": connection.reason},
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": connection.reason,
+                "network_stream": _NetworkInfo(connection.transport),
+            },
             request=request,
         )
 
@@ -466,6 +553,57 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
                 connection.close()
         self._idle.clear()
         self._idle_count = 0
+
+
+class _Tunnel(asyncio.Protocol):
+    """A connection to a proxy until its answer to ``CONNECT`` has arrived."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._answered: asyncio.Future[tuple[int | None, str]] = (
+            asyncio.get_running_loop().create_future()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        if self._answered.done():
+            return
+        self._buffer += data
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._buffer) > _TUNNEL_HEAD_LIMIT:
+                self._answer(None, "sent an answer to CONNECT that is too long")
+            return
+        if end + 4 != len(self._buffer):  # nothing may come before the client speaks
+            self._answer(None, "sent bytes after its answer to CONNECT")
+            return
+        match = _STATUS_LINE.match(self._buffer)
+        if match is None:
+            self._answer(None, "sent a malformed answer to CONNECT")
+            return
+        reason = (match.group(2) or b"").decode("latin-1")[:100]
+        self._answer(int(match.group(1)), "".join(c for c in reason if c.isprintable()))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._answer(None, "closed the connection before answering CONNECT")
+
+    def _answer(self, status: int | None, reason: str) -> None:
+        if not self._answered.done():
+            self._answered.set_result((status, reason))
+
+    async def answer(self) -> tuple[int | None, str]:
+        """The proxy's status and reason phrase, or ``None`` and what went wrong."""
+        return await self._answered
+
+
+class _NetworkInfo:
+    """The ``network_stream`` extension of an answer: what the connection's transport knows
+    (``ssl_object``, ``peername``, ...), as ``get_extra_info``."""
+
+    def __init__(self, transport: asyncio.Transport | None) -> None:
+        self._transport = transport
+
+    def get_extra_info(self, name: str) -> Any:
+        return None if self._transport is None else self._transport.get_extra_info(name)
 
 
 def _loop_time(deadline: float) -> float:
