@@ -131,7 +131,9 @@ class DaemonClient:
         master token is accepted) instead of TCP; ``api_url`` still names the API's base."""
         self.api_url = api_url.rstrip("/")
         if unix_socket is not None and transport is None:
-            transport = httpx.HTTPTransport(uds=unix_socket)
+            # As for TCP below: no SSL context (and its CA bundle load) for plain HTTP.
+            verify = not self.api_url.startswith("http://")
+            transport = httpx.HTTPTransport(uds=unix_socket, verify=verify)
         self._http = httpx.Client(
             base_url=self.api_url + "/",
             headers=client_headers(token, session_id),
