@@ -271,7 +271,8 @@ def install_error_handlers(
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
 
-    def aileron_error(_: Request, error: Exception) -> JSONResponse:
+    # async: Starlette runs a plain-function handler in a worker thread, on every error answer.
+    async def aileron_error(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, AileronError)
         status, headers = status_of(error, challenge=challenge)
         retriable = getattr(error, "retriable", None)
@@ -284,7 +285,7 @@ def install_error_handlers(
             headers=headers,
         )
 
-    def validation_error(_: Request, error: Exception) -> JSONResponse:
+    async def validation_error(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
         fields = [
             {
@@ -296,7 +297,7 @@ def install_error_handlers(
         names = ", ".join(".".join(f["location"]) for f in fields) or "the request"
         return envelope(422, "invalid_request", f"invalid {names}", details={"fields": fields})
 
-    def http_error(_: Request, error: Exception) -> JSONResponse:
+    async def http_error(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, HTTPException)
         if error.status_code == 400:
             # Starlette's answer to a body it cannot decode: a validation error like any other.
@@ -307,7 +308,7 @@ def install_error_handlers(
             return envelope(405, "method_not_allowed", "method not allowed on this route")
         return envelope(error.status_code, "http_error", str(error.detail))
 
-    def unexpected_error(_: Request, error: Exception) -> JSONResponse:
+    async def unexpected_error(_: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error while answering a request", exc_info=error)
         return envelope(500, "internal_error", unexpected)
 
