@@ -1,9 +1,12 @@
 """B11 of BENCHMARKS.md: sandbox launch overhead, image present, on podman and docker.
 
-  B11  `aileron launch --sandbox=ENGINE codex` of a no-op agent — the pre-run check, the
-       hardened `--network none` container, the in-container bridge and the session's egress
-       proxy included — vs `ENGINE run --rm` of the same image running the same agent command;
-       medians of N runs, interleaved, with the daemon already up. Budget: <= 1.3x the bare run.
+  B11  `aileron launch --sandbox=ENGINE codex` of a no-op agent — the hardened `--network
+       none` container, the in-container bridge and the session's egress proxy included — vs
+       `ENGINE run --rm` of the same image running the same agent command; medians of N runs,
+       interleaved, with the daemon already up. Budget: <= 1.3x the bare run. The warm-up
+       launch runs the pre-run check and records its pass (AILERON_HOME/sandbox/checks.json),
+       so the measured launches are the steady state: same image and workspace, no check
+       container (the first launch of a new image or workspace pays one more container).
 
 The image is Aileron's own (the shipped Containerfile) built with podman on the test suite's
 stand-in-agent base (Node, and a `codex` that prints one line and exits 0), tagged under a
