@@ -200,6 +200,8 @@ def _launch_sandboxed(args: argparse.Namespace) -> int:
 
 
 def _preload() -> None:
+    import httpcore  # noqa: F401 (httpx imports it only when the client's transport is built)
+
     import aileron_core.client  # noqa: F401
     import aileron_shims  # noqa: F401
 
