@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -58,8 +58,8 @@ def imported(path: Path, *, module_level_only: bool = False) -> Iterator[tuple[s
     ``X.a``), with the line; relative imports resolved against the module's package."""
     tree = ast.parse(path.read_text(), str(path))
     package = _package_of(path) if path.is_relative_to(PACKAGES) else ""
-    nodes = tree.body if module_level_only else list(ast.walk(tree))
-    for node in _flatten(nodes) if module_level_only else nodes:
+    nodes: Iterable[ast.AST] = _flatten(tree.body) if module_level_only else ast.walk(tree)
+    for node in nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name, node.lineno
