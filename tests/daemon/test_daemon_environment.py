@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import certifi
 from helpers import aileron, kill_daemon
 
 from aileron_core.discovery import read_daemon_info
+from aileron_core.network import VARIABLES
 from aileron_core.paths import Layout
 
 PASSPHRASE = "correct horse battery staple"  # noqa: S105 (a test passphrase)
@@ -75,5 +77,37 @@ def test_daemon_started_in_the_background_has_no_passphrase(layout: Layout) -> N
             "AILERON_HOME",
         ]
         assert PASSPHRASE not in "\0".join(daemon_env.values())
+    finally:
+        kill_daemon(layout)
+
+
+def test_the_proxy_and_certificate_variables_reach_the_daemon(
+    layout: Layout, tmp_path: Path
+) -> None:
+    """Behind a corporate proxy the daemon needs what the agents have (ADR 0025): every proxy
+    variable (both cases) and SSL_CERT_FILE/SSL_CERT_DIR of the CLI's environment reach the
+    daemon it starts, unchanged."""
+    bundle = tmp_path / "roots.pem"
+    bundle.write_text(Path(certifi.where()).read_text())
+    network = {
+        "HTTPS_PROXY": "http://proxy.corp:3128",
+        "https_proxy": "http://proxy.corp:3128",
+        "HTTP_PROXY": "http://proxy.corp:3129",
+        "http_proxy": "http://proxy.corp:3129",
+        "ALL_PROXY": "http://proxy.corp:3130",
+        "all_proxy": "http://proxy.corp:3130",
+        "NO_PROXY": "internal.corp,10.0.0.0/8",
+        "no_proxy": "internal.corp,10.0.0.0/8",
+        "SSL_CERT_FILE": str(bundle),
+        "SSL_CERT_DIR": str(tmp_path),
+    }
+    assert set(network) == set(VARIABLES)
+    try:
+        done = aileron("daemon", "start", env=dict(_cli_env(), **network))
+        assert done.returncode == 0, done.stderr
+        info = read_daemon_info(layout.daemon_json)
+        assert info is not None
+        daemon_env = _environ(info.pid)
+        assert {name: daemon_env.get(name) for name in network} == network
     finally:
         kill_daemon(layout)

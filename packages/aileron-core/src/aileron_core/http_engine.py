@@ -73,6 +73,9 @@ Origin = tuple[str, str, int]
 READ_BUFFER = 256 * 1024
 """Answer bytes buffered ahead of the reader before the socket's reading is paused."""
 
+CLOSE_WAIT_S = 1.0
+"""How long ``aclose`` waits for the idle connections' sockets to close."""
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _BAD_HEADER = re.compile(rb"[\r\n\x00]")
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
@@ -88,6 +91,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Done once the connection's socket is closed."""
         self.reused = False
         self._write_paused = False
         self._drained: asyncio.Future[None] | None = None
@@ -146,6 +151,8 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if not self.gone.done():
+            self.gone.set_result(None)
         unframed = self.head_done and not self._framed
         if unframed and exc is None and not self.complete and self.failure is None:
             self.complete = True  # an answer without framing ends with the connection
@@ -547,12 +554,20 @@ class HttpEngine(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
+        """Close the idle connections and wait (briefly) until their sockets are closed: the
+        loop may end right after (no TLS close_notify is waited for: every answer was framed)."""
         self._closed = True
+        gone = []
         for idle in self._idle.values():
             for connection in idle:
-                connection.close()
+                connection.closed = True
+                if connection.transport is not None:
+                    connection.transport.abort()
+                    gone.append(connection.gone)
         self._idle.clear()
         self._idle_count = 0
+        if gone:
+            await asyncio.wait(gone, timeout=CLOSE_WAIT_S)
 
 
 class _Tunnel(asyncio.Protocol):

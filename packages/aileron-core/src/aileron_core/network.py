@@ -250,7 +250,8 @@ class Network:
     ca_dir: Path | None = None
     ca_bundle: Path | None = None
     """Further roots trusted on top of the defaults (``[network] ca_bundle``)."""
-    ca_bundle_source: str = "[network] ca_bundle"
+    ca_bundle_source: str = attrs.field(default="[network] ca_bundle", eq=False)
+    """Where ``ca_bundle`` was set, for messages."""
 
     @classmethod
     def from_environ(

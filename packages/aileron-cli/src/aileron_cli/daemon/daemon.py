@@ -27,6 +27,7 @@ from aileron_cli.daemon.audit.signer import HeadSigner
 from aileron_cli.daemon.custody.vault import VaultCustody
 from aileron_cli.daemon.custody.verify import AuditVerifier
 from aileron_cli.daemon.egress.executor import Executor
+from aileron_cli.daemon.egress.network_config import load_network
 from aileron_cli.daemon.egress.proxies import EgressProxies, EventSink
 from aileron_cli.daemon.enclave.service import EnclaveService
 from aileron_cli.daemon.gateway.config import GatewayConfig, load_gateway_config
@@ -121,6 +122,7 @@ class Daemon:
         build the services on them."""
         layout = config.layout.ensure()
         gateway_config = config.gateway or load_gateway_config(layout.config)  # before locks
+        network = load_network(layout.config)  # proxies and CA roots (ADR 0025)
         audit_config = load_audit_config(layout.config)
         audit, recovery = AuditLog.open(layout.audit, segment_bytes=audit_config.segment_bytes)
         sessions, orphaned = SessionStore.open(layout.sessions)
@@ -142,8 +144,8 @@ class Daemon:
         listeners = SessionListeners(tokens)
         egress = EgressProxies(layout, _egress_sink(audit))
         vault = VaultService(layout.vault, config.kdf)
-        gateway = Gateway(gateway_config)
-        executor = Executor()
+        gateway = Gateway(gateway_config, network=network)
+        executor = Executor(network=network)
         enclave = EnclaveService(
             layout.enclave,
             vault=vault,

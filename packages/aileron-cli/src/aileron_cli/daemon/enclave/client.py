@@ -5,7 +5,10 @@ presents and compares its sha256 with the fingerprint the user gave (``aileron e
 --fingerprint``); a mismatch is ``enclave_certificate_mismatch``. From then on connections
 trust exactly that certificate (it is loaded as the only trust anchor; public CAs are not
 consulted and the host name is not checked), and every answer's peer certificate is compared
-with the pinned fingerprint again.
+with the pinned fingerprint again. Calls go through the daemon's one HTTP engine
+(:mod:`aileron_core.http_engine`) with the pinned context: an enclave on a loopback address is
+reached directly, a remote one through the daemon's proxy when ``network`` names one (the pin
+holds inside the tunnel; :mod:`aileron_core.network`).
 
 **Signing.** Calls other than attestation and registration are signed with the daemon's
 client key (``aileron_core.enclave.signing``).
@@ -40,6 +43,8 @@ from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.store.attachments import EscrowRecord
 from aileron_core.enclave.encoding import b64decode, b64encode
 from aileron_core.enclave.signing import SignedRequests
+from aileron_core.http_engine import HttpEngine
+from aileron_core.network import Network
 
 __all__ = [
     "EnclaveConnection",
@@ -110,12 +115,16 @@ class EnclaveConnection:
         certificate: str,
         fingerprint: str,
         client_key: Ed25519PrivateKey | None = None,
+        network: Network | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.fingerprint = fingerprint
+        engine = HttpEngine(
+            max_connections=8, max_idle=8, network=network, ssl_context=_pinned_context(certificate)
+        )
         self._http = httpx.AsyncClient(
             base_url=self.url,
-            verify=_pinned_context(certificate),
+            transport=engine,
             timeout=httpx.Timeout(TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
             trust_env=False,
             follow_redirects=False,
