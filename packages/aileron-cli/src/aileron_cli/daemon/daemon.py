@@ -359,6 +359,3 @@ def create_app(
 
     return build_app(version=config.version, lifespan=lifespan, touch=touch)
 
-
-DaemonState = Daemon
-"""The former name, kept only until ``server.py`` names :class:`Daemon` (no new use)."""

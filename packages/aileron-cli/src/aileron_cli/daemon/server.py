@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -26,13 +25,13 @@ from pathlib import Path
 
 import aileron_core.client  # noqa: F401 (first: keeps httpx's unused CLI out, see there)
 from aileron_cli.__about__ import __version__
-from aileron_cli.daemon.daemon import DaemonConfig, DaemonState, create_app
+from aileron_cli.daemon.daemon import Daemon, DaemonConfig, create_app
 from aileron_cli.daemon.gateway.config import load_gateway_config
 from aileron_cli.daemon.http.uvicorn_glue import Server, http_server
 from aileron_core.discovery import DaemonInfo, read_daemon_info
 from aileron_core.errors import AileronError, ConfigError
-from aileron_core.fileio import atomic_write
-from aileron_core.paths import SECRET_FILE_MODE, Layout, ensure_private_dir
+from aileron_core.fileio import atomic_write, take_lock
+from aileron_core.paths import Layout, ensure_private_dir
 from aileron_core.process_guard import forbid_inspection
 from aileron_core.unix_sockets import bind_unix, remove_socket
 
@@ -70,11 +69,8 @@ def _idle_timeout(layout: Layout) -> float | None:
 
 
 def _take_life_lock(layout: Layout) -> int:
-    fd = os.open(layout.daemon_lock, os.O_RDWR | os.O_CREAT, SECRET_FILE_MODE)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
+    fd = take_lock(layout.daemon_lock)
+    if fd is None:
         running = None
         with contextlib.suppress(AileronError):
             running = read_daemon_info(layout.daemon_json)
@@ -82,7 +78,7 @@ def _take_life_lock(layout: Layout) -> int:
         raise DaemonAlreadyRunning(
             f"another Aileron daemon is already running for {layout.home}{where}",
             hint="use it, or stop it with `aileron daemon stop`",
-        ) from None
+        )
     return fd
 
 
@@ -145,37 +141,37 @@ def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
     server: Server | None = None
     watcher: list[asyncio.Task[None]] = []
 
-    def on_ready(state: DaemonState) -> None:
+    def on_ready(daemon: Daemon) -> None:
         info = DaemonInfo(
             url=url,
             pid=os.getpid(),
             version=config.version,
             started_at=datetime.now(UTC).isoformat(),
-            token=state.tokens.master_token,
+            token=daemon.tokens.master_token,
             auto_spawned=auto_spawned,
             socket=unix_path,
         )
         atomic_write(layout.daemon_json, json.dumps(info.to_json(), indent=2).encode() + b"\n")
         log.info("aileron daemon %s listening on %s (pid %d)", config.version, url, info.pid)
         if config.idle_timeout_s is not None:
-            watcher.append(asyncio.get_running_loop().create_task(_watch_idle(state)))
+            watcher.append(asyncio.get_running_loop().create_task(_watch_idle(daemon)))
 
-    async def _watch_idle(state: DaemonState) -> None:
+    async def _watch_idle(daemon: Daemon) -> None:
         timeout = config.idle_timeout_s
         assert timeout is not None
         while True:
             await asyncio.sleep(min(1.0, timeout / 4))
-            idle = time.monotonic() - state.last_activity
-            if state.sessions.active_count() == 0 and idle >= timeout:
+            idle = time.monotonic() - daemon.last_activity
+            if daemon.sessions.active_count() == 0 and idle >= timeout:
                 log.info("idle for %.0f s with no active session: stopping", idle)
                 assert server is not None
                 server.should_exit = True
                 return
 
-    def on_stopped(state: DaemonState) -> None:
+    def on_stopped(daemon: Daemon) -> None:
         for task in watcher:
             task.cancel()
-        _remove_daemon_json(layout, state.tokens.master_token)
+        _remove_daemon_json(layout, daemon.tokens.master_token)
         log.info("aileron daemon stopped")
 
     app = create_app(config, on_ready=on_ready, on_stopped=on_stopped)
