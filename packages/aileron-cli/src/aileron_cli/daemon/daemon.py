@@ -153,6 +153,7 @@ class Daemon:
             connectors=connectors,
             audit=audit,
             gateway_bindings=lambda: {p.binding for p in gateway.config.providers.values()},
+            network=network,
         )
         credentials = CredentialResolver(bindings, vault, enclave)
         return cls(
@@ -358,4 +359,3 @@ def create_app(
             daemon.last_activity = time.monotonic()
 
     return build_app(version=config.version, lifespan=lifespan, touch=touch)
-

@@ -151,7 +151,7 @@ class VaultCustody:
         except AileronError as error:
             log.warning("audit witness: not started: %s", error)
             return
-        queue = WitnessQueue.attached(layout, key)
+        queue = WitnessQueue.attached(layout, key, network=self._enclave.network)
         if queue is None:
             return
         queue.start()

@@ -42,7 +42,7 @@ class AuditVerifier:
         before = self._audit.tip()
         witness_key = None
         if witness:
-            witness_key = await enclave_witness.witness_key(layout)
+            witness_key = await enclave_witness.witness_key(layout, network=self._enclave.network)
             if witness_key is None:
                 raise DaemonError(
                     "enclave_not_attached",
@@ -77,7 +77,7 @@ class AuditVerifier:
         """The enclave remembers the newest head it countersigned: the heads file must reach
         it (else heads, and the records they covered, were cut off the end together)."""
         mark = await enclave_witness.latest_mark(
-            self._layout, vault.vault_id, await self._enclave.client_key()
+            self._layout, vault.vault_id, await self._enclave.client_key(), self._enclave.network
         )
         if mark is None or mark.n <= report.heads:
             return report

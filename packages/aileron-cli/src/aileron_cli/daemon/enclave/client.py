@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from aileron_cli.__about__ import __version__
 from aileron_cli.daemon.egress.executor import HostNotAllowed, InvalidCredential, UpstreamError
 from aileron_cli.daemon.errors import DaemonError
-from aileron_cli.daemon.store.attachments import EscrowRecord
+from aileron_cli.daemon.store.attachments import Attachment, EscrowRecord
 from aileron_core.enclave.encoding import b64decode, b64encode
 from aileron_core.enclave.signing import SignedRequests
 from aileron_core.http_engine import HttpEngine
@@ -104,6 +104,20 @@ def _pinned_context(certificate: str) -> ssl.SSLContext:
     context = ssl.create_default_context(cadata=certificate)
     context.check_hostname = False  # the pin is the certificate itself, whatever the name
     return context
+
+
+def connect(
+    attachment: Attachment, client_key: Ed25519PrivateKey | None, network: Network | None
+) -> EnclaveConnection:
+    """A connection to the attached enclave, pinned to the certificate recorded at attach,
+    signing with ``client_key`` when given, through ``network``'s proxy when it names one."""
+    return EnclaveConnection(
+        attachment.url,
+        attachment.certificate,
+        attachment.fingerprint,
+        client_key=client_key,
+        network=network,
+    )
 
 
 class EnclaveConnection:

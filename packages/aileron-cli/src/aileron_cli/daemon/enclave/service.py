@@ -43,6 +43,7 @@ from aileron_cli.daemon.audit.log import AuditLog
 from aileron_cli.daemon.enclave.client import (
     EnclaveConnection,
     EnclaveTransport,
+    connect,
     fetch_certificate,
 )
 from aileron_cli.daemon.errors import DaemonError
@@ -65,6 +66,7 @@ from aileron_core.enclave.attestation import (
 from aileron_core.enclave.encoding import b64decode, b64encode
 from aileron_core.enclave.sealing import Scope, seal_credential
 from aileron_core.errors import AileronError
+from aileron_core.network import Network
 from aileron_core.vault import EntryNotFound, VaultLocked
 
 __all__ = ["PROVIDERS", "EnclaveService", "Escrowed"]
@@ -82,12 +84,6 @@ class Escrowed:
 
     def __repr__(self) -> str:
         return f"Escrowed({self.record.binding!r}, {self.record.escrow_id!r})"
-
-
-def _connection(attachment: Attachment, key: Ed25519PrivateKey | None) -> EnclaveConnection:
-    return EnclaveConnection(
-        attachment.url, attachment.certificate, attachment.fingerprint, client_key=key
-    )
 
 
 async def _attest(
@@ -137,6 +133,7 @@ class EnclaveService:
         connectors: ConnectorStore,
         audit: AuditLog,
         gateway_bindings: Callable[[], Collection[str]],
+        network: Network | None = None,
     ) -> None:
         self.attachments = AttachmentStore(path)
         """The ``enclave.json`` store of this daemon's home."""
@@ -145,6 +142,9 @@ class EnclaveService:
         self._connectors = connectors
         self._audit = audit
         self._gateway_bindings = gateway_bindings
+        self.network = network
+        """The daemon's proxies and CA roots (ADR 0025): a remote enclave is reached through
+        the proxy, the pin holding inside the tunnel."""
 
     @property
     def attached(self) -> bool:
@@ -200,7 +200,9 @@ class EnclaveService:
         certificate = await fetch_certificate(url, fingerprint)
         key = Ed25519PrivateKey.generate()
         public = b64encode(public_ed25519(key))
-        async with EnclaveConnection(url, certificate, fingerprint) as connection:
+        async with EnclaveConnection(
+            url, certificate, fingerprint, network=self.network
+        ) as connection:
             document = await _attest(connection, measurement=measurement)
             label = f"aileron-daemon {__version__} on {socket.gethostname()} (pid {os.getpid()})"
             registered = await connection.call(
@@ -263,7 +265,7 @@ class EnclaveService:
         }
         if verify:
             try:
-                async with _connection(attachment, None) as connection:
+                async with connect(attachment, None, self.network) as connection:
                     await _reattest(connection, attachment)
                 result.update(verified=True, problem=None)
             except AileronError as error:  # unreachable, mismatched, attestation refused
@@ -285,7 +287,7 @@ class EnclaveService:
         unregistered = False
         try:
             key = await self.client_key()
-            async with _connection(attachment, key) as connection:
+            async with connect(attachment, key, self.network) as connection:
                 await connection.call("DELETE", "/v1/clients/self")
             unregistered = True
         except (DaemonError, VaultLocked):
@@ -356,7 +358,7 @@ class EnclaveService:
         self._ensure_unlocked()
         key = await self.client_key()
         vault = self._vault
-        async with _connection(attachment, key) as connection:
+        async with connect(attachment, key, self.network) as connection:
             await _reattest(connection, attachment)
             try:
                 secret = await vault.get(binding)
@@ -402,7 +404,7 @@ class EnclaveService:
         deleted = False
         with contextlib.suppress(DaemonError, VaultLocked):
             key = await self.client_key()
-            async with _connection(attachment, key) as connection:
+            async with connect(attachment, key, self.network) as connection:
                 await connection.call("DELETE", f"/v1/escrow/{record.escrow_id}")
             deleted = True
         self.attachments.without_escrow(binding)
@@ -413,7 +415,7 @@ class EnclaveService:
         """An httpx client that sends every request through the enclave for ``escrowed``."""
         attachment = self._attached()
         async with (
-            _connection(attachment, escrowed.client_key) as connection,
+            connect(attachment, escrowed.client_key, self.network) as connection,
             httpx.AsyncClient(transport=EnclaveTransport(connection, escrowed.record)) as client,
         ):
             yield client

@@ -35,7 +35,7 @@ from pathlib import Path
 import attrs
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from aileron_cli.daemon.enclave.client import EnclaveConnection, EnclaveRefusal
+from aileron_cli.daemon.enclave.client import EnclaveConnection, EnclaveRefusal, connect
 from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.store.attachments import Attachment, AttachmentStore
 from aileron_core.audit_heads import (
@@ -50,6 +50,7 @@ from aileron_core.audit_heads import (
 from aileron_core.canonical import canonical_json
 from aileron_core.enclave.attestation import verify_attestation
 from aileron_core.enclave.encoding import b64decode
+from aileron_core.network import Network
 from aileron_core.paths import SECRET_FILE_MODE, Layout
 
 __all__ = ["WitnessQueue", "WitnessRequest", "latest_mark", "witness_key"]
@@ -73,12 +74,6 @@ class WitnessRequest:
 
 def _pinned_key(attachment: Attachment) -> bytes:
     return b64decode(attachment.signing_key, what="signing_key", size=32)
-
-
-def _connection(attachment: Attachment, key: Ed25519PrivateKey | None) -> EnclaveConnection:
-    return EnclaveConnection(
-        attachment.url, attachment.certificate, attachment.fingerprint, client_key=key
-    )
 
 
 def _checked_mark(answer: object, attachment: Attachment, wanted: WitnessRequest) -> bytes:
@@ -150,8 +145,10 @@ class WitnessQueue:
         *,
         retry_initial_s: float = 0.25,
         retry_max_s: float = 30.0,
+        network: Network | None = None,
     ) -> None:
         self.attachment = attachment
+        self.network = network
         self.witness_path = witness_path
         self.refusals: list[tuple[WitnessRequest, str]] = []
         """Heads the enclave refused for good, with the refusal (code: message)."""
@@ -169,14 +166,19 @@ class WitnessQueue:
 
     @classmethod
     def attached(
-        cls, layout: Layout, client_key: Ed25519PrivateKey, **options: float
+        cls,
+        layout: Layout,
+        client_key: Ed25519PrivateKey,
+        *,
+        network: Network | None = None,
+        **options: float,
     ) -> WitnessQueue | None:
         """A queue for the enclave attached in ``layout`` (``None`` when none is), writing to
         ``layout.audit_witness``."""
         attachment = AttachmentStore(layout.enclave).load()
         if attachment is None:
             return None
-        return cls(attachment, client_key, layout.audit_witness, **options)
+        return cls(attachment, client_key, layout.audit_witness, network=network, **options)
 
     @property
     def pending(self) -> int:
@@ -191,7 +193,7 @@ class WitnessQueue:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
-        self._connection = _connection(self.attachment, self._client_key)
+        self._connection = connect(self.attachment, self._client_key, self.network)
         self._task = self._loop.create_task(self._run())
         self._wake.set()
 
@@ -306,7 +308,9 @@ class WitnessQueue:
         self.refusals.append((request, problem))
 
 
-async def witness_key(layout: Layout, *, attest: bool = True) -> bytes | None:
+async def witness_key(
+    layout: Layout, *, attest: bool = True, network: Network | None = None
+) -> bytes | None:
     """The attached enclave's witness key (32 raw bytes), ``None`` when none is attached.
 
     With ``attest`` (the default) the enclave must answer a fresh attestation that passes the
@@ -318,7 +322,7 @@ async def witness_key(layout: Layout, *, attest: bool = True) -> bytes | None:
         return None
     if attest:
         nonce = secrets.token_hex(32)
-        async with _connection(attachment, None) as connection:
+        async with connect(attachment, None, network) as connection:
             payload = await connection.call("POST", "/v1/attest", {"nonce": nonce})
         verify_attestation(
             payload,
@@ -332,14 +336,14 @@ async def witness_key(layout: Layout, *, attest: bool = True) -> bytes | None:
 
 
 async def latest_mark(
-    layout: Layout, vault_id: str, client_key: Ed25519PrivateKey
+    layout: Layout, vault_id: str, client_key: Ed25519PrivateKey, network: Network | None = None
 ) -> WitnessMark | None:
     """The latest mark the attached enclave holds for ``vault_id`` (``None`` when it holds
     none, or no enclave is attached); ``witness_invalid`` unless the pinned key signed it."""
     attachment = AttachmentStore(layout.enclave).load()
     if attachment is None:
         return None
-    async with _connection(attachment, client_key) as connection:
+    async with connect(attachment, client_key, network) as connection:
         try:
             answer = await connection.call("GET", f"/v1/witness/latest?vault_id={vault_id}")
         except EnclaveRefusal as refusal:
