@@ -90,6 +90,7 @@ from aileron_core.credentials import (
     credential_problem,
     with_query_credential,
 )
+from aileron_core.http_bodies import BodyTooLarge, read_capped
 from aileron_core.http_engine import HttpEngine
 from aileron_core.network import Network
 from aileron_core.origins import Origin
@@ -434,22 +435,13 @@ class Executor:
     ) -> bytes:
         """At most ``limit`` body bytes; more is an error when ``strict``, else cut off."""
         # The Content-Length of a HEAD answer is that of the GET body it does not carry.
-        declared = "" if head else response.headers.get("content-length", "")
-        if strict and declared.isdigit() and int(declared) > limit:
-            self._too_large(plan, url, limit, declared=int(declared))
-        chunks: list[bytes] = []
-        size = 0
+        declared = None if head else response.headers.get("content-length")
         # A transport may hand back a body already in memory (httpx.MockTransport does).
         stream = _one(response.content) if response.is_stream_consumed else response.aiter_raw()
-        async for chunk in stream:
-            if size + len(chunk) > limit:
-                if strict:
-                    self._too_large(plan, url, limit, declared=None)
-                chunks.append(chunk[: limit - size])
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks)
+        try:
+            return await read_capped(stream, limit, content_length=declared, truncate=not strict)
+        except BodyTooLarge as error:
+            self._too_large(plan, url, limit, declared=error.declared)
 
     def _too_large(
         self, plan: _Plan, url: httpx.URL, limit: int, *, declared: int | None
