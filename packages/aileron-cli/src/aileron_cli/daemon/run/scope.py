@@ -34,21 +34,19 @@ from aileron_core.canonical import canonical_sha256
 from aileron_core.connectors import ConnectorSpec, Operation
 from aileron_core.convert import converter
 from aileron_core.models import Approval, ApprovalStep
+from aileron_core.origins import declared_origin
 
 __all__ = ["PARTS", "Scope", "changes", "origins", "scope"]
 
 PARTS = ("action", "connectors", "operations", "bindings", "origins")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def origins(operation: Operation) -> tuple[str, ...]:
     """``scheme://host:port`` of each declared host, the default port filled in, first first."""
     found: list[str] = []
     for entry in operation.hosts:
-        host, colon, port = entry.rpartition(":")
-        if not colon or entry.endswith("]"):
-            host, port = entry, str(_DEFAULT_PORTS[operation.scheme])
-        found.append(f"{operation.scheme}://{host.lower()}:{port}")
+        host, port = declared_origin(entry, operation.scheme)
+        found.append(f"{operation.scheme}://{host}:{port}")
     return tuple(found)
 
 
