@@ -4,8 +4,11 @@
 :func:`aileron_cli.daemon.daemon.create_app`) that opens the services before the first
 request and closes them after the last. The
 version check is a plain ASGI middleware: a client of another version gets ``409
-version_mismatch`` with both versions and the fix, before any route runs. Every request then
-goes through FastAPI's router (one routing system; ADR 0027).
+version_mismatch`` with both versions and the fix, before any route runs. The four busiest
+paths (health, status, an action run, the gateway) are plain Starlette routes first in the
+app's router (:mod:`aileron_cli.daemon.http.fast`: same limits, authentication, services and
+error handlers as their FastAPI declarations, which stay behind them for ``/openapi.json``);
+every other request goes through FastAPI's routes (ADR 0027).
 
 FastAPI builds a route's request handling (its dependencies, the models of its answers) on the
 first request that reaches the route's router, not when the route is declared: tens of
@@ -29,6 +32,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aileron_cli.daemon.errors import install_error_handlers
+from aileron_cli.daemon.http import fast
 from aileron_cli.daemon.http.routes import (
     actions,
     approvals,
@@ -168,6 +172,7 @@ def build_app(
         enclave,
     ):
         app.include_router(module.router, prefix="/v1")
+    app.router.routes[0:0] = fast.routes()  # first: see the module docstring
 
     app.add_middleware(VersionGate, version=version, touch=touch)
     return app

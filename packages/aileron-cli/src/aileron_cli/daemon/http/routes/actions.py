@@ -28,12 +28,18 @@ from aileron_cli.daemon.store.actions import InstalledAction
 from aileron_core.actions import ActionManifest
 
 router = APIRouter(tags=["actions"], responses=ERROR_RESPONSES)
+may_run = require("actions:run")
+"""Admits a caller that may run actions (also used by ``http.fast``'s run route)."""
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 Lister = Annotated[Principal, Depends(require("actions:list"))]
-MayRun = Annotated[Principal, Depends(require("actions:run"))]
-Name = Annotated[str, Path(min_length=1, max_length=64)]
+MayRun = Annotated[Principal, Depends(may_run)]
+# The run route's limits; ``http.fast`` validates with these same declarations.
+NAME_MAX = 64
+SESSION_ID_MAX = 64
+SESSION_HEADER = "X-Aileron-Session-Id"
+Name = Annotated[str, Path(min_length=1, max_length=NAME_MAX)]
 SessionHeader = Annotated[
-    str | None, Header(alias="X-Aileron-Session-Id", max_length=64, include_in_schema=True)
+    str | None, Header(alias=SESSION_HEADER, max_length=SESSION_ID_MAX, include_in_schema=True)
 ]
 RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": RunPending, "description": "Waiting for a human's approval"},

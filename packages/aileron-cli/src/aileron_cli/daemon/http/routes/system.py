@@ -19,6 +19,8 @@ from aileron_cli.daemon.store.sessions import SessionStore
 from aileron_cli.daemon.store.vault import VaultService
 
 router = APIRouter()
+admin_caller = require(ADMIN)
+"""Admits the human (also used by ``http.fast``'s status route)."""
 
 
 @router.get("/health", response_model=Health, tags=["system"])
@@ -36,7 +38,7 @@ async def status(
     connectors: deps.Connectors,
     bindings: deps.Bindings,
     notices: deps.Notices,
-    _: Annotated[Principal, Depends(require(ADMIN))],
+    _: Annotated[Principal, Depends(admin_caller)],
 ) -> Status:
     """Version, pid, vault state and counts of what the daemon holds."""
     return current_status(process, vault, sessions, actions, connectors, bindings, notices)
@@ -51,7 +53,7 @@ def current_status(
     bindings: BindingStore,
     notices: AuditNotices,
 ) -> Status:
-    """The daemon's status now (also answered by ``fast_routes`` before FastAPI's router)."""
+    """The daemon's status now (also answered by ``http.fast``, first in the app's router)."""
     now = datetime.now(UTC)
     return Status(
         version=process.version,
