@@ -14,8 +14,8 @@ PROVIDERS: tuple[Provider, ...] = ("openai", "anthropic")
 # URL: OpenAI clients add ``/responses`` (etc.) to a base that already ends in ``/v1``;
 # Anthropic clients add ``/v1/messages`` themselves.
 _GATEWAY_PATHS: dict[Provider, str] = {
-    "openai": "daemon/gateway/openai/v1",
-    "anthropic": "daemon/gateway/anthropic",
+    "openai": "gateway/openai/v1",
+    "anthropic": "gateway/anthropic",
 }
 
 # Where an agent that keeps its own credential in ``Authorization``/``x-api-key`` presents its
