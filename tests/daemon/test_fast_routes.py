@@ -60,6 +60,8 @@ RUN_CASES: list[tuple[str, str, dict[str, str], bytes | None]] = [
     ("a name too long", f"/v1/actions/{'n' * (NAME_MAX + 1)}/run", JSON, b"{}"),
     ("undecodable JSON", "/v1/actions/nope/run", JSON, b'{"args": '),
     ("a JSON array", "/v1/actions/nope/run", JSON, b"[]"),
+    ("a body that is not UTF-8", "/v1/actions/nope/run", JSON, b"\x91\x02"),
+    ("JSON nested too deep", "/v1/actions/nope/run", JSON, b"[" * 100_000),
     ("an unknown key", "/v1/actions/nope/run", JSON, b'{"args": {}, "extra": 1}'),
     ("args not an object", "/v1/actions/nope/run", JSON, b'{"args": [1]}'),
     ("no body", "/v1/actions/nope/run", JSON, None),

@@ -30,6 +30,7 @@ from typing import Annotated, Any, TypeVar, get_args
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -133,7 +134,8 @@ async def gateway(request: Request) -> Response:
 
 def _json_body(request: Request, raw: bytes) -> Any:
     """The body as FastAPI hands it to validation: absent (``_MISSING``), the decoded JSON of a
-    JSON content type, or else the bytes; undecodable JSON is FastAPI's ``json_invalid``."""
+    JSON content type, or else the bytes; undecodable JSON is FastAPI's ``json_invalid``, a body
+that fails to decode otherwise FastAPI's 400."""
     if not raw:
         return _MISSING
     content_type = request.headers.get("content-type")
@@ -154,6 +156,8 @@ def _json_body(request: Request, raw: bytes) -> Any:
             ],
             body=error.doc,
         ) from error
+    except Exception as error:  # not UTF-8, too deep: FastAPI's answer to any other failure
+        raise HTTPException(400, "There was an error parsing the body") from error
 
 
 def _is_json(content_type: str) -> bool:
