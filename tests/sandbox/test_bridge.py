@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +28,8 @@ def test_entry_starts_the_bridge_then_execs_the_agent() -> None:
     assert command == (
         "sh",
         "-c",
-        'node "$0" --background || exit 125; exec "$@"',
+        'r=$(node "$0" --ready-fd 3 3>&1 >/dev/null </dev/null &); [ "$r" = ready ] || exit 125;'
+        ' exec "$@"',
         "/opt/aileron/bridge.js",
         "codex",
         "-c",
@@ -239,3 +242,119 @@ def test_bridge_refuses_to_start_without_the_api_socket_or_a_free_port(short_dir
     api.close()
     assert busy.returncode == 1
     assert "cannot listen" in busy.stderr
+
+
+def _run_entry(agent: list[str], api: str, egress: str) -> subprocess.CompletedProcess[str]:
+    """The container's entry on this host: ``sh -c ENTRY bridge.js AGENT…`` with the bridge's
+    routes from the environment (as in a container, where they are the defaults); stderr
+    through a file, which the bridge left running keeps open."""
+    import tempfile
+
+    source = Path(bridge.__file__).with_name("bridge.js")
+    env = dict(os.environ, AILERON_BRIDGE_API=api, AILERON_BRIDGE_EGRESS=egress)
+    with tempfile.TemporaryFile("w+") as stderr:
+        done = subprocess.run(
+            [*bridge.entry_command(agent)[:3], str(source), *agent],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        stderr.seek(0)
+        return subprocess.CompletedProcess(done.args, done.returncode, done.stdout, stderr.read())
+
+
+def _stop_entry_bridge(api: str) -> None:
+    """End the bridge an entry started with ``AILERON_BRIDGE_API=api`` (found by its env)."""
+    marker = f"AILERON_BRIDGE_API={api}".encode()
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"bridge.js" in cmdline and marker in environ:
+            os.kill(int(proc.name), 15)
+
+
+def _bridge_pid(api: str) -> int:
+    marker = f"AILERON_BRIDGE_API={api}".encode()
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"bridge.js" in cmdline and marker in environ:
+            return int(proc.name)
+    raise AssertionError(f"no bridge with {marker!r}")
+
+
+# The agent of the entry tests: connects to the API port at once (no retry) and prints what
+# the Unix socket behind it answered.
+FIRST_REQUEST = """
+import socket, sys
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as conn:
+    conn.sendall(b"first")
+    conn.shutdown(socket.SHUT_WR)
+    answer = b""
+    while chunk := conn.recv(65536):
+        answer += chunk
+print(answer.decode())
+"""
+
+
+@needs_node
+def test_entry_execs_the_agent_only_once_the_bridge_listens(short_dir: Path) -> None:
+    """The agent's very first connection, made at once, reaches the socket: the entry waited
+    for the bridge's ports before exec'ing it."""
+    api = UnixEcho(short_dir / "api.sock")
+    route = f"{_free_port()}:{api.path}"
+    port = route.partition(":")[0]
+    try:
+        done = _run_entry(
+            [sys.executable, "-c", FIRST_REQUEST, port], route, f"{_free_port()}:/no.sock"
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "got:first\n"
+    finally:
+        _stop_entry_bridge(route)
+        api.close()
+
+
+@needs_node
+def test_entry_exits_125_without_the_agent_when_the_bridge_cannot_start(
+    short_dir: Path,
+) -> None:
+    """No api.sock: the bridge says why, the entry exits 125 and the agent never runs."""
+    ran = short_dir / "agent-ran"
+    done = _run_entry(
+        ["sh", "-c", f"touch {ran}"],
+        f"{_free_port()}:{short_dir / 'api.sock'}",
+        f"{_free_port()}:/no.sock",
+    )
+    assert done.returncode == 125
+    assert "api.sock does not exist" in done.stderr
+    assert not ran.exists()
+
+
+@needs_node
+def test_entry_bridge_ignores_the_terminal_signals(short_dir: Path) -> None:
+    """Ctrl-C, Ctrl-\\, Ctrl-Z and a hang-up are the agent's: the bridge, in the agent's
+    process group, neither stops nor ends on them and keeps forwarding."""
+    api = UnixEcho(short_dir / "api.sock")
+    route = f"{_free_port()}:{api.path}"
+    try:
+        done = _run_entry(["true"], route, f"{_free_port()}:/no.sock")
+        assert done.returncode == 0, done.stderr
+        pid = _bridge_pid(route)
+        for number in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGHUP):
+            os.kill(pid, number)
+        assert _exchange(int(route.partition(":")[0]), b"still") == b"got:still"
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        assert state != "T"
+    finally:
+        _stop_entry_bridge(route)
+        api.close()

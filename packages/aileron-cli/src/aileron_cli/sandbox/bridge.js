@@ -4,14 +4,17 @@
 // and the LLM gateway) and 127.0.0.1:3128 to /run/aileron/egress.sock (the egress proxy), byte
 // for byte, both ways, half-close included. Node only, no dependencies.
 //
-//   node bridge.js [--background] [--api PORT:SOCKET] [--egress PORT:SOCKET]
+//   node bridge.js [--ready-fd FD | --background] [--api PORT:SOCKET] [--egress PORT:SOCKET]
 //
 // Each route also comes from the environment (AILERON_BRIDGE_API, AILERON_BRIDGE_EGRESS), else
 // its default. The API route is required; the egress route is skipped when its socket does not
-// exist (the session has no egress proxy). With --background the bridge starts itself as a
-// detached process (out of the terminal's process group, so Ctrl-C reaches the agent only),
-// waits until every port accepts connections and exits 0; it exits 1 if the bridge could not
-// start. The container's entry runs it that way before it execs the agent.
+// exist (the session has no egress proxy). With --ready-fd the bridge writes "ready\n" to FD and
+// closes it once every port accepts connections (it exits 1 before that if it cannot start, so
+// FD closes without "ready"); the container's entry starts it that way in the background and
+// waits for that line before it execs the agent (one node start-up on the launch's path).
+// Terminal signals (Ctrl-C, Ctrl-\, Ctrl-Z) and hang-ups are ignored: they are the agent's.
+// With --background the bridge starts itself as a detached process (its own session), waits
+// until every port accepts connections and exits 0; it exits 1 if the bridge could not start.
 "use strict";
 
 const fs = require("fs");
@@ -29,11 +32,15 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const options = { background: false, routes: {} };
+  const options = { background: false, readyFd: null, routes: {} };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--background") options.background = true;
-    else if (arg === "--api" || arg === "--egress") {
+    else if (arg === "--ready-fd") {
+      const fd = Number(argv[++i]);
+      if (!Number.isInteger(fd) || fd < 3) fail("--ready-fd needs a file descriptor >= 3");
+      options.readyFd = fd;
+    } else if (arg === "--api" || arg === "--egress") {
       if (i + 1 >= argv.length) fail(`${arg} needs PORT:SOCKET`);
       options.routes[arg.slice(2)] = argv[++i];
     } else fail(`unknown argument ${JSON.stringify(arg)}`);
@@ -86,11 +93,17 @@ async function serve(options) {
   const egress = route("egress", options.routes.egress);
   if (fs.existsSync(egress.path)) routes.push(egress);
   if (!fs.existsSync(routes[0].path)) fail(`${routes[0].path} does not exist`);
-  for (const signal of ["SIGINT", "SIGHUP", "SIGQUIT", "SIGPIPE"]) process.on(signal, () => {});
+  for (const signal of ["SIGINT", "SIGHUP", "SIGQUIT", "SIGPIPE", "SIGTSTP"]) {
+    process.on(signal, () => {});
+  }
   try {
     await Promise.all(routes.map(listen));
   } catch (error) {
     fail(`cannot listen: ${error.message}`);
+  }
+  if (options.readyFd !== null) {
+    fs.writeSync(options.readyFd, "ready\n");
+    fs.closeSync(options.readyFd);
   }
   if (process.send) {
     process.send("ready");

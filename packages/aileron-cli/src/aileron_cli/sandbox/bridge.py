@@ -4,7 +4,8 @@ The container runs with ``--network none``. The daemon serves this session's lis
 (``api.sock``) and egress proxy (``egress.sock``) as Unix sockets in the session's run folder,
 mounted at :data:`RUN_DIR`; the shipped ``bridge.js``, mounted read-only at
 :data:`BRIDGE_FILE`, forwards the loopback ports agents speak TCP to onto them, and is started
-by the container's entry command before the agent (:func:`entry_command`).
+by the container's entry command before the agent (:func:`entry_command`), which waits until
+the bridge's ports accept.
 """
 
 from __future__ import annotations
@@ -30,9 +31,15 @@ EGRESS_PORT = 3128
 API_URL = f"http://127.0.0.1:{API_PORT}/v1"
 PROXY_URL = f"http://127.0.0.1:{EGRESS_PORT}"
 NO_PROXY = "127.0.0.1,localhost"
-ENTRY = 'node "$0" --background || exit 125; exec "$@"'
-"""The container's entry: start the bridge (it returns once its ports accept), then become
-the agent. Exit 125 when the bridge cannot start (as an engine does for its own failures)."""
+ENTRY = (
+    'r=$(node "$0" --ready-fd 3 3>&1 >/dev/null </dev/null &); [ "$r" = ready ] || exit 125;'
+    ' exec "$@"'
+)
+"""The container's entry: start the bridge in the background and wait for the ``ready`` line
+it writes once its ports accept (the command substitution ends when the bridge closes that
+pipe: after the line, or at its exit if it cannot start), then become the agent. Exit 125 when
+the bridge cannot start (as an engine does for its own failures). One node start-up before
+the agent (``--background`` took two: a launcher and the detached bridge)."""
 
 
 def bridge_source() -> bytes:
