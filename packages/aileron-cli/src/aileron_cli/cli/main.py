@@ -32,24 +32,29 @@ def _print_version(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the whole command tree (cheap: no command module imports anything heavy)."""
-    import argparse
+COMMANDS = (
+    "status",
+    "daemon",
+    "vault",
+    "connector",
+    "action",
+    "binding",
+    "approval",
+    "enclave",
+    "launch",
+    "sandbox",
+    "sessions",
+    "audit",
+)
+"""The commands in ``--help`` order; each is registered by ``aileron_cli.cli.<name>``."""
 
-    from aileron_cli.cli import (
-        action,
-        approval,
-        audit,
-        binding,
-        connector,
-        daemon,
-        enclave,
-        launch,
-        sandbox,
-        sessions,
-        status,
-        vault,
-    )
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the command tree: all of it, or with ``only`` (one of :data:`COMMANDS`) just that
+    command's branch (~0.1 s less for a command that runs: the other modules are not imported
+    and their parsers not built; the branch parses and prints its help as in the whole tree)."""
+    import argparse
+    import importlib
 
     parser = argparse.ArgumentParser(
         prog="aileron",
@@ -60,21 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     version = subparsers.add_parser("version", help="Print the version of aileron.")
     version.set_defaults(handler=_print_version)
-    for module in (
-        status,
-        daemon,
-        vault,
-        connector,
-        action,
-        binding,
-        approval,
-        enclave,
-        launch,
-        sandbox,
-        sessions,
-        audit,
-    ):
-        module.register(subparsers)
+    for name in COMMANDS if only is None else (only,):
+        importlib.import_module(f"aileron_cli.cli.{name}").register(subparsers)
     return parser
 
 
@@ -88,11 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from aileron_cli.cli.errors import EXIT_USAGE, report
     from aileron_core.errors import AileronError
 
-    parser = build_parser()
+    parser = build_parser(args[0] if args and args[0] in COMMANDS else None)
     namespace = parser.parse_args(args)
     handler = getattr(namespace, "handler", None)
     if handler is None:
-        parser.print_help(sys.stderr)
+        build_parser().print_help(sys.stderr)
         return EXIT_USAGE
     try:
         code: int = handler(namespace)
