@@ -108,46 +108,64 @@ def cache_path(home: Path) -> Path:
     return home / "sandbox" / "checks.json"
 
 
-def _warn(path: Path, why: str) -> None:
-    print(
-        f"aileron: warning: ignoring {path} ({why}); the sandbox check runs again",
-        file=sys.stderr,
-    )
+def _warn(path: Path, why: str, then: str) -> None:
+    print(f"aileron: warning: ignoring {path} ({why}); {then}", file=sys.stderr)
 
 
-def _load(path: Path) -> dict[str, dict[str, Any]]:
-    """The recorded passes by digest; ``{}`` (with a warning) for a file not to trust."""
+def load_entries(path: Path, section: str, what: str, then: str) -> dict[str, dict[str, Any]]:
+    """The ``section`` table of a private cache file of this :data:`FORMAT` (``what`` it is,
+    for the warning); ``{}`` for a missing file, and with a warning ending in ``then`` for a
+    file not to trust: a symbolic link, not a regular file, not a 0600 file of this user, not
+    JSON, not this format."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return {}
     except OSError as error:
-        _warn(path, "a symbolic link" if error.errno == errno.ELOOP else str(error.strerror))
+        why = "a symbolic link" if error.errno == errno.ELOOP else str(error.strerror)
+        _warn(path, why, then)
         return {}
     with os.fdopen(fd, "rb") as handle:
         found = os.fstat(handle.fileno())
         if not stat.S_ISREG(found.st_mode):
-            _warn(path, "not a regular file")
+            _warn(path, "not a regular file", then)
             return {}
         if found.st_uid != os.geteuid() or found.st_mode & 0o077:
-            _warn(path, "not a 0600 file of this user")
+            _warn(path, "not a 0600 file of this user", then)
             return {}
         data = handle.read()
     try:
         document = json.loads(data)
     except ValueError:
-        _warn(path, "not valid JSON")
+        _warn(path, "not valid JSON", then)
         return {}
-    passes = document.get("passes") if isinstance(document, dict) else None
+    entries = document.get(section) if isinstance(document, dict) else None
     if (
         not isinstance(document, dict)
         or document.get("format") != FORMAT
-        or not isinstance(passes, dict)
-        or not all(isinstance(entry, dict) for entry in passes.values())
+        or not isinstance(entries, dict)
+        or not all(isinstance(entry, dict) for entry in entries.values())
     ):
-        _warn(path, "not a sandbox check cache of this format")
+        _warn(path, f"not {what} of this format", then)
         return {}
-    return passes
+    return entries
+
+
+def store_entries(path: Path, section: str, entries: dict[str, dict[str, Any]]) -> None:
+    """Write ``entries`` as the ``section`` of a private cache file (0600 in 0700 folders,
+    atomically)."""
+    from aileron_core.fileio import atomic_write
+    from aileron_core.paths import ensure_private_dir
+
+    ensure_private_dir(path.parent.parent)
+    ensure_private_dir(path.parent)
+    document = {"format": FORMAT, section: entries}
+    atomic_write(path, (json.dumps(document, indent=1, sort_keys=True) + "\n").encode())
+
+
+def _load(path: Path) -> dict[str, dict[str, Any]]:
+    """The recorded passes by digest; ``{}`` (with a warning) for a file not to trust."""
+    return load_entries(path, "passes", "a sandbox check cache", "the sandbox check runs again")
 
 
 @attrs.define
@@ -192,13 +210,6 @@ class CheckCache:
             self._store()
 
     def _store(self) -> None:
-        from aileron_core.fileio import atomic_write
-        from aileron_core.paths import ensure_private_dir
-
-        ensure_private_dir(self.path.parent.parent)
-        ensure_private_dir(self.path.parent)
         newest = sorted(self.passes.items(), key=lambda item: str(item[1].get("checked_at")))
         self.passes = dict(newest[-MAX_ENTRIES:])
-        document = {"format": FORMAT, "passes": self.passes}
-        text = json.dumps(document, indent=1, sort_keys=True) + "\n"
-        atomic_write(self.path, text.encode())
+        store_entries(self.path, "passes", self.passes)

@@ -40,6 +40,11 @@ class Engine:
     path: str
     """Absolute path of its CLI."""
     version: str
+    daemonless: bool = False
+    """Whether the version is the CLI's own (podman without a remote service): then the CLI's
+    file identifies the engine, and its probe can be remembered
+    (:mod:`aileron_cli.sandbox.probe_cache`). A server's version (docker, remote podman) can
+    change under the same CLI."""
 
     @property
     def call(self) -> tuple[str, ...]:
@@ -79,12 +84,11 @@ def probe(name: EngineName, env: Mapping[str, str]) -> Engine | str:
     if done.returncode != 0:
         return f"{name}: {first_line(done.stderr) or 'does not answer'}"
     # docker answers for its server; podman (no server of its own) for itself.
-    version = _version(done.stdout, "Server") or (
-        _version(done.stdout, "Client") if name == "podman" else None
-    )
+    server = _version(done.stdout, "Server")
+    version = server or (_version(done.stdout, "Client") if name == "podman" else None)
     if version is None:
         return f"{name}: its engine did not answer `{name} version`"
-    return Engine(name=name, path=path, version=version)
+    return Engine(name=name, path=path, version=version, daemonless=server is None)
 
 
 def _version(output: str, part: str) -> str | None:

@@ -1,6 +1,7 @@
 """``aileron launch --sandbox=auto|docker|podman``: the agent in a container (SPEC §11).
 
-Before anything starts: the engine is probed, the image prepared, the agent's tools generated
+Before anything starts: the engine is probed (podman's answer is remembered,
+:mod:`aileron_cli.sandbox.probe_cache`), the image prepared, the agent's tools generated
 (``aileron-shims``). Then a session is registered with its own listener (the only way the
 container reaches the daemon; it refuses the master token), the tools and an env file are
 written to a private temporary directory, the pre-run check runs in a container with the same
@@ -28,7 +29,7 @@ from aileron_cli.launch.environment import agent_environment
 from aileron_cli.launch.errors import SandboxCheckFailed, ToolsUnavailable
 from aileron_cli.launch.host import end_session, keyed_providers, refuse_secrets, run
 from aileron_cli.launch.routing import SESSION_TOKEN_HEADER, Provider, llm_base_url
-from aileron_cli.sandbox import bridge, images
+from aileron_cli.sandbox import bridge, images, probe_cache
 from aileron_cli.sandbox.check_cache import CheckCache, CheckKey, check_key
 from aileron_cli.sandbox.config import SandboxConfig, load_sandbox_config
 from aileron_cli.sandbox.container import (
@@ -47,7 +48,7 @@ from aileron_cli.sandbox.container import (
     run_argv,
     writable_tmpfs,
 )
-from aileron_cli.sandbox.engine import Engine, detect, first_line
+from aileron_cli.sandbox.engine import Engine, first_line
 from aileron_cli.sandbox.instructions import PROFILE_FILE, agent_arguments, profile_script
 from aileron_core.paths import Layout
 
@@ -83,16 +84,18 @@ def prepare(
     policy: images.BuildPolicy,
     image: str | None,
 ) -> SandboxPlan:
-    """Everything that can be refused before the daemon is asked for a session."""
-    settings = load_sandbox_config(Layout().config)
-    engine = detect(mode, env)
-    prepared = images.prepare(
-        engine,
-        agent.name,
-        agent.command,
-        image=image,
-        policy=policy,
-        options=images.build_options(agent.name, env, pins=settings.pins),
+    """Everything that can be refused before the daemon is asked for a session. The engine's
+    probe is remembered for podman (:mod:`aileron_cli.sandbox.probe_cache`)."""
+    layout = Layout()
+    settings = load_sandbox_config(layout.config)
+    options = images.build_options(agent.name, env, pins=settings.pins)
+    engine, prepared = probe_cache.prepare_with_engine(
+        mode,
+        env,
+        layout.home,
+        lambda engine: images.prepare(
+            engine, agent.name, agent.command, image=image, policy=policy, options=options
+        ),
     )
     return SandboxPlan(agent=agent, engine=engine, image=prepared, args=args, settings=settings)
 
