@@ -33,6 +33,9 @@ from aileron_core.fileio import exclusive_lock
 from aileron_core.paths import SECRET_FILE_MODE, Layout
 
 SPAWN_BUDGET_S = 5.0
+SPAWN_POLL_S = 0.005
+"""How often a spawning client looks for the new daemon's ``daemon.json`` (a missing file
+costs a failed ``open``; the wait is the first ``aileron status``'s, B3)."""
 STOP_BUDGET_S = 10.0
 LOG_KEEP = 3
 LOG_ROTATE_BYTES = 1 << 20
@@ -183,7 +186,7 @@ def spawn(layout: Layout, *, auto_spawned: bool) -> DaemonInfo:
         info = read_daemon_info(layout.daemon_json)
         if info is not None and info.pid == child.pid and probe(info) is not None:
             return info
-        time.sleep(0.02)
+        time.sleep(SPAWN_POLL_S)
     raise DaemonStartFailed(
         f"the daemon did not answer within {SPAWN_BUDGET_S:.0f} s", hint=f"see {layout.daemon_log}"
     )
