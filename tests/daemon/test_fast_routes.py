@@ -106,6 +106,23 @@ def test_a_run_is_answered_as_fastapi_answers_it(
     assert answers[0][0] in (404, 422), answers[0]
 
 
+@pytest.mark.parametrize("first_too_long", [False, True])
+def test_a_repeated_session_header_is_judged_as_fastapi_judges_it(
+    both: tuple[TestClient, TestClient], first_too_long: bool
+) -> None:
+    """With two ``X-Aileron-Session-Id`` headers both routes judge the first one: one too long
+    in first place is a 422, in second place it is ignored."""
+    values = ["s" * (SESSION_ID_MAX + 1), "ok"]
+    if not first_too_long:
+        values.reverse()
+    headers = [("content-type", "application/json")] + [(SESSION_HEADER, v) for v in values]
+    answers = [
+        _answer(c.post("/v1/actions/nope/run", content=b"{}", headers=headers)) for c in both
+    ]
+    assert answers[0] == answers[1]
+    assert answers[0][0] == (422 if first_too_long else 404)
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [(b'{"args": {}}', 401), (b'{"args": [1]}', 401), (b'{"args": ', 422)],
