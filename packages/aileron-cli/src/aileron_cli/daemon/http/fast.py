@@ -134,8 +134,8 @@ async def gateway(request: Request) -> Response:
 
 def _json_body(request: Request, raw: bytes) -> Any:
     """The body as FastAPI hands it to validation: absent (``_MISSING``), the decoded JSON of a
-    JSON content type, or else the bytes; undecodable JSON is FastAPI's ``json_invalid``, a body
-that fails to decode otherwise FastAPI's 400."""
+    JSON content type, or else the bytes; undecodable JSON is FastAPI's ``json_invalid``, a
+    body that fails to decode otherwise FastAPI's 400."""
     if not raw:
         return _MISSING
     content_type = request.headers.get("content-type")
