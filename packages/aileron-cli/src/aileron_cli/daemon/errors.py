@@ -66,6 +66,22 @@ class DaemonError(AileronError):
         self.retriable = retriable
 
 
+class Refusal(DaemonError):
+    """A refusal whose ``reason`` goes into the audit record of what was refused."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        reason: str,
+        hint: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(code, message, hint=hint, details=details)
+        self.reason = reason
+
+
 def install_error_handlers(app: Starlette) -> None:
     """Answer every failure with the error envelope (:mod:`aileron_core.http_errors`)."""
     http_errors.install_error_handlers(

@@ -19,13 +19,11 @@ No session token at all, or tokens of two different sessions, → 401. Every ref
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import attrs
 from starlette.datastructures import Headers
 
 from aileron_cli.daemon.access.tokens import Principal, TokenRegistry
-from aileron_cli.daemon.errors import DaemonError
+from aileron_cli.daemon.errors import Refusal
 
 SESSION_HEADER = "x-aileron-session-token"
 CREDENTIAL_HEADERS = ("authorization", "x-api-key")
@@ -37,20 +35,8 @@ KEY_HINT = (
 )
 
 
-class GatewayRefused(DaemonError):
+class GatewayRefused(Refusal):
     """The gateway will not forward this request; ``reason`` goes into ``gateway.refused``."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        reason: str,
-        hint: str | None = None,
-        details: Mapping[str, object] | None = None,
-    ) -> None:
-        super().__init__(code, message, hint=hint, details=details)
-        self.reason = reason
 
 
 @attrs.frozen

@@ -14,10 +14,8 @@ the gateway audits and renders in its provider's error shape.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from aileron_cli.daemon.enclave.service import EnclaveService, Escrowed
-from aileron_cli.daemon.errors import DaemonError
+from aileron_cli.daemon.errors import DaemonError, Refusal
 from aileron_cli.daemon.store.bindings import Binding, BindingStore
 from aileron_cli.daemon.store.vault import VaultService
 from aileron_core.connectors import ConnectorSpec
@@ -27,20 +25,8 @@ from aileron_core.vault import EntryNotFound, VaultLocked
 __all__ = ["CredentialResolver", "CredentialUnavailable", "header_safe"]
 
 
-class CredentialUnavailable(DaemonError):
+class CredentialUnavailable(Refusal):
     """A binding's secret cannot be used now; ``reason`` says why, for the audit."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        reason: str,
-        hint: str | None = None,
-        details: Mapping[str, object] | None = None,
-    ) -> None:
-        super().__init__(code, message, hint=hint, details=details)
-        self.reason = reason
 
 
 def header_safe(value: bytes) -> str | None:
