@@ -266,9 +266,10 @@ def _run_entry(agent: list[str], api: str, egress: str) -> subprocess.CompletedP
         return subprocess.CompletedProcess(done.args, done.returncode, done.stdout, stderr.read())
 
 
-def _stop_entry_bridge(api: str) -> None:
-    """End the bridge an entry started with ``AILERON_BRIDGE_API=api`` (found by its env)."""
+def _bridge_pids(api: str) -> list[int]:
+    """The bridges an entry started with ``AILERON_BRIDGE_API=api`` (found by their env)."""
     marker = f"AILERON_BRIDGE_API={api}".encode()
+    found = []
     for proc in Path("/proc").iterdir():
         try:
             cmdline = (proc / "cmdline").read_bytes()
@@ -276,20 +277,20 @@ def _stop_entry_bridge(api: str) -> None:
         except OSError:
             continue
         if b"bridge.js" in cmdline and marker in environ:
-            os.kill(int(proc.name), 15)
+            found.append(int(proc.name))
+    return found
+
+
+def _stop_entry_bridge(api: str) -> None:
+    """End the bridge an entry started with ``AILERON_BRIDGE_API=api``."""
+    for pid in _bridge_pids(api):
+        os.kill(pid, 15)
 
 
 def _bridge_pid(api: str) -> int:
-    marker = f"AILERON_BRIDGE_API={api}".encode()
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-            environ = (proc / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"bridge.js" in cmdline and marker in environ:
-            return int(proc.name)
-    raise AssertionError(f"no bridge with {marker!r}")
+    pids = _bridge_pids(api)
+    assert pids, f"no bridge with AILERON_BRIDGE_API={api}"
+    return pids[0]
 
 
 # The agent of the entry tests: connects to the API port at once (no retry) and prints what
