@@ -77,6 +77,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "invalid_action_manifest": 422,
     "invalid_arguments": 422,
     "invalid_binding_name": 422,
+    "invalid_exposure": 422,
     "template_error": 422,
     "digest_mismatch": 422,
     "connector_not_found": 404,
