@@ -125,3 +125,43 @@ def self_signed(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+BROKER_IMAGE = "localhost/aileron-test-broker:latest"
+"""The brokered-credentials tests' image (#19): the Node base plus git, the stand-in as codex."""
+
+
+def ensure_broker_image() -> str:
+    """The brokered-credentials tests' image, built (or confirmed current) now."""
+    podman_build("broker.Containerfile", BROKER_IMAGE, BASE_IMAGE=ensure_node_base())
+    return BROKER_IMAGE
+
+
+def _image_id(engine: str, image: str) -> str:
+    done = subprocess.run(
+        [engine, "image", "inspect", "--format", "{{.Id}}", image],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip().removeprefix("sha256:")
+
+
+def load_into_docker(image: str, tag: str) -> str:
+    """The podman ``image`` in docker as ``tag`` (docker cannot build here): ``podman save |
+    docker load``, skipped while docker already holds that very image under ``tag``."""
+    wanted = _image_id("podman", image)
+    if _image_id("docker", tag) != wanted:
+        with subprocess.Popen(["podman", "save", image], stdout=subprocess.PIPE) as save:
+            load = subprocess.run(
+                ["docker", "load", "--quiet"], stdin=save.stdout, capture_output=True, text=True
+            )
+        if save.returncode != 0 or load.returncode != 0:
+            raise RuntimeError(f"loading {image} into docker failed: {load.stderr}")
+        loaded = load.stdout.strip().rpartition("Loaded image: ")[2]
+        subprocess.run(["docker", "tag", loaded, tag], capture_output=True, check=True)
+        if loaded != tag:
+            subprocess.run(["docker", "rmi", loaded], capture_output=True, check=False)
+    if _image_id("docker", tag) != wanted:
+        raise RuntimeError(f"docker's {tag} is not podman's {image}")
+    return tag
