@@ -11,6 +11,13 @@ container, where a bridge exposes it as ``HTTP(S)_PROXY``). It speaks just enoug
 - anything else (an origin-form target, ``https://`` without CONNECT, a method not proxied, a
   malformed or oversized head) → 400 or 405 with a one-line reason.
 
+Brokered credentials (issue #19): with a :class:`~.broker.Broker`, a ``CONNECT`` to a host and
+port a binding is exposed to is answered 200 and handed to :meth:`Broker.serve
+<.broker.Broker.serve>` (TLS terminated with the session's CA, ``ca.pem`` next to the socket);
+a head carrying a session's sentinel for a host its binding is not exposed to is refused (403,
+``egress.sentinel_misuse``). ``pins`` (``[sandbox.resolve]``) make a name resolve to the
+address the user gave, which is then allowed even when loopback.
+
 Policy (:class:`EgressPolicy`): default deny; an allowed name is resolved once, here, and the
 connection goes to the resolved addresses, so a name that changes its answer between the check
 and the connection (DNS rebinding) gains nothing. A loopback, link-local or unspecified address
@@ -26,11 +33,13 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -38,9 +47,14 @@ from aileron_cli.sandbox.config import AllowEntry, normalize_host
 from aileron_core.paths import Layout
 from aileron_core.unix_sockets import bind_unix, remove_socket
 
+if TYPE_CHECKING:
+    from aileron_cli.daemon.egress.broker import Broker
+
 log = logging.getLogger("aileron.daemon")
 
 SOCKET_NAME = "egress.sock"
+CA_FILE = "ca.pem"
+"""The session CA's certificate, next to the socket while a broker serves (public, 0644)."""
 MAX_HEAD_BYTES = 16 << 10
 """The most a request head (request line and headers) may take."""
 HEAD_TIMEOUT_S = 30.0
@@ -59,6 +73,7 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "te", "trailer", "upgrade"}
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
+NO_PINS: Mapping[str, IPAddress] = MappingProxyType({})
 EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Records one audit event (``egress.allowed``/``egress.denied``) of the proxy's session."""
 
@@ -284,10 +299,14 @@ class EgressProxy:
         *,
         resolver: Resolver = resolve,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
+        broker: Broker | None = None,
+        pins: Mapping[str, IPAddress] = NO_PINS,
     ) -> None:
         self.session_id = session_id
         self.path = path
         self.policy = policy
+        self.broker = broker
+        self.pins = dict(pins)
         self._sink = sink
         self._resolver = resolver
         self._idle = idle_timeout_s
@@ -299,6 +318,11 @@ class EgressProxy:
     def allow(self) -> list[str]:
         return [str(entry) for entry in self.policy.entries]
 
+    @property
+    def ca_file(self) -> Path | None:
+        """Where the session CA's certificate is, when a broker serves."""
+        return self.path.parent / CA_FILE if self.broker is not None else None
+
     async def start(self) -> None:
         """Listen on :attr:`path` (0600, in a 0700 folder; an old socket there is replaced)."""
         sock = bind_unix(self.path, private_folders=2)  # run/ and run/<session>
@@ -306,10 +330,30 @@ class EgressProxy:
             self._server = await asyncio.start_unix_server(
                 self._handle, sock=sock, limit=MAX_HEAD_BYTES
             )
+            if self.ca_file is not None and self.broker is not None:
+                self._write_ca(self.ca_file, self.broker.ca_pem)
         except BaseException:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
             sock.close()
+            self._remove_ca()
             remove_socket(self.path, prune_folder=True)
             raise
+
+    @staticmethod
+    def _write_ca(path: Path, pem: bytes) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        try:
+            os.fchmod(fd, 0o644)
+            os.write(fd, pem)
+        finally:
+            os.close(fd)
+
+    def _remove_ca(self) -> None:
+        if self.ca_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.ca_file.unlink()
 
     def close(self) -> None:
         """Stop accepting, remove the socket (and the run folder once empty), cut every open
@@ -317,7 +361,10 @@ class EgressProxy:
         if self._server is not None:
             self._server.close()
             self._server = None
+        self._remove_ca()
         remove_socket(self.path, prune_folder=True)
+        if self.broker is not None:
+            self.broker.close()
         for pipe in list(self._pipes):
             pipe.abort()
 
@@ -364,20 +411,52 @@ class EgressProxy:
             await self._refuse(pipe, _Refusal(400, "malformed", "not a valid host name"))
             return
         where = {"host": request.host, "port": request.port}
+        if self.broker is not None:
+            binding = self.broker.misuse(head, request.host, request.port)
+            if binding is not None:
+                await self._misuse(pipe, request, binding)
+                return
         if not self.policy.allows(request.host, request.port):
             await self._deny(pipe, request, "not in the allow-list")
             return
+        pinned = self.pins.get(request.host)
         try:
-            addresses = await self._resolver(request.host, request.port)
+            if pinned is not None:
+                addresses = [pinned]
+            else:
+                addresses = await self._resolver(request.host, request.port)
         except OSError as error:
             await self._failed(pipe, request, started, f"cannot resolve: {error}")
             return
-        usable = [a for a in addresses if self.policy.allows_address(a, request.port)]
+        usable = [
+            a for a in addresses if a == pinned or self.policy.allows_address(a, request.port)
+        ]
         if not usable:
             shown = ", ".join(str(a) for a in addresses) or "nothing"
             await self._deny(
                 pipe, request, f"resolves to {shown} (loopback, link-local or unspecified)"
             )
+            return
+        if (
+            request.method == "CONNECT"
+            and self.broker is not None
+            and self.broker.intercepts(request.host, request.port)
+        ):
+            pipe.client.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            try:  # no await before serve(): the agent's TLS hello follows the 200
+                pipe.bytes_up, pipe.bytes_down = await self.broker.serve(
+                    reader, pipe.client, request.host, request.port, usable
+                )
+            finally:
+                await self._event(
+                    "egress.allowed",
+                    **where,
+                    method=request.method,
+                    bytes_up=pipe.bytes_up,
+                    bytes_down=pipe.bytes_down,
+                    ms=round((time.monotonic() - started) * 1000),
+                    brokered=True,
+                )
             return
         upstream_reader: asyncio.StreamReader | None = None
         error_text = "no address"
@@ -465,6 +544,19 @@ class EgressProxy:
         )
         await self._event("egress.denied", host=request.host, port=request.port, reason=reason)
 
+    async def _misuse(self, pipe: _Pipe, request: _Request, binding: str) -> None:
+        """A sentinel sent toward a host its binding is not exposed to: 403, audited."""
+        reason = f"sentinel of {binding} is not exposed to {request.host}:{request.port}"
+        await self._event(
+            "egress.sentinel_misuse",
+            binding=binding,
+            host=request.host,
+            port=request.port,
+            method=request.method,
+            reason=reason,
+        )
+        await self._refuse(pipe, _Refusal(403, "misuse", f"blocked by Aileron: {reason}"))
+
     async def _failed(self, pipe: _Pipe, request: _Request, started: float, error: str) -> None:
         """Allowed, but the upstream could not be reached: 502, recorded as allowed."""
         await self._refuse(
@@ -500,17 +592,37 @@ class EgressProxies:
     def get(self, session_id: str) -> EgressProxy | None:
         return self._open.get(session_id)
 
+    def sink_for(self, session_id: str) -> EventSink:
+        """Where ``session_id``'s proxy records its events (a broker records through it too)."""
+        return self._sink(session_id)
+
     async def open(
-        self, session_id: str, entries: Sequence[AllowEntry]
+        self,
+        session_id: str,
+        entries: Sequence[AllowEntry],
+        *,
+        broker: Broker | None = None,
+        pins: Mapping[str, IPAddress] = NO_PINS,
     ) -> tuple[EgressProxy, bool]:
-        """Serve ``session_id``'s proxy allowing ``entries``; the proxy, and whether it is new
-        (an open one is returned as it is). The caller checks that the session is running."""
+        """Serve ``session_id``'s proxy allowing ``entries`` (brokering with ``broker``,
+        resolving the names of ``pins`` to their address); the proxy, and whether it is new
+        (an open one is returned as it is, and ``broker`` is then closed unused). The caller
+        checks that the session is running."""
         existing = self._open.get(session_id)
         if existing is not None:
+            if broker is not None and broker is not existing.broker:
+                broker.close()
             return existing, False
         unique = tuple(dict.fromkeys(entries))
         path = self._layout.run_dir(session_id) / SOCKET_NAME
-        proxy = EgressProxy(session_id, path, EgressPolicy(unique), self._sink(session_id))
+        proxy = EgressProxy(
+            session_id,
+            path,
+            EgressPolicy(unique),
+            self._sink(session_id),
+            broker=broker,
+            pins=pins,
+        )
         self._open[session_id] = proxy  # before any await: a concurrent call finds it
         try:
             await proxy.start()
