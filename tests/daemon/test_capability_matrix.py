@@ -89,6 +89,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/v1/bindings"): ADMIN,
     ("POST", "/v1/bindings"): ADMIN,
     ("POST", "/v1/bindings/{name}/escrow"): ADMIN,
+    ("PUT", "/v1/bindings/{name}/exposure"): ADMIN,
+    ("DELETE", "/v1/bindings/{name}/exposure"): ADMIN,
     ("GET", "/v1/bindings/{name}"): ADMIN,
     ("DELETE", "/v1/bindings/{name}"): ADMIN,
     ("GET", "/v1/approvals"): AGENT,  # a session lists its own approvals only

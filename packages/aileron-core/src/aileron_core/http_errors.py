@@ -87,6 +87,7 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "binding_not_found": 404,
     "binding_exists": 409,
     "binding_required": 412,
+    "binding_not_exposed": 412,
     "approval_not_found": 404,
     "approval_decided": 409,
     "approval_tampered": 409,

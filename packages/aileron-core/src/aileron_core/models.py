@@ -22,6 +22,15 @@ class SandboxInfo:
 
 
 @attrs.frozen
+class SessionExposure:
+    """A binding brokered to a sandboxed session (never its sentinel, never its secret)."""
+
+    binding: str
+    variable: str
+    hosts: tuple[str, ...]
+
+
+@attrs.frozen
 class Session:
     """One launch of an agent (SPEC §8)."""
 
@@ -38,6 +47,8 @@ class Session:
     """The ``aileron launch`` process that registered the session (its tree is the agent's)."""
     agent_process: ProcessRef | None = None
     """The agent's own process, as the launcher reported it."""
+    exposed: tuple[SessionExposure, ...] = ()
+    """The bindings its egress proxy brokered (``aileron launch --expose``, ADR 0028)."""
 
 
 ApprovalStatus = Literal["pending", "approved", "denied", "running", "succeeded", "failed"]

@@ -1,8 +1,11 @@
-"""``aileron binding add|list|show|revoke|escrow``: credentials that connectors use, by name."""
+"""``aileron binding add|list|show|revoke|escrow|expose|unexpose``: credentials that connectors
+use, by name, and that sandboxed sessions may have brokered by their egress proxy."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
+from typing import Any
 
 from aileron_cli.cli.common import (
     add_json_flag,
@@ -70,6 +73,51 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_passphrase_file(escrow)
     escrow.set_defaults(handler=_escrow)
+    expose = commands.add_parser(
+        "expose",
+        help="Let sandboxed sessions use a binding through their egress proxy.",
+        description=(
+            "A sandboxed session launched with `--expose NAME` (or `[sandbox] expose` in"
+            " config.toml) gets a sentinel in VAR instead of the secret; its egress proxy"
+            " swaps in the real secret on requests to the --host values only (and refuses the"
+            " sentinel anywhere else). By default the sentinel is replaced where it stands (a"
+            " header, or inside Basic credentials); --header or --basic set that header from a"
+            " template instead, {} standing for the secret."
+        ),
+        epilog=(
+            "example: aileron binding expose token/github/default --host github.com"
+            ' --host api.github.com --as GH_TOKEN --basic "x-access-token:{}"'
+        ),
+    )
+    expose.add_argument("name")
+    expose.add_argument(
+        "--host",
+        action="append",
+        dest="hosts",
+        required=True,
+        metavar="HOST[:PORT]",
+        help="an exact host name the secret may go to (repeatable; port 443 unless given)",
+    )
+    expose.add_argument(
+        "--as",
+        dest="variable",
+        required=True,
+        metavar="VAR",
+        help="the container variable that holds the sentinel, e.g. GH_TOKEN",
+    )
+    form = expose.add_mutually_exclusive_group()
+    form.add_argument(
+        "--header", metavar="TEMPLATE", help='set this header, e.g. "Authorization: Bearer {}"'
+    )
+    form.add_argument(
+        "--basic", metavar="TEMPLATE", help='set Basic credentials, e.g. "x-access-token:{}"'
+    )
+    expose.set_defaults(handler=_expose)
+    unexpose = commands.add_parser(
+        "unexpose", help="Stop brokering a binding to sandboxed sessions."
+    )
+    unexpose.add_argument("name")
+    unexpose.set_defaults(handler=_unexpose)
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -104,6 +152,38 @@ def _escrow(args: argparse.Namespace) -> int:
     return 0
 
 
+def exposure_text(exposure: Mapping[str, Any] | None) -> str:
+    """One line for a binding's exposure: ``$VAR for HOST, HOST (form)``; ``-`` for none."""
+    if not exposure:
+        return "-"
+    form = exposure["form"]
+    how = form if exposure.get("template") is None else f'{form} "{exposure["template"]}"'
+    return f"${exposure['variable']} for {', '.join(exposure['hosts'])} ({how})"
+
+
+def _expose(args: argparse.Namespace) -> int:
+    name = url_path(args.name, "the binding name")
+    body = {
+        "hosts": args.hosts,
+        "variable": args.variable,
+        "header": args.header,
+        "basic": args.basic,
+    }
+    sendable(body, "the exposure")
+    with connect() as client:
+        binding = client.put(f"bindings/{name}/exposure", body)
+    print(f"exposed binding {args.name}: {exposure_text(binding['exposure'])}")
+    return 0
+
+
+def _unexpose(args: argparse.Namespace) -> int:
+    name = url_path(args.name, "the binding name")
+    with connect() as client:
+        client.delete(f"bindings/{name}/exposure")
+    print(f"binding {args.name} is not exposed to sandboxed sessions")
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     with connect() as client:
         bindings = client.get("bindings")
@@ -119,10 +199,11 @@ def _list(args: argparse.Namespace) -> int:
                 b["identity"],
                 b["created_at"],
                 "enclave" if b.get("escrow") else "vault",
+                exposure_text(b.get("exposure")),
             )
             for b in bindings
         ),
-        ("NAME", "KIND", "SERVICE", "IDENTITY", "CREATED", "HELD BY"),
+        ("NAME", "KIND", "SERVICE", "IDENTITY", "CREATED", "HELD BY", "EXPOSED"),
     )
     return 0
 
@@ -134,7 +215,7 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(binding)
     else:
-        print_fields(binding.items())
+        print_fields({**binding, "exposure": exposure_text(binding.get("exposure"))}.items())
     return 0
 
 

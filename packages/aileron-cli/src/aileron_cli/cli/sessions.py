@@ -56,5 +56,9 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(session)
         return 0
-    print_fields(session.items())
+    exposed = "; ".join(
+        f"{e['binding']} as ${e['variable']} for {', '.join(e['hosts'])}"
+        for e in session.get("exposed") or ()
+    )
+    print_fields({**session, "exposed": exposed or "-"}.items())
     return 0

@@ -47,6 +47,7 @@ from aileron_cli.daemon.store.statelog import StateWriteError
 from aileron_cli.daemon.store.vault import VaultService
 from aileron_core.audit import Actor
 from aileron_core.models import Approval, Session
+from aileron_core.network import Network
 from aileron_core.paths import Layout
 from aileron_core.vault import KdfParams
 
@@ -102,6 +103,8 @@ class Daemon:
     provider_keys: ProviderKeys
     listeners: SessionListeners
     egress: EgressProxies
+    network: Network
+    """The environment's proxies and trusted roots (ADR 0025): brokered requests verify with it."""
     last_activity: float = attrs.field(factory=time.monotonic)
 
     @property
@@ -196,6 +199,7 @@ class Daemon:
             provider_keys=ProviderKeys(bindings, credentials),
             listeners=listeners,
             egress=egress,
+            network=network,
         )
 
     def start(self) -> None:

@@ -5,8 +5,13 @@
     [sandbox]
     allow = ["github.com", "api.github.com:443", "*.npmjs.org"]
 
+    expose = ["token/github/default"]
+
     [sandbox.pins]
     codex = "0.171.0"
+
+    [sandbox.resolve]
+    "api.github.test" = "127.0.0.1"
 
 ``allow`` is the egress allow-list every sandboxed session starts with (``aileron launch
 --allow-host HOST`` adds to it for one session); the egress proxy denies everything else. An
@@ -17,6 +22,12 @@ entry is one of:
 - ``*.domain`` (or ``*.domain:port``) — every subdomain of ``domain``, not ``domain`` itself;
 - an IP literal (``192.0.2.7``, ``[2001:db8::1]:8443``) — that address; the only way to reach
   a loopback, link-local or unspecified address, which a name never may.
+
+``expose`` names the bindings every sandboxed session has brokered by its egress proxy
+(``aileron launch --expose NAME`` adds to it; each must be exposed with ``aileron binding
+expose``, ADR 0028). ``[sandbox.resolve]`` pins host names to addresses for the egress proxy: a
+pinned name resolves to that IP literal only (loopback included: the user named it), e.g. a
+local stand-in for a real service.
 
 Host names are matched case-insensitively on their IDNA (ASCII) form. An unknown key, a value of
 the wrong type or a malformed entry is a ``ConfigError`` naming the setting, the entry and the
@@ -36,6 +47,7 @@ import attrs
 from aileron_cli.config_file import read_settings
 from aileron_cli.sandbox.container import DEFAULT_MEMORY, DEFAULT_PIDS_LIMIT
 from aileron_cli.sandbox.images import PINNABLE_AGENTS
+from aileron_core.actions import BINDING_PATTERN
 from aileron_core.errors import ConfigError
 
 __all__ = [
@@ -112,6 +124,11 @@ class SandboxConfig:
     pins: Mapping[str, str] = attrs.field(factory=dict)
     """``[sandbox.pins]``: the npm version (or dist-tag) each agent's image installs, e.g.
     ``codex = "0.171.0"``; an agent without a pin gets npm's latest."""
+    expose: tuple[str, ...] = ()
+    """Binding names brokered to every sandboxed session (``aileron binding expose``)."""
+    resolve: Mapping[str, IPAddress] = attrs.field(factory=dict)
+    """``[sandbox.resolve]``: normalized host name -> the only address the egress proxy
+    resolves it to."""
 
     @property
     def allow_entries(self) -> tuple[AllowEntry, ...]:
@@ -126,7 +143,7 @@ def load_sandbox_config(config_path: Path) -> SandboxConfig:
     return parse_sandbox_config(settings, str(config_path))
 
 
-_KNOWN = ("allow", "pids_limit", "memory", "pins")
+_KNOWN = ("allow", "pids_limit", "memory", "pins", "expose", "resolve")
 _MEMORY = re.compile(r"[1-9][0-9]*[bkmg]?")
 
 
@@ -150,7 +167,51 @@ def parse_sandbox_config(settings: Mapping[str, Any], source: str) -> SandboxCon
         fields["memory"] = _parse_memory(table["memory"], source)
     if "pins" in table:
         fields["pins"] = _parse_pins(table["pins"], source)
+    if "expose" in table:
+        fields["expose"] = _parse_expose(table["expose"], source)
+    if "resolve" in table:
+        fields["resolve"] = _parse_resolve(table["resolve"], source)
     return SandboxConfig(**fields)
+
+
+_BINDING = re.compile(BINDING_PATTERN)
+
+
+def _parse_expose(value: object, source: str) -> tuple[str, ...]:
+    hint = 'e.g. expose = ["token/github/default"] (see `aileron binding list`)'
+    if not isinstance(value, list):
+        raise ConfigError(
+            f"sandbox.expose in {source} must be a list of binding names, not {value!r}",
+            hint=hint,
+        )
+    for item in value:
+        if not isinstance(item, str) or not _BINDING.fullmatch(item):
+            raise ConfigError(
+                f"sandbox.expose in {source}: {item!r} is not a binding name", hint=hint
+            )
+    return tuple(dict.fromkeys(value))
+
+
+def _parse_resolve(value: object, source: str) -> dict[str, IPAddress]:
+    hint = 'e.g. [sandbox.resolve] then "api.github.test" = "127.0.0.1"'
+    if not isinstance(value, dict):
+        raise ConfigError(f"sandbox.resolve in {source} must be a table, not {value!r}", hint=hint)
+    pins: dict[str, IPAddress] = {}
+    for name, address in value.items():
+        where = f"sandbox.resolve in {source}"
+        try:
+            host = normalize_host(name)
+        except ValueError as error:
+            raise ConfigError(
+                f"{where}: {name!r} is not a host name ({error})", hint=hint
+            ) from None
+        if _ip(host) is not None:
+            raise ConfigError(f"{where}: {name!r} is an address, not a name", hint=hint)
+        pinned = _ip(address.strip("[]")) if isinstance(address, str) else None
+        if pinned is None:
+            raise ConfigError(f"{where}: {name} = {address!r} is not an IP address", hint=hint)
+        pins[host] = pinned
+    return pins
 
 
 def _parse_pids_limit(value: object, source: str) -> int:

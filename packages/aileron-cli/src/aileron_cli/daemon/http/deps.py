@@ -29,6 +29,7 @@ from aileron_cli.daemon.enclave.service import EnclaveService
 from aileron_cli.daemon.gateway.credentials import ProviderKeys
 from aileron_cli.daemon.gateway.proxy import Gateway as GatewayService
 from aileron_cli.daemon.http.listeners import SessionListeners
+from aileron_cli.daemon.run.credentials import CredentialResolver
 from aileron_cli.daemon.run.runner import Runner as RunnerService
 from aileron_cli.daemon.store.actions import ActionStore
 from aileron_cli.daemon.store.approvals import ApprovalStore
@@ -36,6 +37,7 @@ from aileron_cli.daemon.store.bindings import BindingStore
 from aileron_cli.daemon.store.connectors import ConnectorStore
 from aileron_cli.daemon.store.sessions import SessionStore
 from aileron_cli.daemon.store.vault import VaultService
+from aileron_core.network import Network as NetworkSettings
 from aileron_core.paths import Layout as LayoutPaths
 
 __all__ = [
@@ -44,12 +46,14 @@ __all__ = [
     "Audit",
     "Bindings",
     "Connectors",
+    "Credentials",
     "Custody",
     "Egress",
     "Enclave",
     "Gateway",
     "Layout",
     "Listeners",
+    "Network",
     "Notices",
     "Process",
     "ProcessInfo",
@@ -173,6 +177,16 @@ async def _egress(request: Request) -> EgressProxies:
     return found
 
 
+async def _credentials(request: Request) -> CredentialResolver:
+    found: CredentialResolver = request.app.state.daemon.credentials
+    return found
+
+
+async def _network(request: Request) -> NetworkSettings:
+    found: NetworkSettings = request.app.state.daemon.network
+    return found
+
+
 Process = Annotated[ProcessInfo, Depends(_process)]
 Layout = Annotated[LayoutPaths, Depends(_layout)]
 Tokens = Annotated[TokenRegistry, Depends(_tokens)]
@@ -193,3 +207,5 @@ Gateway = Annotated[GatewayService, Depends(_gateway)]
 ProviderKeysDep = Annotated[ProviderKeys, Depends(_provider_keys)]
 Listeners = Annotated[SessionListeners, Depends(_listeners)]
 Egress = Annotated[EgressProxies, Depends(_egress)]
+Credentials = Annotated[CredentialResolver, Depends(_credentials)]
+Network = Annotated[NetworkSettings, Depends(_network)]

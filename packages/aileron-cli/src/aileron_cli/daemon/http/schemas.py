@@ -93,6 +93,14 @@ class ListenerAddress(BaseModel):
     socket: str | None = Field(default=None, description="A Unix listener's socket path.")
 
 
+class ExposedOut(BaseModel):
+    """A binding brokered to a session: its variable and hosts (what the session keeps)."""
+
+    binding: str
+    variable: str
+    hosts: list[str]
+
+
 class SessionOut(BaseModel):
     id: str
     agent: str
@@ -107,6 +115,9 @@ class SessionOut(BaseModel):
     )
     listener: ListenerAddress | None = Field(
         default=None, description="The session's own listener (for a sandboxed agent), if open."
+    )
+    exposed: list[ExposedOut] = Field(
+        default_factory=list, description="The bindings brokered to the session (ADR 0028)."
     )
 
 
@@ -309,6 +320,33 @@ class EscrowOut(BaseModel):
     escrowed_at: datetime
 
 
+class ExposureOut(BaseModel):
+    hosts: list[str] = Field(description='"name" (port 443) or "name:port", exact names')
+    variable: str = Field(description="The container variable holding a session's sentinel.")
+    form: Literal["replace", "header", "basic"]
+    template: str | None = Field(
+        default=None, description='"Name: value {}" (header) or "user:{}" (basic).'
+    )
+
+
+class NewExposure(Strict):
+    """Expose a binding to sandboxed sessions: brokered by their egress proxy for ``hosts``."""
+
+    hosts: list[str] = Field(min_length=1, max_length=16)
+    variable: str = Field(min_length=1, max_length=64)
+    header: str | None = Field(
+        default=None,
+        max_length=1024,
+        description='Set this header instead of replacing the sentinel, e.g. "Authorization:'
+        ' Bearer {}".',
+    )
+    basic: str | None = Field(
+        default=None,
+        max_length=1024,
+        description='Set Basic credentials from this "user:{}" template.',
+    )
+
+
 class BindingOut(BaseModel):
     name: str
     kind: str
@@ -318,6 +356,10 @@ class BindingOut(BaseModel):
     metadata: dict[str, str]
     escrow: EscrowOut | None = Field(
         default=None, description="Set when the enclave holds the secret (SPEC §12)."
+    )
+    exposure: ExposureOut | None = Field(
+        default=None,
+        description="Set when sandboxed sessions may have the binding brokered (ADR 0028).",
     )
 
 
@@ -414,9 +456,28 @@ class NewEgress(Strict):
         description='This session\'s extra allow entries ("host", "host:port", "*.domain"),'
         " added to `[sandbox] allow` of config.toml.",
     )
+    expose: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Bindings brokered to this session (each exposed with `aileron binding"
+        " expose`), added to `[sandbox] expose` of config.toml.",
+    )
+
+
+class BrokeredOut(ExposedOut):
+    sentinel: str = Field(
+        description="The value the container's variable holds; the proxy swaps in the secret."
+    )
 
 
 class EgressOut(BaseModel):
     session_id: str
     socket: str = Field(description="The egress proxy's Unix socket (0600).")
     allow: list[str] = Field(description="The effective allow-list, each entry canonical.")
+    exposed: list[BrokeredOut] = Field(
+        default_factory=list, description="The bindings the proxy brokers (ADR 0028)."
+    )
+    ca_file: str | None = Field(
+        default=None,
+        description="The session CA's certificate (ca.pem beside the socket) when it brokers.",
+    )

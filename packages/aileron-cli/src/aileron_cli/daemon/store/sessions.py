@@ -12,7 +12,7 @@ from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.store.statelog import StateLog
 from aileron_core.convert import converter
 from aileron_core.ids import new_ulid
-from aileron_core.models import SandboxInfo, Session, SessionState
+from aileron_core.models import SandboxInfo, Session, SessionExposure, SessionState
 from aileron_core.processes import ProcessRef
 
 
@@ -61,6 +61,11 @@ class SessionStore:
     def set_agent_process(self, session_id: str, agent: ProcessRef) -> Session:
         session = self.running(session_id)
         return self._save(attrs.evolve(session, agent_process=agent))
+
+    def set_exposed(self, session_id: str, exposed: builtins.list[SessionExposure]) -> Session:
+        """Record the bindings the running session's egress proxy brokers."""
+        session = self.running(session_id)
+        return self._save(attrs.evolve(session, exposed=tuple(exposed)))
 
     def running(self, session_id: str) -> Session:
         """The session, which must still be running (else 409 ``session_ended``)."""

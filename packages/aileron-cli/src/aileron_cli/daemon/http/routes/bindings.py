@@ -3,6 +3,11 @@
 ``POST /v1/bindings/{name}/escrow`` moves a binding's secret from the vault into the attached
 enclave (SPEC §12, ``aileron_cli.daemon.enclave.service``); the binding's ``escrow`` field then
 names the escrow.
+
+``PUT /v1/bindings/{name}/exposure`` exposes a binding to sandboxed sessions (issue #19, ADR
+0028): the hosts their egress proxy brokers it for, the variable that holds a per-session
+sentinel in the container, and how the secret goes into a request; ``DELETE`` removes it.
+An escrowed binding cannot be exposed: the daemon does not hold its secret.
 """
 
 from __future__ import annotations
@@ -14,11 +19,17 @@ from fastapi import APIRouter, Depends, Path
 
 from aileron_cli.daemon.access.tokens import ADMIN, Principal, require
 from aileron_cli.daemon.enclave.service import EnclaveService
-from aileron_cli.daemon.errors import ERROR_RESPONSES
+from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
 from aileron_cli.daemon.http import deps
 from aileron_cli.daemon.http.routes.enclave import ENCLAVE_RESPONSES
-from aileron_cli.daemon.http.schemas import BindingOut, EscrowBinding, EscrowOut, NewBinding
-from aileron_cli.daemon.store.bindings import Binding, check_name
+from aileron_cli.daemon.http.schemas import (
+    BindingOut,
+    EscrowBinding,
+    EscrowOut,
+    NewBinding,
+    NewExposure,
+)
+from aileron_cli.daemon.store.bindings import Binding, check_name, parse_exposure
 from aileron_core.convert import converter
 from aileron_core.vault import EntryNotFound
 
@@ -69,6 +80,53 @@ async def escrow_binding(
         bindings.get(name).name, hosts=body.hosts, actor=who.actor
     )
     return EscrowOut.model_validate(converter.unstructure(record))
+
+
+@router.put("/{name:path}/exposure", response_model=BindingOut)
+async def expose_binding(
+    name: Name,
+    body: NewExposure,
+    bindings: deps.Bindings,
+    enclave: deps.Enclave,
+    audit: deps.Audit,
+    who: Admin,
+) -> BindingOut:
+    """Expose the binding to sandboxed sessions for ``hosts`` as ``variable`` (replacing an
+    earlier exposure). 404 for an unknown binding, 422 ``invalid_exposure`` for a bad host,
+    variable or template, 409 ``binding_escrowed`` when the enclave holds its secret."""
+    binding = bindings.get(name)
+    exposure = parse_exposure(body.hosts, body.variable, header=body.header, basic=body.basic)
+    if enclave.escrow_for(binding.name) is not None:
+        raise DaemonError(
+            "binding_escrowed",
+            f"binding {binding.name} is escrowed in the enclave: the daemon does not hold its"
+            " secret, so its egress proxy cannot broker it",
+            hint="expose a binding whose secret is in the vault",
+            details={"binding": binding.name},
+        )
+    binding = bindings.set_exposure(binding.name, exposure)
+    await audit.record(
+        "binding.exposed",
+        who.actor,
+        binding=binding.name,
+        hosts=list(exposure.hosts),
+        variable=exposure.variable,
+        form=exposure.form,
+    )
+    return binding_out(binding, enclave)
+
+
+@router.delete("/{name:path}/exposure", response_model=BindingOut)
+async def unexpose_binding(
+    name: Name, bindings: deps.Bindings, enclave: deps.Enclave, audit: deps.Audit, who: Admin
+) -> BindingOut:
+    """Stop exposing the binding: sessions brokering it get no secret from their next request
+    on. A binding without an exposure is answered as it is."""
+    binding = bindings.get(name)
+    if binding.exposure is not None:
+        binding = bindings.set_exposure(binding.name, None)
+        await audit.record("binding.unexposed", who.actor, binding=binding.name)
+    return binding_out(binding, enclave)
 
 
 @router.get("/{name:path}", response_model=BindingOut)

@@ -8,10 +8,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from aileron_cli.daemon.access.peers import PEER_SCOPE_KEY, ConnectionPeer
 from aileron_cli.daemon.access.tokens import ADMIN, Principal, require
+from aileron_cli.daemon.egress.broker import Broker, Brokered
+from aileron_cli.daemon.egress.proxies import EgressProxy
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
 from aileron_cli.daemon.http import deps
 from aileron_cli.daemon.http.listeners import API_SOCKET, SessionListeners
 from aileron_cli.daemon.http.schemas import (
+    BrokeredOut,
     CreatedSession,
     EgressOut,
     EndSession,
@@ -23,10 +26,11 @@ from aileron_cli.daemon.http.schemas import (
     NewSession,
     SessionOut,
 )
-from aileron_cli.sandbox.config import load_sandbox_config, parse_allow_entry
+from aileron_cli.daemon.run.brokering import brokered_for, secret_source
+from aileron_cli.sandbox.config import AllowEntry, load_sandbox_config, parse_allow_entry
 from aileron_core.convert import converter
 from aileron_core.errors import ConfigError
-from aileron_core.models import SandboxInfo, Session
+from aileron_core.models import SandboxInfo, Session, SessionExposure
 from aileron_core.processes import ProcessRef, parent_of
 
 router = APIRouter(prefix="/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
@@ -213,6 +217,9 @@ async def open_egress(
     response: Response,
     sessions: deps.Sessions,
     egress: deps.Egress,
+    bindings: deps.Bindings,
+    credentials: deps.Credentials,
+    network: deps.Network,
     layout: deps.Layout,
     audit: deps.Audit,
     who: Admin,
@@ -222,8 +229,19 @@ async def open_egress(
     The daemon serves an HTTP proxy (CONNECT for https, absolute-form for plain http) on the
     Unix socket ``egress.sock`` (0600) in the session's run folder, allowing ``[sandbox] allow``
     of config.toml plus ``allow`` and denying everything else; it closes when the session
-    ends. 404 for an unknown session, 409 ``session_ended`` for one that is not running, 422
-    ``invalid_request`` for a malformed entry (``invalid_config`` for a bad config.toml).
+    ends. Names pinned in ``[sandbox.resolve]`` resolve to their address only.
+
+    It brokers the bindings of ``[sandbox] expose`` plus ``expose`` (ADR 0028): each gets a
+    new sentinel (answered in ``exposed``, kept nowhere else), its hosts are allowed, and a
+    CONNECT to one of them is intercepted with the session's CA (``ca_file``, beside the
+    socket), the sentinel swapped for the binding's current secret. The session records which
+    bindings it had (never a sentinel).
+
+    404 for an unknown session or binding, 409 ``session_ended`` for one that is not running,
+    412 ``binding_not_exposed`` for a binding without an exposure, 412 ``binding_required``
+    when its secret cannot be had now (vault locked), 409 ``binding_escrowed`` for one the
+    enclave holds, 422 ``invalid_request`` for a malformed entry (``invalid_config`` for a bad
+    config.toml).
     """
     session = sessions.get(session_id)
     if session.state != "running":
@@ -231,8 +249,9 @@ async def open_egress(
     existing = egress.get(session_id)
     if existing is not None:
         response.status_code = 200
-        return EgressOut(session_id=session_id, socket=str(existing.path), allow=existing.allow)
-    entries = list(load_sandbox_config(layout.config).allow_entries)
+        return _egress_out(session_id, existing)
+    settings = load_sandbox_config(layout.config)
+    entries = list(settings.allow_entries)
     for index, text in enumerate(body.allow):
         try:
             entries.append(parse_allow_entry(text, f"body.allow[{index}]"))
@@ -243,13 +262,63 @@ async def open_egress(
                 hint=error.hint,
                 details={"fields": [{"location": ["body", "allow", index], "problem": str(error)}]},
             ) from None
-    proxy, opened = await egress.open(session_id, entries)
+    brokered = await brokered_for([*settings.expose, *body.expose], bindings, credentials)
+    broker = None
+    if brokered:
+        entries += _exposed_entries(brokered)
+        broker = Broker(
+            session_id,
+            brokered,
+            secrets=secret_source(brokered, bindings, credentials),
+            upstream_tls=network.ssl_context(),
+            sink=egress.sink_for(session_id),
+        )
+    proxy, opened = await egress.open(session_id, entries, broker=broker, pins=settings.resolve)
     if sessions.get(session_id).state != "running":  # it ended while the proxy started
         egress.close(session_id)
         raise DaemonError("session_ended", f"session {session_id} ended meanwhile")
     if opened:
-        where = {"socket": str(proxy.path), "allow": proxy.allow}
-        await audit.record("session.egress_opened", who.actor, session_id, **where)
+        exposed = [
+            SessionExposure(b.binding, b.exposure.variable, b.exposure.hosts) for b in brokered
+        ]
+        if exposed:
+            sessions.set_exposed(session_id, exposed)
+        await audit.record(
+            "session.egress_opened",
+            who.actor,
+            session_id,
+            socket=str(proxy.path),
+            allow=proxy.allow,
+            exposed=converter.unstructure(exposed),
+        )
     else:
         response.status_code = 200
-    return EgressOut(session_id=session_id, socket=str(proxy.path), allow=proxy.allow)
+    return _egress_out(session_id, proxy)
+
+
+def _exposed_entries(brokered: list[Brokered]) -> list[AllowEntry]:
+    """An allow entry ``name:port`` for every host of every brokered binding."""
+    return [
+        AllowEntry(name, port) for item in brokered for name, port in item.exposure.host_ports()
+    ]
+
+
+def _egress_out(session_id: str, proxy: EgressProxy) -> EgressOut:
+    brokered = proxy.broker.brokered if proxy.broker is not None else ()
+    exposed = [
+        BrokeredOut(
+            binding=b.binding,
+            variable=b.exposure.variable,
+            hosts=list(b.exposure.hosts),
+            sentinel=b.sentinel,
+        )
+        for b in brokered
+    ]
+    ca_file = None if proxy.ca_file is None else str(proxy.ca_file)
+    return EgressOut(
+        session_id=session_id,
+        socket=str(proxy.path),
+        allow=proxy.allow,
+        exposed=exposed,
+        ca_file=ca_file,
+    )
