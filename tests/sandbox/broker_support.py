@@ -1,13 +1,18 @@
 """The broker's test world: a real egress proxy with a broker on a real Unix socket (its event
-loop in a thread), a TLS upstream with its own private CA standing in for GitHub, and a client
-that speaks CONNECT, then TLS trusting only what it is told to.
+loop in a thread), a TLS upstream with its own private CA (``network_support.PrivateCA``)
+standing in for GitHub, and a client that speaks CONNECT, then TLS trusting only what it is
+told to.
+
+The upstream here answers what the broker's own tests need (gzip, a claimed brotli, a reason
+phrase and a header echoing the credential, big bodies with the credential across chunk edges,
+keep-alive with its peer recorded); ``fakes.tls_upstreams`` has the git, npm and echo stand-ins
+the tool tests use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
 import gzip
 import hashlib
 import http.client
@@ -23,10 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from network_support import PrivateCA
 
 from aileron_cli.daemon.egress.broker import Broker, Brokered, new_sentinel
 from aileron_cli.daemon.egress.proxies import EgressProxies, EgressProxy
@@ -47,65 +49,6 @@ ROGUE = "rogue.github.test"
 
 
 # --- a private CA and a TLS upstream ------------------------------------------------------------
-
-
-@attrs.frozen
-class PrivateCA:
-    """A CA of the test's own (the daemon trusts it as `[network] ca_bundle` would)."""
-
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-
-    @property
-    def pem(self) -> str:
-        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
-
-    @classmethod
-    def create(cls, name: str) -> PrivateCA:
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256())
-        )
-        return cls(cert, key)
-
-    def server_context(self, names: list[str], folder: Path) -> ssl.SSLContext:
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
-            )
-            .sign(self.key, hashes.SHA256())
-        )
-        path = folder / f"upstream-{names[0]}.pem"
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            + cert.public_bytes(serialization.Encoding.PEM)
-        )
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(path)
-        return context
 
 
 @attrs.define
@@ -194,10 +137,10 @@ class _Upstream(BaseHTTPRequestHandler):
 class TLSUpstream:
     """A threaded HTTPS server on 127.0.0.1 for ``names``, its certificate from ``ca``."""
 
-    def __init__(self, ca: PrivateCA, names: list[str], folder: Path) -> None:
+    def __init__(self, ca: PrivateCA, names: list[str]) -> None:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
         self.server.daemon_threads = True
-        context = ca.server_context(names, folder)
+        context = ca.server_context(*names)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.server.seen = []  # type: ignore[attr-defined]
         self.port: int = self.server.server_address[1]
@@ -358,19 +301,38 @@ def make_broker(session_id: str, port: int, rogue_port: int, trust: str, audit: 
     )
 
 
-def open_world(loop: Loop, layout: Layout, folder: Path, session_id: str = "s1") -> World:
-    ca = PrivateCA.create("test upstream CA")
-    upstream = TLSUpstream(ca, [EXPOSED, OTHER, PLAIN], folder)
-    rogue = TLSUpstream(PrivateCA.create("rogue CA"), [ROGUE], folder)
-    audit = Audit()
-    broker = make_broker(session_id, upstream.port, rogue.port, ca.pem, audit)
-    proxies = EgressProxies(layout, lambda _: audit)
-    entries = [parse_allow_entry(f"{name}:{upstream.port}") for name in (EXPOSED, OTHER, PLAIN)] + [
-        parse_allow_entry(f"{ROGUE}:{rogue.port}")
-    ]
+def serve(
+    loop: Loop,
+    layout: Layout,
+    session_id: str,
+    broker: Broker,
+    allow: list[str],
+    pinned: list[str],
+) -> tuple[EgressProxies, EgressProxy]:
+    """The session's egress proxy with ``broker``, allowing ``allow``, the ``pinned`` names
+    resolving to 127.0.0.1 (as `[sandbox.resolve]` would)."""
+    proxies = EgressProxies(layout, lambda _: broker.sink)
     here = ipaddress.ip_address("127.0.0.1")
-    pins = {name: here for name in (EXPOSED, OTHER, PLAIN, ROGUE)}
-    proxy, _ = loop.run(proxies.open(session_id, entries, broker=broker, pins=pins))
+    proxy, _ = loop.run(
+        proxies.open(
+            session_id,
+            [parse_allow_entry(text) for text in allow],
+            broker=broker,
+            pins=dict.fromkeys(pinned, here),
+        )
+    )
+    return proxies, proxy
+
+
+def open_world(loop: Loop, layout: Layout, folder: Path, session_id: str = "s1") -> World:
+    ca = PrivateCA(folder, "test upstream CA")
+    upstream = TLSUpstream(ca, [EXPOSED, OTHER, PLAIN])
+    rogue = TLSUpstream(PrivateCA(folder, "rogue CA"), [ROGUE])
+    audit = Audit()
+    broker = make_broker(session_id, upstream.port, rogue.port, ca.pem.read_text(), audit)
+    allow = [f"{name}:{upstream.port}" for name in (EXPOSED, OTHER, PLAIN)]
+    allow.append(f"{ROGUE}:{rogue.port}")
+    proxies, proxy = serve(loop, layout, session_id, broker, allow, [EXPOSED, OTHER, PLAIN, ROGUE])
     return World(
         loop,
         layout,
@@ -384,6 +346,47 @@ def open_world(loop: Loop, layout: Layout, folder: Path, session_id: str = "s1")
         {b.binding: b.sentinel for b in broker.brokered},
         {name: value for name, (value, _) in BINDINGS.items()},
     )
+
+
+class Forwarder:
+    """A TCP port on 127.0.0.1 forwarding every connection to a Unix socket: how the
+    container's bridge exposes egress.sock, for the host's curl and git."""
+
+    def __init__(self, loop: Loop, path: str) -> None:
+        self.loop = loop
+        self.path = path
+        self.server = loop.run(self._start())
+        self.port: int = self.server.sockets[0].getsockname()[1]
+
+    async def _start(self) -> asyncio.Server:
+        return await asyncio.start_server(self._handle, "127.0.0.1", 0)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_unix_connection(self.path)
+        except OSError:
+            writer.close()
+            return
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(1 << 16):
+                    sink.write(data)
+                    await sink.drain()
+                if sink.can_write_eof():
+                    sink.write_eof()
+            except OSError:
+                sink.transport.abort()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        writer.close()
+        up_writer.close()
+
+    def close(self) -> None:
+        async def stop() -> None:
+            self.server.close()
+
+        self.loop.run(stop())
 
 
 def close_world(world: World) -> None:

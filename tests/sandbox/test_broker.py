@@ -235,7 +235,7 @@ def test_keep_alive_serves_several_requests_on_one_upstream_connection(world: Wo
 def test_host_not_exposed_is_a_plain_tunnel(world: World) -> None:
     """A host no binding exposes is tunnelled: the client sees the upstream's own certificate
     (and the session CA does not vouch for it)."""
-    connection = world.http(PLAIN, trust=world.upstream_ca.pem)
+    connection = world.http(PLAIN, trust=world.upstream_ca.pem.read_text())
     connection.request("GET", "/echo", headers={"X-A": "1"})
     assert connection.getresponse().status == 200
     connection.close()
