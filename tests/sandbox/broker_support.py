@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
+import uvloop
 from network_support import PrivateCA
 
 from aileron_cli.daemon.egress.broker import Broker, Brokered, new_sentinel
@@ -159,10 +160,13 @@ class TLSUpstream:
 
 
 class Loop:
-    """An asyncio event loop in a thread (the daemon's, as far as the proxy knows)."""
+    """An event loop in a thread (the daemon's, as far as the proxy knows): uvloop, as the
+    daemon runs, or asyncio's own."""
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(
+        self, factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    ) -> None:
+        self.loop = factory()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 

@@ -9,6 +9,7 @@ session CA (or, for a tunnel that is not intercepted, only the upstream's CA).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -26,7 +27,9 @@ from sandbox.broker_support import (
     Loop,
     World,
     basic,
+    close_world,
     connect,
+    open_world,
     read_head,
     world_fixture,
 )
@@ -217,6 +220,21 @@ def test_untrusted_upstream_certificate_is_502(world: World) -> None:
 
 def test_keep_alive_serves_several_requests_on_one_upstream_connection(world: World) -> None:
     """Several requests on one tunnel are answered in turn over one upstream connection."""
+    _keep_alive(world)
+
+
+def test_plain_asyncio_loop_serves_too(layout: Layout, tmp_path: Path) -> None:
+    """The broker needs nothing of uvloop: asyncio's own loop serves the same tunnel."""
+    running = Loop(asyncio.new_event_loop)
+    world = open_world(running, layout, tmp_path)
+    try:
+        _keep_alive(world)
+    finally:
+        close_world(world)
+        running.close()
+
+
+def _keep_alive(world: World) -> None:
     sentinel = world.sentinels["token/github/default"]
     connection = world.http()
     try:

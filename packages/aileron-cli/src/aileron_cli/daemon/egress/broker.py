@@ -46,6 +46,7 @@ from aileron_cli.daemon.egress.proxies import (
     IPAddress,
 )
 from aileron_cli.daemon.egress.session_ca import SessionCA
+from aileron_cli.daemon.egress.tls_stream import TLSStream
 from aileron_cli.daemon.store.bindings import Exposure
 from aileron_core.redaction import Secret
 from aileron_core.secret_forms import SecretForms, StreamRedactor, compiled_forms, mask
@@ -174,6 +175,7 @@ class Broker:
         self._ca: SessionCA | None = SessionCA.create(session_id, names)
         self.ca_pem: bytes = self._ca.cert_pem
         self._context: ssl.SSLContext | None = self._ca.server_context()
+        self._tunnels: set[_Tunnel] = set()
 
     def intercepts(self, host: str, port: int) -> bool:
         """Whether ``host:port`` is exposed by some brokered binding."""
@@ -208,18 +210,27 @@ class Broker:
     ) -> tuple[int, int]:
         """Serve one intercepted tunnel (the proxy has answered ``200 Connection
         Established``): TLS with the session CA toward the agent, each request relayed to the
-        upstream; ``(bytes_up, bytes_down)`` of the decrypted traffic. Call it right after the
-        200 is written, without awaiting in between (the agent's TLS hello follows it)."""
+        upstream; ``(bytes_up, bytes_down)`` of the decrypted traffic."""
         if self._context is None:
             raise RuntimeError("this broker is closed")
-        tunnel = _Tunnel(self, reader, writer, host, port, addresses)
+        agent = TLSStream(reader, writer, self._context)
         try:
-            await asyncio.wait_for(writer.start_tls(self._context), CONNECT_TIMEOUT_S)
+            await asyncio.wait_for(agent.handshake(), CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError, ssl.SSLError) as error:
             log.info("session %s: agent TLS to %s failed: %r", self.session_id, host, error)
             return 0, 0
+        tunnel = _Tunnel(self, agent, host, port, addresses)
+        self._tunnels.add(tunnel)
         try:
             await tunnel.run()
+        except (OSError, TimeoutError) as error:  # a peer that left, or went quiet
+            log.info(
+                "session %s: brokered connection to %s:%s ended (%s)",
+                self.session_id,
+                host,
+                port,
+                type(error).__name__,
+            )
         except Exception as error:  # any failure closes this connection only; no message:
             # an exception's text may hold a header value, and so a secret
             log.warning(
@@ -230,15 +241,21 @@ class Broker:
                 type(error).__name__,
             )
         finally:
+            self._tunnels.discard(tunnel)
             tunnel.close_upstream()
+            with contextlib.suppress(Exception):
+                agent.close_notify()
         return tunnel.bytes_up, tunnel.bytes_down
 
     def close(self) -> None:
-        """Forget the CA's keys and the server context: no new tunnel can be served."""
+        """Forget the CA's keys and the server context (no new tunnel can be served) and cut
+        the upstream connections of open tunnels (the proxy cuts their agents' side)."""
         if self._ca is not None:
             self._ca.forget()
         self._ca = None
         self._context = None
+        for tunnel in list(self._tunnels):
+            tunnel.close_upstream()
 
     async def event(self, type: str, **payload: object) -> None:
         try:
@@ -260,15 +277,13 @@ class _Tunnel:
     def __init__(
         self,
         broker: Broker,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        agent: TLSStream,
         host: str,
         port: int,
         addresses: Sequence[IPAddress],
     ) -> None:
         self.broker = broker
-        self.reader = reader
-        self.writer = writer
+        self.agent = agent
         self.host = host
         self.port = port
         self.addresses = tuple(addresses)
@@ -284,7 +299,7 @@ class _Tunnel:
 
     # --- reading and writing -------------------------------------------------------------
 
-    async def _read(self, reader: asyncio.StreamReader) -> bytes:
+    async def _read(self, reader: asyncio.StreamReader | TLSStream) -> bytes:
         idle = self.broker.idle_timeout_s
         while True:
             try:
@@ -301,7 +316,7 @@ class _Tunnel:
             event = self.client.next_event()
             if event is not h11.NEED_DATA:
                 return event  # type: ignore[return-value]
-            self.client.receive_data(await self._read(self.reader))
+            self.client.receive_data(await self._read(self.agent))
 
     async def _upstream_event(self, upstream: _Upstream) -> h11.Event:
         while True:
@@ -313,9 +328,9 @@ class _Tunnel:
     async def _to_client(self, event: h11.Event) -> None:
         data = self.client.send(event)
         if data:
-            self.writer.write(data)
+            self.agent.write(data)
             self.bytes_down += len(data)
-            await asyncio.wait_for(self.writer.drain(), self.broker.idle_timeout_s)
+            await asyncio.wait_for(self.agent.drain(), self.broker.idle_timeout_s)
             self.last = time.monotonic()
 
     async def _to_upstream(self, upstream: _Upstream, event: h11.Event) -> None:

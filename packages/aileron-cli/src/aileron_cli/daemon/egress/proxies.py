@@ -443,7 +443,7 @@ class EgressProxy:
             and self.broker.intercepts(request.host, request.port)
         ):
             pipe.client.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
-            try:  # no await before serve(): the agent's TLS hello follows the 200
+            try:
                 pipe.bytes_up, pipe.bytes_down = await self.broker.serve(
                     reader, pipe.client, request.host, request.port, usable
                 )
