@@ -23,12 +23,17 @@ needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed on t
 
 
 def test_entry_starts_the_bridge_then_execs_the_agent() -> None:
-    """The container command is `sh -c ENTRY bridge.js AGENT ARGS`: bridge first, agent exec'd."""
+    """The container command is `sh -c ENTRY bridge.js AGENT ARGS`: the CA bundle (with a
+    session CA), then the bridge, then the agent exec'd."""
     command = bridge.entry_command(("codex", "-c", "x=1", "hello world"))
     assert command == (
         "sh",
         "-c",
-        'r=$(node "$0" --ready-fd 3 3>&1 >/dev/null </dev/null &); [ "$r" = ready ] || exit 125;'
+        "[ -r /run/aileron/ca.pem ] && { for f in /etc/ssl/certs/ca-certificates.crt"
+        " /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/cert.pem; do"
+        ' [ -r "$f" ] && cat "$f" && break; done; cat /run/aileron/ca.pem; }'
+        " 2>/dev/null >/tmp/aileron-ca.pem;"
+        ' r=$(node "$0" --ready-fd 3 3>&1 >/dev/null </dev/null &); [ "$r" = ready ] || exit 125;'
         ' exec "$@"',
         "/opt/aileron/bridge.js",
         "codex",

@@ -76,6 +76,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " of `[sandbox] allow` in config.toml; everything else is denied",
     )
     parser.add_argument(
+        "--expose",
+        action="append",
+        default=[],
+        metavar="BINDING",
+        help="with a sandbox: broker this binding to the agent for this session (repeatable),"
+        " on top of `[sandbox] expose` in config.toml: the container gets a sentinel in the"
+        " binding's variable and the egress proxy swaps in the secret for its hosts only (see"
+        " `aileron binding expose`)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="do not run the agent: check its wiring (MCP server, gateway route, key source)"
@@ -105,11 +115,11 @@ def _launch(args: argparse.Namespace) -> int:
         raise UsageError("--json only applies to --check", hint="add --check, or drop --json")
     if args.sandbox != "off":
         return _launch_sandboxed(args)
-    if args.image is not None or args.sandbox_build != "auto" or args.allow_host:
+    if args.image is not None or args.sandbox_build != "auto" or args.allow_host or args.expose:
         from aileron_cli.cli.errors import UsageError
 
         raise UsageError(
-            "--image, --sandbox-build and --allow-host only apply to a sandboxed launch",
+            "--image, --sandbox-build, --allow-host and --expose only apply to a sandboxed launch",
             hint="add --sandbox=podman (or docker, auto), or drop them",
         )
     env = dict(os.environ)
@@ -141,11 +151,11 @@ def _check(args: argparse.Namespace) -> int:
     from aileron_cli.launch import agent_named
     from aileron_cli.launch.check import check
 
-    sandboxed = args.sandbox != "off" or args.image is not None or args.allow_host
+    sandboxed = args.sandbox != "off" or args.image is not None or args.allow_host or args.expose
     if sandboxed or args.sandbox_build != "auto":
         raise UsageError(
             "--check checks a launch on this host; it takes no sandbox options",
-            hint="drop --sandbox, --sandbox-build, --image and --allow-host",
+            hint="drop --sandbox, --sandbox-build, --image, --allow-host and --expose",
         )
     env = dict(os.environ)
     agent = agent_named(args.agent)
@@ -196,6 +206,7 @@ def _launch_sandboxed(args: argparse.Namespace) -> int:
             secrets=_master_tokens(env),
             tty=tty,
             allow_hosts=tuple(args.allow_host),
+            expose=tuple(args.expose),
         )
 
 

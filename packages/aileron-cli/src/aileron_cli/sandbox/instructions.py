@@ -14,6 +14,9 @@ Three pieces, all handed over at launch without touching the user's workspace fi
   ``-c developer_instructions="…"``, claude ``--append-system-prompt``. opencode and goose are
   not told yet (opencode would need a config file given through ``OPENCODE_CONFIG_CONTENT``;
   goose is not built into an image).
+- **Brokered credentials are named.** With ``aileron launch --expose`` (ADR 0028) the text and
+  ``tools.txt`` name each exposed variable and its hosts, and say that it holds a stand-in the
+  egress proxy swaps for the real secret, so the agent uses it as it would the real one.
 - **The container is the sandbox.** codex's own sandbox is switched off inside it
   (``sandbox_mode = "danger-full-access"``: its default blocks the shims' network and
   ``mktemp``) and it never asks before a command (``approval_policy = "never"``); Aileron's
@@ -22,7 +25,10 @@ Three pieces, all handed over at launch without touching the user's workspace fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aileron_cli.launch.agents import toml_string
+from aileron_cli.sandbox.bridge import Exposed
 from aileron_cli.sandbox.container import SHIM_DIR, TOOLS_FILE
 
 PROFILE_FILE = "/etc/profile.d/aileron.sh"
@@ -37,6 +43,30 @@ TOOLS_INSTRUCTIONS = (
 )
 
 
+def _works_for(exposed: Exposed) -> str:
+    return (
+        f"works for {', '.join(exposed.hosts)}: Aileron swaps in the real token at its proxy;"
+        " it is useless anywhere else."
+    )
+
+
+def exposure_line(exposed: Exposed) -> str:
+    """What one brokered variable is for, in one sentence."""
+    return f"${exposed.variable} {_works_for(exposed)}"
+
+
+def tools_instructions(exposed: Sequence[Exposed] = ()) -> str:
+    """:data:`TOOLS_INSTRUCTIONS`, then a sentence per brokered variable."""
+    return " ".join((TOOLS_INSTRUCTIONS, *(exposure_line(item) for item in exposed)))
+
+
+def tools_text(tools_txt: str, exposed: Sequence[Exposed] = ()) -> str:
+    """``tools.txt``: the shims' lines, then ``$VAR<tab>what it is for`` per brokered
+    variable."""
+    lines = (f"${item.variable}\t{_works_for(item)}\n" for item in exposed)
+    return tools_txt + "".join(lines)
+
+
 def profile_script() -> str:
     """The ``/etc/profile.d`` script that puts the shim directory back on a login shell's
     PATH (after ``/etc/profile`` has reset it); a no-op when it is there already."""
@@ -47,16 +77,18 @@ def profile_script() -> str:
     )
 
 
-def agent_arguments(agent_name: str) -> tuple[str, ...]:
+def agent_arguments(agent_name: str, exposed: Sequence[Exposed] = ()) -> tuple[str, ...]:
     """The arguments ``agent_name`` gets in a container, before the user's own: its tools
-    instructions and, for codex, its inner sandbox and approvals relaxed."""
+    instructions (naming the brokered variables) and, for codex, its inner sandbox and
+    approvals relaxed."""
+    text = tools_instructions(exposed)
     if agent_name == "codex":
         overrides = (
-            f"developer_instructions={toml_string(TOOLS_INSTRUCTIONS)}",
+            f"developer_instructions={toml_string(text)}",
             f"sandbox_mode={toml_string('danger-full-access')}",
             f"approval_policy={toml_string('never')}",
         )
         return tuple(arg for override in overrides for arg in ("-c", override))
     if agent_name == "claude":
-        return ("--append-system-prompt", TOOLS_INSTRUCTIONS)
+        return ("--append-system-prompt", text)
     return ()

@@ -49,7 +49,12 @@ from aileron_cli.sandbox.container import (
     writable_tmpfs,
 )
 from aileron_cli.sandbox.engine import Engine, first_line
-from aileron_cli.sandbox.instructions import PROFILE_FILE, agent_arguments, profile_script
+from aileron_cli.sandbox.instructions import (
+    PROFILE_FILE,
+    agent_arguments,
+    profile_script,
+    tools_text,
+)
 from aileron_core.paths import Layout
 
 if TYPE_CHECKING:
@@ -179,16 +184,20 @@ def staged_spec(
 
 
 def container_command(
-    plan: SandboxPlan, api_url: str, keyed: Collection[Provider]
+    plan: SandboxPlan,
+    api_url: str,
+    keyed: Collection[Provider],
+    exposed: Sequence[bridge.Exposed] = (),
 ) -> tuple[str, ...]:
     """The agent's command line in the container: its own arguments, after its tools
-    instructions (:mod:`aileron_cli.sandbox.instructions`) and, for codex, the gateway provider
-    when Aileron holds the OpenAI key (codex ignores OPENAI_BASE_URL)."""
+    instructions (:mod:`aileron_cli.sandbox.instructions`, naming the brokered variables) and,
+    for codex, the gateway provider when Aileron holds the OpenAI key (codex ignores
+    OPENAI_BASE_URL)."""
     argv = [plan.agent.command]
     if plan.agent.name == "codex" and "openai" in keyed:
         for override in codex_gateway_overrides(llm_base_url(api_url, "openai")):
             argv += ["-c", override]
-    return (*argv, *agent_arguments(plan.agent.name), *plan.args)
+    return (*argv, *agent_arguments(plan.agent.name, exposed), *plan.args)
 
 
 def container_env(
@@ -309,10 +318,12 @@ def launch(
     secrets: Collection[str],
     tty: bool,
     allow_hosts: Sequence[str] = (),
+    expose: Sequence[str] = (),
 ) -> int:
     """Register a session, check and run the agent's container, end the session. The
     container has no network: the session's listener and egress proxy (which also allows
-    ``allow_hosts``) are its only ways out, through the bridge (ADR 0023)."""
+    ``allow_hosts`` and brokers the bindings ``expose`` names, ADR 0028) are its only ways
+    out, through the bridge (ADR 0023)."""
     shims = generate_tools(client, plan.agent.command)
     keyed = keyed_providers(client)
     engine = plan.engine
@@ -328,7 +339,7 @@ def launch(
     session_id = str(session["id"])
     exit_code: int | None = None
     try:
-        endpoints = bridge.open_endpoints(client, session_id, allow_hosts)
+        endpoints = bridge.open_endpoints(client, session_id, allow_hosts, expose)
         api_url = bridge.API_URL
         env = container_env(
             api_url=api_url,
@@ -339,13 +350,14 @@ def launch(
             term=inherited.get("TERM") if tty else None,
         )
         env.update(bridge.proxy_env())
-        command = bridge.entry_command(container_command(plan, api_url, keyed))
+        env.update(bridge.broker_env(endpoints))
+        command = bridge.entry_command(container_command(plan, api_url, keyed, endpoints.exposed))
         refuse_secrets([*command, *env.values()], secrets)
         with tempfile.TemporaryDirectory(prefix="aileron-sandbox-") as scratch:
             spec = staged_spec(
                 Path(scratch),
                 engine,
-                tools_txt=shims.tools_txt,
+                tools_txt=tools_text(shims.tools_txt, endpoints.exposed),
                 shims=shims.shims,
                 env=env,
                 image=plan.image.ref,
