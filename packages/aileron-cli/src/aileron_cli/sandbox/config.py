@@ -47,7 +47,6 @@ import attrs
 from aileron_cli.config_file import read_settings
 from aileron_cli.sandbox.container import DEFAULT_MEMORY, DEFAULT_PIDS_LIMIT
 from aileron_cli.sandbox.images import PINNABLE_AGENTS
-from aileron_core.actions import BINDING_PATTERN
 from aileron_core.errors import ConfigError
 
 __all__ = [
@@ -174,10 +173,11 @@ def parse_sandbox_config(settings: Mapping[str, Any], source: str) -> SandboxCon
     return SandboxConfig(**fields)
 
 
-_BINDING = re.compile(BINDING_PATTERN)
-
-
 def _parse_expose(value: object, source: str) -> tuple[str, ...]:
+    # Imported here: aileron_core.actions costs a sandbox launch tens of ms (B11) when unused.
+    from aileron_core.actions import BINDING_PATTERN
+
+    binding = re.compile(BINDING_PATTERN)
     hint = 'e.g. expose = ["token/github/default"] (see `aileron binding list`)'
     if not isinstance(value, list):
         raise ConfigError(
@@ -185,7 +185,7 @@ def _parse_expose(value: object, source: str) -> tuple[str, ...]:
             hint=hint,
         )
     for item in value:
-        if not isinstance(item, str) or not _BINDING.fullmatch(item):
+        if not isinstance(item, str) or not binding.fullmatch(item):
             raise ConfigError(
                 f"sandbox.expose in {source}: {item!r} is not a binding name", hint=hint
             )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from aileron_cli.daemon.access.peers import PEER_SCOPE_KEY, ConnectionPeer
 from aileron_cli.daemon.access.tokens import ADMIN, Principal, require
-from aileron_cli.daemon.egress.broker import Broker, Brokered
 from aileron_cli.daemon.egress.proxies import EgressProxy
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
 from aileron_cli.daemon.http import deps
@@ -26,12 +25,14 @@ from aileron_cli.daemon.http.schemas import (
     NewSession,
     SessionOut,
 )
-from aileron_cli.daemon.run.brokering import brokered_for, secret_source
 from aileron_cli.sandbox.config import AllowEntry, load_sandbox_config, parse_allow_entry
 from aileron_core.convert import converter
 from aileron_core.errors import ConfigError
 from aileron_core.models import SandboxInfo, Session, SessionExposure
 from aileron_core.processes import ProcessRef, parent_of
+
+if TYPE_CHECKING:
+    from aileron_cli.daemon.egress.broker import Broker, Brokered
 
 router = APIRouter(prefix="/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 Admin = Annotated[Principal, Depends(require(ADMIN))]
@@ -262,9 +263,16 @@ async def open_egress(
                 hint=error.hint,
                 details={"fields": [{"location": ["body", "allow", index], "problem": str(error)}]},
             ) from None
-    brokered = await brokered_for([*settings.expose, *body.expose], bindings, credentials)
-    broker = None
-    if brokered:
+    brokered: list[Brokered] = []
+    broker: Broker | None = None
+    names = [*settings.expose, *body.expose]
+    if names:
+        # Imported on first use: the broker's TLS and HTTP machinery (cryptography's x509,
+        # h11) would cost every daemon start tens of ms (B3).
+        from aileron_cli.daemon.egress.broker import Broker
+        from aileron_cli.daemon.run.brokering import brokered_for, secret_source
+
+        brokered = await brokered_for(names, bindings, credentials)
         entries += _exposed_entries(brokered)
         broker = Broker(
             session_id,
