@@ -69,6 +69,7 @@ class _Upstream(BaseHTTPRequestHandler):
     chunk edges), ``/sink`` (the body's size and hash)."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # the head and the body are two writes
     seen: list[Seen]
 
     def _body(self) -> bytes:

@@ -34,6 +34,7 @@ from sandbox.broker_support import (
     world_fixture,
 )
 
+from aileron_cli.daemon.egress.proxies import MAX_HEAD_BYTES
 from aileron_core.paths import Layout
 
 
@@ -329,3 +330,21 @@ def test_head_keeps_its_content_length(world: World) -> None:
     connection.request("GET", "/echo")
     assert connection.getresponse().status == 200
     connection.close()
+
+
+def test_oversized_request_head_is_refused(world: World) -> None:
+    """A request head past the proxy's cap is answered 431 and never forwarded."""
+    connection = world.http()
+    connection.request("GET", "/echo", headers={"X-Big": "x" * (MAX_HEAD_BYTES + 1)})
+    answer = connection.getresponse()
+    assert answer.status == 431
+    connection.close()
+    assert world.upstream.seen == []
+
+
+def test_malformed_request_in_a_tunnel_is_400(world: World) -> None:
+    """A malformed request inside an intercepted tunnel is answered 400 and not forwarded."""
+    with world.tunnel(EXPOSED) as sock:
+        sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n")
+        assert read_head(sock).startswith(b"HTTP/1.1 400")
+    assert world.upstream.seen == []

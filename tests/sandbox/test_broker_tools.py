@@ -113,6 +113,45 @@ def test_curl_with_the_sentinel_reaches_the_upstream_with_the_token(
     assert [used["path"] for used in session.audit.wait("binding.used")] == ["/user"]
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="no curl on this host")
+def test_curl_large_upload_with_expect_continue(loop: Loop, layout: Layout, tmp_path: Path) -> None:
+    """A 2 MiB upload that curl sends after `Expect: 100-continue` arrives whole, with the
+    token swapped in."""
+    ca = PrivateCA(tmp_path, "upstream root")
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(os.urandom(2 << 20))
+    with TlsUpstream(ca, [API], Echo()) as upstream:
+        session = _open(loop, layout, ca, upstream.port)
+        try:
+            _run(
+                [
+                    "curl",
+                    "-sS",
+                    "-o",
+                    "/dev/null",
+                    "--fail",
+                    "--proxy",
+                    f"http://127.0.0.1:{session.forwarder.port}",
+                    "--cacert",
+                    session.ca_file,
+                    "-H",
+                    "Expect: 100-continue",
+                    "-H",
+                    f"Authorization: Bearer {session.sentinel}",
+                    "--data-binary",
+                    f"@{payload}",
+                    f"{upstream.url()}/upload",
+                ],  # fmt: skip
+                env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+            )
+        finally:
+            session.close(loop)
+    [request] = upstream.requests
+    assert request.body == payload.read_bytes()
+    assert request.header("Authorization") == f"Bearer {TOKEN}"
+    assert request.header("Expect") == "100-continue"
+
+
 @pytest.mark.skipif(shutil.which("git") is None, reason="no git on this host")
 def test_git_clone_and_push_with_the_sentinel_in_the_url(
     loop: Loop, layout: Layout, tmp_path: Path

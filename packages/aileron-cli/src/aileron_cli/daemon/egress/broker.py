@@ -343,8 +343,8 @@ class _Tunnel:
 
     async def _answer(self, status: int, message: str) -> None:
         """A plain-text answer of the broker's own (the connection closes after it)."""
-        if self.client.our_state is not h11.SEND_RESPONSE:
-            return
+        if self.client.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return  # IDLE: the agent's head was malformed, and h11 lets a server answer it
         body = (message + "\n").encode()
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
@@ -386,6 +386,11 @@ class _Tunnel:
         self.counted = (self.bytes_up, self.bytes_down)
         method = request.method.decode("ascii", "replace")
         path = request.target.partition(b"?")[0].decode("latin-1")
+        head = len(request.method) + len(request.target) + 12
+        if head + sum(len(n) + len(v) + 4 for n, v in request.headers) > MAX_HEAD_BYTES:
+            # h11 caps only a head that arrives in pieces; one read may bring a whole one
+            await self._answer(431, "request head too large")
+            return False
         for brokered in self.broker.found(request.target, request.headers):
             if not self.broker.exposes(brokered, self.host, self.port):
                 reason = f"sentinel of {brokered.binding} is not exposed to {self.host}"
