@@ -35,6 +35,7 @@ SCRIPTS: tuple[tuple[str, str], ...] = (
     ("gateway_bench.py", "B9 B10"),
     ("sandbox_bench.py", "B11"),
     ("egress_bench.py", "B16"),
+    ("broker_bench.py", "B17"),
     ("audit_bench.py", "B12"),
     ("audit_verify_bench.py", "B14"),
     ("audit_start_bench.py", "B15"),
