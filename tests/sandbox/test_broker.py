@@ -288,6 +288,7 @@ def test_gzip_is_decoded_and_redacted_other_encodings_refused(world: World) -> N
     answer = connection.getresponse()
     assert answer.status == 502 and b"cannot inspect 'br'" in answer.read()
     connection.close()
+    assert [used["status"] for used in world.audit.of("binding.used")] == [200, 502]
 
 
 def test_large_bodies_stream_both_ways(world: World) -> None:

@@ -89,6 +89,8 @@ class Tunnel:
         self.bytes_up = 0
         self.bytes_down = 0
         self.counted = (0, 0)
+        self.status: int | None = None
+        """The status of the answer being relayed, once its head went to the agent."""
         """``(bytes_up, bytes_down)`` when the current request began."""
         self.last = time.monotonic()
 
@@ -280,16 +282,22 @@ class Tunnel:
         except (OSError, TimeoutError):
             raise _Refused(502, f"{self.host}:{self.port} closed the connection") from None
         body = asyncio.create_task(self._request_body(upstream))
-        status = 502
+        self.status = None
         try:
             status = await self._response(upstream, method)
+        except _Refused:
+            raise  # recorded and answered by the caller
+        except Exception:  # cut in the middle: recorded with what the agent was sent
+            cut = "the connection was cut during the answer"
+            await self._used(found, method, path, self.status or 502, started, error=cut)
+            raise
         finally:
             complete = body.done() and not body.cancelled() and body.exception() is None
             if not body.done():
                 body.cancel()
             with contextlib.suppress(BaseException):
                 await body
-            await self._used(found, method, path, status, started)
+        await self._used(found, method, path, status, started)
         if upstream.conn.our_state is h11.DONE and upstream.conn.their_state is h11.DONE:
             upstream.conn.start_next_cycle()
         else:
@@ -340,6 +348,7 @@ class Tunnel:
             headers.append((name, self._redact(value)))
         reason = self._redact(event.reason)
         await self._to_client(h11.Response(status_code=status, headers=headers, reason=reason))
+        self.status = status
         chain = [StreamRedactor(forms) for forms in self.forms.values()]
         while True:
             try:
