@@ -43,7 +43,6 @@ from aileron_cli.daemon.egress.sentinels import (
     Brokered,
     basic_credentials,
     head_fields,
-    holds,
     new_sentinel,
 )
 from aileron_cli.daemon.egress.session_ca import SessionCA
@@ -97,10 +96,15 @@ class Broker:
 
     def found(self, target: bytes, headers: Iterable[tuple[bytes, bytes]]) -> list[Brokered]:
         """The brokered bindings whose sentinel is in ``target`` or a header value."""
-        values = [target, *(value for _, value in headers)]
-        if not any(PREFIX in v.lower() or basic_credentials(v) for v in values):
+        texts = []  # each value, and the credentials of a Basic one, in lower case
+        for value in (target, *(value for _, value in headers)):
+            texts.append(value.lower())
+            decoded = basic_credentials(value)
+            if decoded:
+                texts.append(decoded.lower())
+        if not any(PREFIX in text for text in texts):
             return []
-        return [b for b in self.brokered if any(holds(v, b.sentinel.encode()) for v in values)]
+        return [b for b in self.brokered if any(b.sentinel.encode() in t for t in texts)]
 
     def misuse(self, head: bytes, host: str, port: int) -> str | None:
         """The binding whose sentinel is in this request head (raw or inside ``Basic``
