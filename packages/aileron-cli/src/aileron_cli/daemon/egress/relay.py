@@ -100,7 +100,8 @@ class Tunnel:
         idle = self.broker.idle_timeout_s
         while True:
             try:
-                data = await asyncio.wait_for(reader.read(CHUNK), idle)
+                async with asyncio.timeout(idle):  # no task per read, unlike wait_for
+                    data = await reader.read(CHUNK)
             except TimeoutError:
                 if time.monotonic() - self.last < idle:
                     continue  # the other direction is busy
@@ -127,7 +128,8 @@ class Tunnel:
         if data:
             self.agent.write(data)
             self.bytes_down += len(data)
-            await asyncio.wait_for(self.agent.drain(), self.broker.idle_timeout_s)
+            async with asyncio.timeout(self.broker.idle_timeout_s):
+                await self.agent.drain()
             self.last = time.monotonic()
 
     async def _to_upstream(self, upstream: _Upstream, event: h11.Event) -> None:
@@ -135,7 +137,8 @@ class Tunnel:
         if data:
             upstream.writer.write(data)
             self.bytes_up += len(data)
-            await asyncio.wait_for(upstream.writer.drain(), self.broker.idle_timeout_s)
+            async with asyncio.timeout(self.broker.idle_timeout_s):
+                await upstream.writer.drain()
             self.last = time.monotonic()
 
     async def _answer(self, status: int, message: str) -> None:
