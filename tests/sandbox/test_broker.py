@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import http.client
 import json
+import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,7 @@ from sandbox.broker_support import (
     PLAIN,
     ROGUE,
     SECRET,
+    Audit,
     Loop,
     World,
     basic,
@@ -31,10 +34,14 @@ from sandbox.broker_support import (
     connect,
     open_world,
     read_head,
+    serve,
+    source,
     world_fixture,
 )
 
+from aileron_cli.daemon.egress.broker import Broker, Brokered, new_sentinel
 from aileron_cli.daemon.egress.proxies import MAX_HEAD_BYTES
+from aileron_cli.daemon.store.bindings import parse_exposure
 from aileron_core.paths import Layout
 
 
@@ -349,3 +356,35 @@ def test_malformed_request_in_a_tunnel_is_400(world: World) -> None:
         sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n")
         assert read_head(sock).startswith(b"HTTP/1.1 400")
     assert world.upstream.seen == []
+
+
+def test_unreachable_upstream_is_502(loop: Loop, layout: Layout, tmp_path: Path) -> None:
+    """An exposed host whose upstream refuses connections gets a 502 naming it, audited as
+    `binding.used` with status 502."""
+    with socket.socket() as probe:  # a port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    audit = Audit()
+    exposure = parse_exposure([f"down.github.test:{port}"], "GH_TOKEN")
+    brokered = Brokered("token/github/default", exposure, new_sentinel())
+    broker = Broker(
+        "s9", [brokered], secrets=source, upstream_tls=ssl.create_default_context(), sink=audit
+    )
+    proxies, proxy = serve(
+        loop, layout, "s9", broker, [f"down.github.test:{port}"], ["down.github.test"]
+    )
+    try:
+        raw = connect(str(proxy.path))
+        raw.sendall(f"CONNECT down.github.test:{port} HTTP/1.1\r\n\r\n".encode())
+        assert read_head(raw).startswith(b"HTTP/1.1 200")
+        context = ssl.create_default_context(cadata=broker.ca_pem.decode())
+        connection = http.client.HTTPConnection("down.github.test", timeout=20)
+        connection.sock = context.wrap_socket(raw, server_hostname="down.github.test")
+        connection.request("GET", "/", headers={"Authorization": f"Bearer {brokered.sentinel}"})
+        answer = connection.getresponse()
+        assert answer.status == 502 and b"cannot connect" in answer.read()
+        connection.close()
+    finally:
+        loop.run(proxies.aclose())
+    [used] = audit.wait("binding.used")
+    assert used["status"] == 502 and "cannot connect" in used["error"]
