@@ -10,10 +10,11 @@ HTTP/1.1 request (``h11`` on both sides) over one verified TLS connection to the
 - a request holding a sentinel (in a header value, raw or inside ``Basic`` credentials) of a
   binding exposed to this host and port gets the binding's *current* secret in the way its
   exposure's form says (``replace``/``header``/``basic``); ``binding.used`` is audited;
-- a sentinel of a binding not exposed to this host and port is refused (403,
-  ``egress.sentinel_misuse``) and not forwarded — :meth:`Broker.misuse` is the same check for
-  the proxy's own ``CONNECT`` and ``http://`` heads;
-- every form of every secret injected on the connection is redacted (``[REDACTED]`` padded
+- a sentinel of a binding not exposed to this host and port (anywhere in the request line or
+  a header name or value: as it stands, percent-decoded or inside ``Basic`` credentials, in any
+  case) is refused (403, ``egress.sentinel_misuse``) and not forwarded — :meth:`Broker.misuse`
+  is the same check for the proxy's own ``CONNECT`` and ``http://`` heads;
+- every form of every secret injected in the session is redacted (``[REDACTED]`` padded
   with ``*`` to the form's length, :func:`~aileron_core.secret_forms.mask`) from the status
   line, the headers and the body streaming back (``gzip``/``deflate`` decoded first;
   ``identity`` is asked for); the response is re-framed since redaction changes lengths.
@@ -29,6 +30,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from urllib.parse import unquote_to_bytes
 
 from aileron_cli.daemon.egress.proxies import (
     CONNECT_TIMEOUT_S,
@@ -48,6 +50,7 @@ from aileron_cli.daemon.egress.sentinels import (
 from aileron_cli.daemon.egress.session_ca import SessionCA
 from aileron_cli.daemon.egress.tls_stream import TLSStream
 from aileron_core.redaction import Secret
+from aileron_core.secret_forms import SecretForms
 
 __all__ = ["SENTINEL_PREFIX", "Broker", "Brokered", "SecretSource", "new_sentinel"]
 
@@ -86,6 +89,9 @@ class Broker:
         self.ca_pem: bytes = self._ca.cert_pem
         self._context: ssl.SSLContext | None = self._ca.server_context()
         self._tunnels: set[Tunnel] = set()
+        self.forms: dict[str, SecretForms] = {}
+        """The forms of every secret injected in this session, by value: every tunnel redacts
+        them all (an upstream may hand back on one connection what another one sent it)."""
 
     def intercepts(self, host: str, port: int) -> bool:
         """Whether ``host:port`` is exposed by some brokered binding."""
@@ -95,10 +101,14 @@ class Broker:
         return (brokered.binding, (host, port)) in self._exposed
 
     def found(self, target: bytes, headers: Iterable[tuple[bytes, bytes]]) -> list[Brokered]:
-        """The brokered bindings whose sentinel is in ``target`` or a header value."""
-        texts = []  # each value, and the credentials of a Basic one, in lower case
-        for value in (target, *(value for _, value in headers)):
+        """The brokered bindings whose sentinel is in ``target`` (the request line, or a part
+        of it), a header name or value — as it stands, percent-decoded, or inside ``Basic``
+        credentials, in any case."""
+        texts = []  # each text, decoded as a server might, in lower case
+        for value in (target, *(text for header in headers for text in header)):
             texts.append(value.lower())
+            if b"%" in value:
+                texts.append(unquote_to_bytes(value).lower())
             decoded = basic_credentials(value)
             if decoded:
                 texts.append(decoded.lower())
@@ -169,6 +179,7 @@ class Broker:
             self._ca.forget()
         self._ca = None
         self._context = None
+        self.forms.clear()
         for tunnel in list(self._tunnels):
             tunnel.close_upstream()
 

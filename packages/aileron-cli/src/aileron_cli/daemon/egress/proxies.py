@@ -161,7 +161,7 @@ class _Request:
     headers: tuple[tuple[str, str], ...]
 
 
-def _parse_authority(text: str, default_port: int | None) -> tuple[str, int]:
+def parse_authority(text: str, default_port: int | None) -> tuple[str, int]:
     """``(normalized host, port)`` of ``host[:port]`` or ``[v6][:port]``."""
     if text.startswith("["):
         host, bracket, rest = text[1:].partition("]")
@@ -203,7 +203,7 @@ def parse_head(head: bytes) -> _Request:
         headers.append((name, value.strip()))
     if method == "CONNECT":
         try:
-            host, port = _parse_authority(target, None)
+            host, port = parse_authority(target, None)
         except ValueError as error:
             raise _Refusal(400, "malformed", f"CONNECT needs host:port ({error})") from None
         return _Request(method, host, port, "", tuple(headers))
@@ -221,7 +221,7 @@ def parse_head(head: bytes) -> _Request:
     if "@" in authority:
         raise _Refusal(400, "malformed", "a URL with user info is not proxied")
     try:
-        host, port = _parse_authority(authority, 80)
+        host, port = parse_authority(authority, 80)
     except ValueError as error:
         raise _Refusal(400, "malformed", f"bad URL authority ({error})") from None
     if not origin.startswith("/"):

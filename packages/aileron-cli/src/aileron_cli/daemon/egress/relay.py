@@ -7,14 +7,23 @@ verified with the daemon's roots for the CONNECT's name, reused while it lives).
 
 - a sentinel of a binding not exposed to this host and port → 403 and
   ``egress.sentinel_misuse``, not forwarded;
+- a request that names another host than the tunnel's (``Host``, an absolute-form target, or
+  user info in one) → 421, since a front-end serving several names may route by what the
+  request names; a target neither origin nor absolute form, or ``CONNECT`` → 400/405; both
+  ``Content-Length`` and ``Transfer-Encoding`` (smuggling) → 400; none is forwarded. An
+  absolute-form target goes upstream in origin form, and a request without ``Host``
+  (HTTP/1.0) gets the tunnel's; a chunked request's trailers are dropped (not looked into);
 - the sentinels of bindings exposed here → the *current* secrets (:attr:`Broker.secrets
   <.broker.Broker.secrets>`, per request; a failure is 503 naming the binding) in the way each
   exposure's form says; ``Accept-Encoding: identity`` is asked for; hop-by-hop and ``Proxy-*``
   headers are dropped; ``binding.used`` is audited once the answer is relayed;
-- the answer streams back with every form of every secret injected on this connection redacted
+- the answer streams back with every form of every secret injected in the session (on any of
+  its connections: :attr:`Broker.forms <.broker.Broker.forms>`) redacted
   (:func:`~aileron_core.secret_forms.mask`) from the reason, the headers and the body (a
-  ``gzip``/``deflate`` body is inflated first; another encoding is 502), re-framed by h11
-  (chunked) since redaction changes lengths; ``HEAD``, 204 and 304 keep their headers.
+  ``gzip``/``deflate`` body is inflated first; another coding, or more than one, is 502),
+  re-framed by h11 (chunked: chunk extensions, trailers and 1xx heads but ``100 Continue`` do
+  not reach the agent) since redaction changes lengths; ``HEAD``, 204 and 304 keep their
+  headers.
 
 Bodies stream both ways with backpressure; nothing is held whole. An upstream that cannot be
 reached or is not trusted is 502 with a reason (never a secret).
@@ -33,10 +42,16 @@ from typing import TYPE_CHECKING
 import attrs
 import h11
 
-from aileron_cli.daemon.egress.proxies import CHUNK, CONNECT_TIMEOUT_S, MAX_HEAD_BYTES, IPAddress
+from aileron_cli.daemon.egress.proxies import (
+    CHUNK,
+    CONNECT_TIMEOUT_S,
+    MAX_HEAD_BYTES,
+    IPAddress,
+    parse_authority,
+)
 from aileron_cli.daemon.egress.sentinels import Brokered, inject
 from aileron_cli.daemon.egress.tls_stream import TLSStream
-from aileron_core.secret_forms import SecretForms, StreamRedactor, compiled_forms, mask
+from aileron_core.secret_forms import StreamRedactor, compiled_forms, mask
 
 if TYPE_CHECKING:
     from aileron_cli.daemon.egress.broker import Broker
@@ -84,8 +99,6 @@ class Tunnel:
         self.addresses = tuple(addresses)
         self.client = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         self.upstream: _Upstream | None = None
-        self.forms: dict[str, SecretForms] = {}
-        """The forms of every secret injected on this connection (redacted from answers)."""
         self.bytes_up = 0
         self.bytes_down = 0
         self.counted = (0, 0)
@@ -185,13 +198,13 @@ class Tunnel:
         started = time.monotonic()
         self.counted = (self.bytes_up, self.bytes_down)
         method = request.method.decode("ascii", "replace")
-        path = request.target.partition(b"?")[0].decode("latin-1")
         head = len(request.method) + len(request.target) + 12
         if head + sum(len(n) + len(v) + 4 for n, v in request.headers) > MAX_HEAD_BYTES:
             # h11 caps only a head that arrives in pieces; one read may bring a whole one
             await self._answer(431, "request head too large")
             return False
-        for brokered in self.broker.found(request.target, request.headers):
+        line = request.method + b" " + request.target
+        for brokered in self.broker.found(line, request.headers):
             if not self.broker.exposes(brokered, self.host, self.port):
                 reason = f"sentinel of {brokered.binding} is not exposed to {self.host}"
                 await self.broker.event(
@@ -204,6 +217,12 @@ class Tunnel:
                 )
                 await self._answer(403, f"blocked by Aileron: {reason}:{self.port}")
                 return False
+        try:
+            target = self._origin_target(request)
+        except _Refused as refused:
+            await self._answer(refused.status, refused.message)
+            return False
+        path = target.partition(b"?")[0].decode("latin-1")
         headers = [
             (name, value)
             for name, value in request.headers
@@ -223,15 +242,52 @@ class Tunnel:
                 return False
             forms = compiled_forms(secret.value)
             if forms is not None:
-                self.forms[secret.value] = forms
+                self.broker.forms[secret.value] = forms
             headers = inject(headers, brokered, secret.value.encode())
         headers.append((b"accept-encoding", b"identity"))
+        if not any(name == b"host" for name, _ in headers):  # HTTP/1.0
+            headers.insert(0, (b"host", self._authority().encode()))
         try:
-            return await self._relay(request, headers, method, path, found, started)
+            return await self._relay(target, request, headers, method, path, found, started)
         except _Refused as refused:
             await self._used(found, method, path, refused.status, started, error=refused.message)
             await self._answer(refused.status, refused.message)
             return False
+
+    def _authority(self) -> str:
+        """This tunnel's ``host[:port]`` as a ``Host`` header says it."""
+        return self.host if self.port == 443 else f"{self.host}:{self.port}"
+
+    def _names_this_tunnel(self, authority: bytes) -> bool:
+        """Whether ``authority`` names this tunnel's host (and its port, if it names one)."""
+        try:
+            named = parse_authority(authority.decode("latin-1"), self.port)
+            return named == (self.host, self.port)
+        except ValueError:  # not a host name
+            return False
+
+    def _origin_target(self, request: h11.Request) -> bytes:
+        """The target to send upstream; :class:`_Refused` when the request names another
+        host than the tunnel's (a front-end shared by several names may route by what the
+        request names, and the secret would go there), or is not one the broker relays."""
+        if {b"transfer-encoding", b"content-length"} <= {name for name, _ in request.headers}:
+            raise _Refused(400, "Content-Length and Transfer-Encoding together")
+        for name, value in request.headers:
+            if name == b"host" and not self._names_this_tunnel(value):
+                raise _Refused(421, f"this connection is for {self._authority()} only")
+        if request.method == b"CONNECT":
+            raise _Refused(405, "CONNECT inside a brokered tunnel is not relayed")
+        target = request.target
+        if target.startswith(b"/") or (target == b"*" and request.method == b"OPTIONS"):
+            return target
+        scheme, separator, rest = target.partition(b"://")
+        if not separator or scheme.lower() not in (b"https", b"http"):
+            raise _Refused(400, "a request in this tunnel needs an origin-form target (/path)")
+        end = min([i for i in (rest.find(c) for c in b"/?#") if i >= 0], default=len(rest))
+        authority, origin = rest[:end], rest[end:].partition(b"#")[0]
+        if b"@" in authority or not self._names_this_tunnel(authority):
+            raise _Refused(421, f"this connection is for {self._authority()} only")
+        return origin if origin.startswith(b"/") else b"/" + origin
 
     async def _connect(self) -> _Upstream:
         if self.upstream is not None:
@@ -267,6 +323,7 @@ class Tunnel:
 
     async def _relay(
         self,
+        target: bytes,
         request: h11.Request,
         headers: list[tuple[bytes, bytes]],
         method: str,
@@ -278,7 +335,7 @@ class Tunnel:
         try:
             await self._to_upstream(
                 upstream,
-                h11.Request(method=request.method, target=request.target, headers=headers),
+                h11.Request(method=request.method, target=target, headers=headers),
             )
         except h11.LocalProtocolError:  # e.g. a secret that is not a valid header value
             raise _Refused(502, "the request could not be sent upstream") from None
@@ -310,9 +367,10 @@ class Tunnel:
     async def _request_body(self, upstream: _Upstream) -> None:
         while True:
             event = await self._client_event()
-            if isinstance(event, h11.Data | h11.EndOfMessage):
+            if isinstance(event, h11.Data):
                 await self._to_upstream(upstream, event)
-            if isinstance(event, h11.EndOfMessage):
+            if isinstance(event, h11.EndOfMessage):  # its trailers are not looked into: dropped
+                await self._to_upstream(upstream, h11.EndOfMessage())
                 return
             if isinstance(event, h11.ConnectionClosed):
                 raise ConnectionError("the agent closed in the middle of a request")
@@ -335,24 +393,25 @@ class Tunnel:
             raise _Refused(502, f"{self.host}:{self.port} closed without an answer")
         status = event.status_code
         no_body = method == "HEAD" or status in (204, 304)
-        decoder = None
+        encodings: list[bytes] = []  # every coding of every Content-Encoding, in order
         headers = []
         for name, value in event.headers:
             if name in _RESPONSE_DROPPED or (name == b"content-length" and not no_body):
                 continue
             if name == b"content-encoding" and not no_body:
-                encoding = value.strip().lower()
-                if encoding in _DECODED:
-                    decoder = _Inflater()
-                elif encoding != b"identity":
-                    shown = encoding.decode("latin-1")[:40]
-                    raise _Refused(502, f"Aileron cannot inspect {shown!r} content")
+                codings = (coding.strip().lower() for coding in value.split(b","))
+                encodings += [coding for coding in codings if coding not in (b"", b"identity")]
                 continue
             headers.append((name, self._redact(value)))
+        if len(encodings) > 1 or (encodings and encodings[0] not in _DECODED):
+            # one layer is inflated and redacted; what a second would hide is not looked into
+            shown = b", ".join(encodings).decode("latin-1")[:40]
+            raise _Refused(502, f"Aileron cannot inspect {shown!r} content")
+        decoder = _Inflater() if encodings else None
         reason = self._redact(event.reason)
         await self._to_client(h11.Response(status_code=status, headers=headers, reason=reason))
         self.status = status
-        chain = [StreamRedactor(forms) for forms in self.forms.values()]
+        chain = [StreamRedactor(forms) for forms in self.broker.forms.values()]
         while True:
             try:
                 event = await self._upstream_event(upstream)
@@ -378,7 +437,7 @@ class Tunnel:
                 raise ConnectionError("the upstream closed in the middle of an answer")
 
     def _redact(self, value: bytes) -> bytes:
-        for forms in self.forms.values():
+        for forms in self.broker.forms.values():
             value = forms.sub_bytes(mask, value)
         return value
 

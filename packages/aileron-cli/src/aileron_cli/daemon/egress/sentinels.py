@@ -28,6 +28,7 @@ __all__ = ["SENTINEL_PREFIX", "Brokered", "holds", "head_fields", "inject", "new
 SENTINEL_PREFIX = "aileron-sentinel-"
 PREFIX = SENTINEL_PREFIX.encode()
 _AUTHORIZATION = frozenset({b"authorization", b"proxy-authorization"})
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 
 def new_sentinel() -> str:
@@ -45,12 +46,14 @@ class Brokered:
 
 
 def basic_credentials(value: bytes) -> bytes | None:
-    """The decoded credentials of a ``Basic`` header value, or ``None``."""
-    scheme, _, rest = value.strip().partition(b" ")
-    if scheme.lower() != b"basic":
+    """The decoded credentials of a ``Basic`` header value, or ``None``. Lenient as the most
+    lenient server: any whitespace after the scheme, padding missing, URL-safe base64."""
+    parts = value.split(None, 1)
+    if len(parts) != 2 or parts[0].lower() != b"basic":
         return None
+    encoded = b"".join(parts[1].split()).translate(_URLSAFE)
     try:
-        return base64.b64decode(rest.strip(), validate=True)
+        return base64.b64decode(encoded + b"=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError):
         return None
 
