@@ -591,3 +591,32 @@ def test_oversized_answer_head_is_502(stage: Stage) -> None:
     assert received.startswith(b"HTTP/1.1 502")
     [used] = stage.audit.wait("binding.used")
     assert used["status"] == 502
+
+
+def test_gzip_transfer_coding_is_502(stage: Stage) -> None:
+    """A body in a `gzip` transfer coding (which h11 does not decode, so the broker could
+    not redact it) is 502, the secret not relayed."""
+    packed = gzip.compress(SECRET.encode())
+    stage.upstream.answer = lambda request: (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" + chunked(packed)
+    )
+    received = stage.get("/", f"X-K: {stage.sentinels[GITHUB]}")
+    assert received.startswith(b"HTTP/1.1 502") and packed not in received
+
+
+def test_http2_preface_in_a_tunnel_is_refused(stage: Stage) -> None:
+    """HTTP/2's preface inside a brokered tunnel (the session CA offers http/1.1 only) is
+    answered with an error and nothing is forwarded."""
+    answer = stage.exchange(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    assert answer.startswith((b"HTTP/1.1 4", b"HTTP/1.1 5")), answer
+    assert stage.upstream.requests == []
+
+
+def test_ip_literal_of_a_pinned_name_is_not_a_way_around(stage: Stage) -> None:
+    """`CONNECT 127.0.0.1:port` (the address a pinned exposed name resolves to) is denied: a
+    pin allows its name, not its address."""
+    for target in ("127.0.0.1", "[::ffff:127.0.0.1]"):
+        with connect(str(stage.proxy.path)) as sock:
+            sock.sendall(f"CONNECT {target}:{stage.upstream.port} HTTP/1.1\r\n\r\n".encode())
+            assert read_head(sock).startswith(b"HTTP/1.1 403")
+    assert stage.upstream.requests == []

@@ -84,6 +84,7 @@ class Broker:
             (b.binding, pair) for b in self.brokered for pair in b.exposure.host_ports()
         }
         self._host_ports = {pair for _, pair in self._exposed}
+        self._sentinels = [(b, b.sentinel.encode()) for b in self.brokered]
         names = sorted({name for name, _ in self._host_ports})
         self._ca: SessionCA | None = SessionCA.create(session_id, names)
         self.ca_pem: bytes = self._ca.cert_pem
@@ -104,8 +105,9 @@ class Broker:
         """The brokered bindings whose sentinel is in ``target`` (the request line, or a part
         of it), a header name or value — as it stands, percent-decoded, or inside ``Basic``
         credentials, in any case."""
-        texts = []  # each text, decoded as a server might, in lower case
-        for value in (target, *(text for header in headers for text in header)):
+        pairs = list(headers)
+        texts = [name for name, _ in pairs]  # (h11 and head_fields give names in lower case)
+        for value in (target, *(value for _, value in pairs)):  # decoded as a server might
             texts.append(value.lower())
             if b"%" in value:
                 texts.append(unquote_to_bytes(value).lower())
@@ -114,7 +116,7 @@ class Broker:
                 texts.append(decoded.lower())
         if not any(PREFIX in text for text in texts):
             return []
-        return [b for b in self.brokered if any(b.sentinel.encode() in t for t in texts)]
+        return [b for b, sentinel in self._sentinels if any(sentinel in t for t in texts)]
 
     def misuse(self, head: bytes, host: str, port: int) -> str | None:
         """The binding whose sentinel is in this request head (raw or inside ``Basic``

@@ -48,7 +48,10 @@ class Brokered:
 def basic_credentials(value: bytes) -> bytes | None:
     """The decoded credentials of a ``Basic`` header value, or ``None``. Lenient as the most
     lenient server: any whitespace after the scheme, padding missing, URL-safe base64."""
-    parts = value.split(None, 1)
+    stripped = value.lstrip()
+    if stripped[:5].lower() != b"basic":  # the common case, quickly
+        return None
+    parts = stripped.split(None, 1)
     if len(parts) != 2 or parts[0].lower() != b"basic":
         return None
     encoded = b"".join(parts[1].split()).translate(_URLSAFE)
