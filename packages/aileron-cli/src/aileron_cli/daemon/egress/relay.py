@@ -203,23 +203,19 @@ class Tunnel:
             # h11 caps only a head that arrives in pieces; one read may bring a whole one
             await self._answer(431, "request head too large")
             return False
-        line = request.method + b" " + request.target
-        for brokered in self.broker.found(line, request.headers):
+        carried = self.broker.found(request.method + b" " + request.target, request.headers)
+        for brokered in carried:
             if not self.broker.exposes(brokered, self.host, self.port):
                 reason = f"sentinel of {brokered.binding} is not exposed to {self.host}"
-                await self.broker.event(
-                    "egress.sentinel_misuse",
-                    binding=brokered.binding,
-                    host=self.host,
-                    port=self.port,
-                    method=method,
-                    reason=reason,
-                )
+                await self._misuse(brokered, method, reason)
                 await self._answer(403, f"blocked by Aileron: {reason}:{self.port}")
                 return False
         try:
             target = self._origin_target(request)
         except _Refused as refused:
+            if refused.status == 421:  # the sentinels were sent toward another host
+                for brokered in carried:
+                    await self._misuse(brokered, method, refused.message)
             await self._answer(refused.status, refused.message)
             return False
         path = target.partition(b"?")[0].decode("latin-1")
@@ -253,6 +249,16 @@ class Tunnel:
             await self._used(found, method, path, refused.status, started, error=refused.message)
             await self._answer(refused.status, refused.message)
             return False
+
+    async def _misuse(self, brokered: Brokered, method: str, reason: str) -> None:
+        await self.broker.event(
+            "egress.sentinel_misuse",
+            binding=brokered.binding,
+            host=self.host,
+            port=self.port,
+            method=method,
+            reason=reason,
+        )
 
     def _authority(self) -> str:
         """This tunnel's ``host[:port]`` as a ``Host`` header says it."""
