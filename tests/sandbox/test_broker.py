@@ -96,11 +96,17 @@ def test_bearer_sentinel_becomes_the_secret_and_is_redacted_back(world: World) -
     _never_the_secret(body)
 
 
-def test_raw_custom_header_is_replaced_where_it_stands(world: World) -> None:
-    """A sentinel inside any header value is replaced in place (the `replace` form)."""
+def test_replace_form_swaps_only_in_authorization(world: World) -> None:
+    """The `replace` form puts the secret in `Authorization` only: a sentinel in another
+    header (one an upstream might log or show) is sent as it is, and nothing is recorded as
+    used; in `Authorization` it is replaced where it stands."""
     sentinel = world.sentinels["token/github/default"]
     _get(world, "/echo", {"X-Api-Key": f"k={sentinel};v=2"})
-    assert world.upstream.seen[-1].headers["x-api-key"] == f"k={SECRET};v=2"
+    assert world.upstream.seen[-1].headers["x-api-key"] == f"k={sentinel};v=2"
+    assert world.audit.of("binding.used") == []
+    _get(world, "/echo", {"Authorization": f"token k={sentinel};v=2"})
+    assert world.upstream.seen[-1].headers["authorization"] == f"token k={SECRET};v=2"
+    assert len(world.audit.wait("binding.used")) == 1
 
 
 def test_basic_credentials_are_decoded_replaced_and_reencoded(world: World) -> None:
@@ -139,7 +145,7 @@ def test_request_without_sentinel_passes_unchanged(world: World) -> None:
     seen = world.upstream.seen[-1].headers
     assert seen["authorization"] == "Bearer mine" and seen["x-a"] == "1"
     assert json.loads(body)["headers"]["authorization"] == "Bearer mine"
-    _get(world, "/after", {"X-K": world.sentinels["token/github/default"]})
+    _get(world, "/after", {"Authorization": f"Bearer {world.sentinels['token/github/default']}"})
     assert [used["path"] for used in world.audit.wait("binding.used")] == ["/after"]
 
 
@@ -247,7 +253,9 @@ def _keep_alive(world: World) -> None:
     connection = world.http()
     try:
         for index in range(3):
-            connection.request("GET", f"/echo?i={index}", headers={"X-K": sentinel})
+            connection.request(
+                "GET", f"/echo?i={index}", headers={"Authorization": f"Bearer {sentinel}"}
+            )
             answer = connection.getresponse()
             assert answer.status == 200
             _never_the_secret(answer.read())
@@ -310,7 +318,11 @@ def test_large_bodies_stream_both_ways(world: World) -> None:
 
     connection = world.http()
     connection.request(
-        "POST", "/sink", body=pieces(), headers={"X-K": sentinel}, encode_chunked=True
+        "POST",
+        "/sink",
+        body=pieces(),
+        headers={"Authorization": f"Bearer {sentinel}"},
+        encode_chunked=True,
     )
     answer = connection.getresponse()
     assert json.loads(answer.read()) == {

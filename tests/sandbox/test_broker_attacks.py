@@ -335,12 +335,13 @@ def test_pipelined_requests_are_each_checked_on_the_tunnel_host(stage: Stage) ->
     """Requests pipelined in one write are handled one by one: the first gets its secret on
     the tunnel's host; the second, holding npm's sentinel, is 403 and never forwarded."""
     port = stage.upstream.port
-    first = f"GET /1 HTTP/1.1\r\nHost: {EXPOSED}:{port}\r\nX-K: {stage.sentinels[GITHUB]}\r\n\r\n"
+    bearer = f"Authorization: Bearer {stage.sentinels[GITHUB]}"
+    first = f"GET /1 HTTP/1.1\r\nHost: {EXPOSED}:{port}\r\n{bearer}\r\n\r\n"
     second = f"GET /2 HTTP/1.1\r\nHost: {EXPOSED}:{port}\r\nX-K: {stage.sentinels[NPM]}\r\n\r\n"
     answer = stage.exchange((first + second).encode())
     assert answer.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 403" in answer
     [seen] = stage.upstream.requests
-    assert seen.startswith(b"GET /1 ") and f"x-k: {SECRET}".encode() in seen
+    assert seen.startswith(b"GET /1 ") and f"authorization: Bearer {SECRET}".encode() in seen
     assert OTHER_SECRET.encode() not in seen
     [misuse] = stage.audit.wait("egress.sentinel_misuse")
     assert misuse["binding"] == NPM and misuse["host"] == EXPOSED
@@ -507,7 +508,7 @@ def test_secret_split_at_every_offset_across_chunks_is_redacted(stage: Stage) ->
     stage.upstream.answer = lambda request: (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(*pieces)
     )
-    received = stage.get("/", f"X-K: {stage.sentinels[GITHUB]}")
+    received = stage.get("/", f"Authorization: Bearer {stage.sentinels[GITHUB]}")
     assert body_of(received) == expected
 
 
@@ -523,7 +524,7 @@ def test_gzip_body_with_the_secret_around_every_chunk_edge_is_redacted(stage: St
         expected[at : at + len(secret)] = mask(len(secret))
     packed = gzip.compress(bytes(plain))
     stage.upstream.answer = lambda request: response(packed, b"Content-Encoding: gzip")
-    received = stage.get("/", f"X-K: {stage.sentinels[GITHUB]}")
+    received = stage.get("/", f"Authorization: Bearer {stage.sentinels[GITHUB]}")
     assert body_of(received) == expected
 
 
@@ -538,7 +539,7 @@ def test_two_content_encodings_are_refused(stage: Stage) -> None:
     ]
     for headers in declared:
         stage.upstream.answer = functools.partial(lambda h, request: response(twice, *h), headers)
-        received = stage.get("/", f"X-K: {stage.sentinels[GITHUB]}")
+        received = stage.get("/", f"Authorization: Bearer {stage.sentinels[GITHUB]}")
         assert received.startswith(b"HTTP/1.1 502") and b"cannot inspect" in received
         assert not leaks(received)
 
@@ -549,7 +550,7 @@ def test_raw_deflate_body_is_cut_without_the_secret(stage: Stage) -> None:
     raw = zlib.compressobj(wbits=-15)
     packed = raw.compress(SECRET.encode() * 10) + raw.flush()
     stage.upstream.answer = lambda request: response(packed, b"Content-Encoding: deflate")
-    received = stage.get("/", f"X-K: {stage.sentinels[GITHUB]}")
+    received = stage.get("/", f"Authorization: Bearer {stage.sentinels[GITHUB]}")
     assert not leaks(received)
     stage.upstream.answer = lambda request: response(b"fine")
     assert body_of(stage.get("/")) == b"fine"
@@ -568,7 +569,7 @@ def test_head_answer_with_a_body_cannot_smuggle_the_secret(stage: Stage) -> None
     stage.upstream.answer = answer
     port = stage.upstream.port
     sentinel = stage.sentinels[GITHUB]
-    head = f"HEAD / HTTP/1.1\r\nHost: {EXPOSED}:{port}\r\nX-K: {sentinel}\r\n\r\n"
+    head = f"HEAD / HTTP/1.1\r\nHost: {EXPOSED}:{port}\r\nAuthorization: Bearer {sentinel}\r\n\r\n"
     get = f"GET / HTTP/1.1\r\nHost: {EXPOSED}:{port}\r\nConnection: close\r\n\r\n"
     received = stage.exchange((head + get).encode())
     assert received.startswith(b"HTTP/1.1 200") and not leaks(received)
@@ -590,7 +591,7 @@ def test_oversized_answer_head_is_502(stage: Stage) -> None:
     at most h11's bound of it."""
     headers = [b"X-%d: %s" % (i, b"v" * 60) for i in range(1000)]
     stage.upstream.answer = lambda request: response(b"x", *headers)
-    received = stage.get("/", f"X-K: {stage.sentinels[GITHUB]}")
+    received = stage.get("/", f"Authorization: Bearer {stage.sentinels[GITHUB]}")
     assert received.startswith(b"HTTP/1.1 502")
     [used] = stage.audit.wait("binding.used")
     assert used["status"] == 502
@@ -603,7 +604,7 @@ def test_gzip_transfer_coding_is_502(stage: Stage) -> None:
     stage.upstream.answer = lambda request: (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" + chunked(packed)
     )
-    received = stage.get("/", f"X-K: {stage.sentinels[GITHUB]}")
+    received = stage.get("/", f"Authorization: Bearer {stage.sentinels[GITHUB]}")
     assert received.startswith(b"HTTP/1.1 502") and packed not in received
 
 

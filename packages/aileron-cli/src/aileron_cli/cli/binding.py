@@ -80,9 +80,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "A sandboxed session launched with `--expose NAME` (or `[sandbox] expose` in"
             " config.toml) gets a sentinel in VAR instead of the secret; its egress proxy"
             " swaps in the real secret on requests to the --host values only (and refuses the"
-            " sentinel anywhere else). By default the sentinel is replaced where it stands (a"
-            " header, or inside Basic credentials); --header or --basic set that header from a"
-            " template instead, {} standing for the secret."
+            " sentinel anywhere else). By default the sentinel is replaced where it stands in the"
+            " Authorization header (also inside Basic credentials, as git sends them); --header"
+            " sets another header from a template (the sentinel in any header asks for it),"
+            " --basic sets Authorization: Basic from a user:password template; {} stands for the"
+            " secret."
         ),
         epilog=(
             "example: aileron binding expose token/github/default --host github.com"

@@ -7,8 +7,9 @@ egress proxy hands a ``CONNECT`` to an exposed ``host:port`` to :meth:`Broker.se
 terminates TLS with the session's CA (:class:`~.session_ca.SessionCA`) and relays each
 HTTP/1.1 request (``h11`` on both sides) over one verified TLS connection to the real upstream:
 
-- a request holding a sentinel (in a header value, raw or inside ``Basic`` credentials) of a
-  binding exposed to this host and port gets the binding's *current* secret in the way its
+- a request holding a sentinel (in ``Authorization``, raw or inside ``Basic`` credentials, for
+  the ``replace`` form; in any header for ``header``/``basic``) of a binding exposed to this
+  host and port gets the binding's *current* secret in the way its
   exposure's form says (``replace``/``header``/``basic``); ``binding.used`` is audited;
 - a sentinel of a binding not exposed to this host and port (anywhere in the request line or
   a header name or value: as it stands, percent-decoded or inside ``Basic`` credentials, in any

@@ -49,7 +49,7 @@ from aileron_cli.daemon.egress.proxies import (
     IPAddress,
     parse_authority,
 )
-from aileron_cli.daemon.egress.sentinels import Brokered, inject
+from aileron_cli.daemon.egress.sentinels import Brokered, carries, inject
 from aileron_cli.daemon.egress.tls_stream import TLSStream
 from aileron_core.secret_forms import StreamRedactor, compiled_forms, mask
 
@@ -226,7 +226,8 @@ class Tunnel:
             and not name.startswith(b"proxy-")
             and name != b"accept-encoding"
         ]
-        found = self.broker.found(b"", headers)  # the target's sentinel is not replaced
+        # The sentinels to swap: in the headers as each form takes them (never the target's).
+        found = [b for b in self.broker.found(b"", headers) if carries(headers, b)]
         for brokered in found:
             try:
                 secret = await self.broker.secrets(brokered.binding)

@@ -5,8 +5,11 @@ session's egress proxy brokers. This module finds sentinels in request heads (in
 value, raw or inside ``Basic`` credentials) and puts a secret in their place as the binding's
 :class:`~aileron_cli.daemon.store.bindings.Exposure` form says:
 
-- ``replace``: the sentinel becomes the secret where it stands (``Basic`` credentials are
-  decoded, replaced and re-encoded: git sends URL user info that way);
+- ``replace``: the sentinel becomes the secret where it stands in the ``Authorization``
+  header (``Basic`` credentials are decoded, replaced and re-encoded: git sends URL user info
+  that way) — and nowhere else: the agent does not choose the header a secret travels in (an
+  upstream may log or show another header where the agent can read it); a sentinel in
+  another header is sent as it is;
 - ``header`` (``"Name: value {}"``): a header holding the sentinel is dropped and the template's
   header set (replacing any of that name);
 - ``basic`` (``"user:{}"``): the same, setting ``Authorization: Basic``.
@@ -23,11 +26,18 @@ import attrs
 
 from aileron_cli.daemon.store.bindings import Exposure
 
-__all__ = ["SENTINEL_PREFIX", "Brokered", "holds", "head_fields", "inject", "new_sentinel"]
+__all__ = [
+    "SENTINEL_PREFIX",
+    "Brokered",
+    "carries",
+    "head_fields",
+    "holds",
+    "inject",
+    "new_sentinel",
+]
 
 SENTINEL_PREFIX = "aileron-sentinel-"
 PREFIX = SENTINEL_PREFIX.encode()
-_AUTHORIZATION = frozenset({b"authorization", b"proxy-authorization"})
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 
@@ -81,6 +91,20 @@ def head_fields(head: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     return lines[0], fields
 
 
+def carries(headers: Iterable[tuple[bytes, bytes]], brokered: Brokered) -> bool:
+    """Whether ``headers`` ask for ``brokered``'s secret: its sentinel in ``Authorization``
+    (raw or inside ``Basic``) for the ``replace`` form, in any header for the others."""
+    sentinel = brokered.sentinel.encode()
+    if brokered.exposure.form != "replace":
+        return any(holds(value, sentinel) for _, value in headers)
+    for name, value in headers:
+        if name == b"authorization":
+            decoded = basic_credentials(value)
+            if sentinel in value or (decoded is not None and sentinel in decoded):
+                return True
+    return False
+
+
 def inject(
     headers: Iterable[tuple[bytes, bytes]], brokered: Brokered, secret: bytes
 ) -> list[tuple[bytes, bytes]]:
@@ -90,10 +114,12 @@ def inject(
     if exposure.form == "replace":
         out = []
         for name, value in headers:
-            decoded = basic_credentials(value) if name in _AUTHORIZATION else None
-            if decoded is not None and sentinel in decoded:
-                value = b"Basic " + base64.b64encode(decoded.replace(sentinel, secret))
-            out.append((name, value.replace(sentinel, secret)))
+            if name == b"authorization":
+                decoded = basic_credentials(value)
+                if decoded is not None and sentinel in decoded:
+                    value = b"Basic " + base64.b64encode(decoded.replace(sentinel, secret))
+                value = value.replace(sentinel, secret)
+            out.append((name, value))
         return out
     template = (exposure.template or "").encode()
     if exposure.form == "header":

@@ -30,9 +30,9 @@ from aileron_core.fileio import atomic_write
 _NAME = re.compile(BINDING_PATTERN)
 
 FORMS = ("replace", "header", "basic")
-"""How a brokered secret enters a request: ``replace`` the sentinel where it stands (a header
-value, or inside ``Basic`` credentials); ``header`` sets one header from a template; ``basic``
-sets ``Authorization: Basic`` from a ``user:password`` template."""
+"""How a brokered secret enters a request: ``replace`` the sentinel where it stands in the
+``Authorization`` header (also inside ``Basic`` credentials); ``header`` sets one header from a
+template; ``basic`` sets ``Authorization: Basic`` from a ``user:password`` template."""
 MAX_HOSTS = 16
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
