@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import as_installed
-from egress_bench import cpu_seconds, free_port
+from egress_bench import Cpu, free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fakes.tls_upstreams import GitHttp, NpmRegistry, TlsUpstream  # noqa: E402
@@ -259,22 +259,6 @@ def wait_used(home: Path, session_id: str, expected: int) -> int:
     while (found := used_records(home, session_id)) < expected and time.monotonic() < deadline:
         time.sleep(0.1)
     return found
-
-
-class Cpu:
-    """CPU seconds of the daemon and node per phase."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-        self.used: dict[str, dict[str, float]] = {}
-
-    @contextlib.contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        before = {who: cpu_seconds(pid) for who, pid in self.pids.items()}
-        yield
-        used = self.used.setdefault(name, dict.fromkeys(self.pids, 0.0))
-        for who, pid in self.pids.items():
-            used[who] += cpu_seconds(pid) - before[who]
 
 
 def measure(requests: int, rounds: int) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from actions.support import SECRET
 from helpers import script
+from sandbox.broker_support import Loop
 from sandbox.support import (
     NO_HTTP_CLIENT,
     REQUIRE_VAR,
@@ -84,3 +85,12 @@ def no_http_client_image(codex_image: str) -> str:
     """Aileron's codex image with curl and wget removed."""
     podman_build("no-http-client.Containerfile", NO_HTTP_CLIENT, BASE_IMAGE=codex_image)
     return NO_HTTP_CLIENT
+
+
+@pytest.fixture
+def loop() -> Iterator[Loop]:
+    """The daemon's event loop (uvloop, as the daemon runs it), in a thread: for the broker
+    tests."""
+    running = Loop()
+    yield running
+    running.close()

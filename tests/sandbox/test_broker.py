@@ -46,14 +46,6 @@ from aileron_core.paths import Layout
 
 
 @pytest.fixture
-def loop() -> Iterator[Loop]:
-    """The daemon's event loop, in a thread."""
-    running = Loop()
-    yield running
-    running.close()
-
-
-@pytest.fixture
 def world(loop: Loop, layout: Layout, tmp_path: Path) -> Iterator[World]:
     """A session's proxy with a broker, and the upstreams behind it."""
     yield from world_fixture(loop, layout, tmp_path)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import ssl
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,6 @@ from aileron_cli.daemon.egress.broker import SENTINEL_PREFIX, new_sentinel
 from aileron_cli.daemon.egress.proxies import CA_FILE, SOCKET_NAME
 from aileron_cli.daemon.egress.session_ca import SessionCA
 from aileron_core.paths import Layout
-
-
-@pytest.fixture
-def loop() -> Iterator[Loop]:
-    """The daemon's event loop, in a thread."""
-    running = Loop()
-    yield running
-    running.close()
 
 
 def test_ca_is_a_name_constrained_p256_ca_and_the_leaf_names_exactly_the_hosts() -> None:

@@ -10,7 +10,6 @@ import os
 import shutil
 import ssl
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -45,14 +44,6 @@ class Session:
     def close(self, loop: Loop) -> None:
         self.forwarder.close()
         loop.run(self.proxies.aclose())
-
-
-@pytest.fixture
-def loop() -> Iterator[Loop]:
-    """The daemon's event loop, in a thread."""
-    running = Loop()
-    yield running
-    running.close()
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> str:

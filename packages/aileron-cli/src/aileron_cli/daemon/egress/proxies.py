@@ -410,7 +410,6 @@ class EgressProxy:
         except ValueError:  # a host that is not a name (normalize_host)
             await self._refuse(pipe, _Refusal(400, "malformed", "not a valid host name"))
             return
-        where = {"host": request.host, "port": request.port}
         if self.broker is not None:
             binding = self.broker.misuse(head, request.host, request.port)
             if binding is not None:
@@ -448,15 +447,7 @@ class EgressProxy:
                     reader, pipe.client, request.host, request.port, usable
                 )
             finally:
-                await self._event(
-                    "egress.allowed",
-                    **where,
-                    method=request.method,
-                    bytes_up=pipe.bytes_up,
-                    bytes_down=pipe.bytes_down,
-                    ms=round((time.monotonic() - started) * 1000),
-                    brokered=True,
-                )
+                await self._allowed(pipe, request, started, brokered=True)
             return
         upstream_reader: asyncio.StreamReader | None = None
         error_text = "no address"
@@ -487,14 +478,20 @@ class EgressProxy:
                 self._pump(upstream_reader, pipe.client, pipe, up=False, last=not tunnel),
             )
         finally:
-            await self._event(
-                "egress.allowed",
-                **where,
-                method=request.method,
-                bytes_up=pipe.bytes_up,
-                bytes_down=pipe.bytes_down,
-                ms=round((time.monotonic() - started) * 1000),
-            )
+            await self._allowed(pipe, request, started)
+
+    async def _allowed(self, pipe: _Pipe, request: _Request, started: float, **extra: Any) -> None:
+        """Record a connection that was let through, once it has ended."""
+        await self._event(
+            "egress.allowed",
+            host=request.host,
+            port=request.port,
+            method=request.method,
+            bytes_up=pipe.bytes_up,
+            bytes_down=pipe.bytes_down,
+            ms=round((time.monotonic() - started) * 1000),
+            **extra,
+        )
 
     async def _pump(
         self,
