@@ -6,7 +6,8 @@ the hosts a binding is brokered to (issue #19, ADR 0028).
 one leaf for all of them (SAN DNS names, ``ExtendedKeyUsage`` serverAuth). The container trusts
 the CA certificate (:attr:`SessionCA.cert_pem`); the private keys exist only in this process's
 memory: the leaf reaches OpenSSL through an anonymous memory file (``memfd_create``), never a
-file on disk, and :meth:`SessionCA.forget` drops them. A new session gets a new CA.
+file on disk; the CA's key signs the leaf and is dropped at once, and
+:meth:`SessionCA.forget` drops the leaf's. A new session gets a new CA.
 """
 
 from __future__ import annotations
@@ -45,13 +46,11 @@ class SessionCA:
     def __init__(
         self,
         cert: x509.Certificate,
-        key: ec.EllipticCurvePrivateKey | None,
         leaf: x509.Certificate,
         leaf_key: ec.EllipticCurvePrivateKey | None,
         hosts: tuple[str, ...],
     ) -> None:
         self._cert = cert
-        self._key = key
         self._leaf = leaf
         self._leaf_key = leaf_key
         self.hosts = hosts
@@ -136,7 +135,9 @@ class SessionCA:
             )
             .sign(key, hashes.SHA256())
         )
-        return cls(cert, key, leaf, leaf_key, names)
+        # The CA's key has signed the one leaf the session needs and is dropped here: nothing
+        # can make it sign another certificate.
+        return cls(cert, leaf, leaf_key, names)
 
     def server_context(self) -> ssl.SSLContext:
         """A server-side context presenting the leaf (and the CA) for :attr:`hosts`: TLS 1.2
@@ -164,6 +165,5 @@ class SessionCA:
         return context
 
     def forget(self) -> None:
-        """Drop the private keys (a context made earlier keeps its own copy in OpenSSL)."""
-        self._key = None
+        """Drop the leaf's private key (a context made earlier keeps its own copy in OpenSSL)."""
         self._leaf_key = None
