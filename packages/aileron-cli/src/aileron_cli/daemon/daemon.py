@@ -4,6 +4,7 @@ app's lifespan. Nothing here is behaviour beyond wiring and the lifecycle."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -345,6 +346,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         daemon = Daemon.open(config)
+        daemon.approvals.feed.bind(asyncio.get_running_loop())
         holder["daemon"] = daemon
         app.state.daemon = daemon
         daemon.start()

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from aileron_cli.daemon.errors import DaemonError
+from aileron_cli.daemon.store.approval_feed import ApprovalFeed
 from aileron_cli.daemon.store.statelog import StateLog
 from aileron_core.arguments import args_digest
 from aileron_core.canonical import canonical_sha256
@@ -43,6 +44,8 @@ class ApprovalStore:
     def __init__(self, log: StateLog, approvals: dict[str, Approval]) -> None:
         self._log = log
         self._approvals = approvals
+        self.feed = ApprovalFeed()
+        """Every approval saved from now on, live (issue #20)."""
 
     @classmethod
     def open(cls, path: Path) -> tuple[ApprovalStore, builtins.list[Approval]]:
@@ -66,6 +69,7 @@ class ApprovalStore:
     def save(self, approval: Approval) -> Approval:
         self._log.append(converter.unstructure(approval))
         self._approvals[approval.id] = approval
+        self.feed.publish(approval)
         return approval
 
     def request(
