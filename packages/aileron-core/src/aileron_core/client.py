@@ -13,7 +13,7 @@ session id, and turns the daemon's error envelope (SPEC §5.2) into typed except
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 # httpx imports its optional command-line client (click, and rich and pygments where they are
@@ -192,3 +192,32 @@ class DaemonClient:
 
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
+
+    def events(self, path: str, *, read_timeout: float = 60.0) -> Iterator[tuple[str, str]]:
+        """Server-sent events of ``path``: ``(event, data)`` per event (comments skipped), until
+        the daemon ends the stream. ``read_timeout``: the longest quiet spell taken for a live
+        stream (the daemon's streams send a comment every few seconds)."""
+        timeout = httpx.Timeout(self._http.timeout.connect, read=read_timeout)
+        headers = {"Accept": "text/event-stream"}
+        try:
+            with self._http.stream(
+                "GET", path.lstrip("/"), headers=headers, timeout=timeout
+            ) as response:
+                if not response.is_success:
+                    response.read()
+                    raise error_from_response(response)
+                event, data = "message", list[str]()
+                for line in response.iter_lines():
+                    if not line:
+                        if data:
+                            yield event, "\n".join(data)
+                        event, data = "message", []
+                    elif not line.startswith(":"):
+                        field, _, value = line.partition(":")
+                        value = value.removeprefix(" ")
+                        if field == "event":
+                            event = value
+                        elif field == "data":
+                            data.append(value)
+        except httpx.TransportError as error:
+            raise unreachable(self.api_url, error) from error
