@@ -69,7 +69,7 @@ def parse_duration(text: str) -> timedelta:
     ``ValueError`` naming the form for anything else."""
     number, unit = text[:-1], text[-1:]
     if unit not in UNITS or not number.isascii() or not number.isdigit() or int(number) < 1:
-        raise ValueError(f"{text!r} is not a duration: write e.g. \"90s\", \"30m\" or \"2h\"")
+        raise ValueError(f'{text!r} is not a duration: write e.g. "90s", "30m" or "2h"')
     lasts = timedelta(seconds=int(number) * UNITS[unit])
     if lasts > MAX_DURATION:
         raise ValueError(f"{text!r} is longer than a year")
@@ -142,7 +142,9 @@ def parse_approvals_config(settings: Mapping[str, Any], source: str) -> Approval
         raise ConfigError(f"{where}: {error}", hint='"0" means never') from error
     rules = table.get("deny", [])
     if not isinstance(rules, list):
-        raise ConfigError(f"approvals.deny in {source} must be an array of tables ([[approvals.deny]])")
+        raise ConfigError(
+            f"approvals.deny in {source} must be an array of tables ([[approvals.deny]])"
+        )
     deny = tuple(_deny_rule(rule, index, source) for index, rule in enumerate(rules, start=1))
     return ApprovalsConfig(
         webhook=webhook,

@@ -92,6 +92,10 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "approval_decided": 409,
     "approval_tampered": 409,
     "approval_stale": 409,
+    "approval_expired": 409,
+    "approval_denied": 403,
+    "grant_not_found": 404,
+    "invalid_grant": 422,
     # sending a credential (the daemon's executor and the enclave alike)
     "host_not_allowed": 403,
     # The stored secret cannot travel as its kind: the request is fine, the credential the

@@ -51,7 +51,10 @@ class Session:
     """The bindings its egress proxy brokered (``aileron launch --expose``, ADR 0028)."""
 
 
-ApprovalStatus = Literal["pending", "approved", "denied", "running", "succeeded", "failed"]
+ApprovalStatus = Literal[
+    "pending", "approved", "denied", "running", "succeeded", "failed", "expired"
+]
+"""``expired``: nobody decided within ``[approvals] expire_after``; it counts as denied."""
 ApprovalKind = Literal["action", "operation"]
 
 
@@ -89,3 +92,29 @@ class Approval:
     plan_sha256: str | None = None
     plan_parts: dict[str, str] = attrs.field(factory=dict)  # part name → its sha256
     steps: tuple[ApprovalStep, ...] = ()
+
+
+@attrs.frozen
+class Grant:
+    """A human's standing yes (issue #20): later requests of ``target`` whose arguments are the
+    approved ones, except that each argument named in ``match`` may be any value its glob
+    matches, and whose plan is the approved one (``plan_sha256``), are approved without asking
+    — in ``session_id`` only when it is set ("for the session"), until ``expires_at`` when it
+    is set ("for N minutes"), and until revoked."""
+
+    id: str
+    kind: ApprovalKind
+    target: str
+    args: dict[str, Any]
+    """The approved arguments: those not named in ``match`` must be equal to these."""
+    match: dict[str, str]
+    """Argument name → glob (``fnmatch``, case-sensitive) its value must match."""
+    plan_sha256: str | None
+    approval_id: str
+    """The approval whose decision made it."""
+    granted_by: str
+    created_at: datetime
+    session_id: str | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None

@@ -133,6 +133,10 @@ class Layout:
         return self.home / "approvals.jsonl"
 
     @property
+    def grants(self) -> Path:
+        return self.home / "grants.jsonl"
+
+    @property
     def actions_dir(self) -> Path:
         return self.home / "actions"
 

@@ -93,7 +93,11 @@ def run_result(answer: Mapping[str, Any]) -> types.CallToolResult:
         message = str(answer.get("message") or "")
         if approval_id not in message:
             message = f"{message} (approval id {approval_id})".strip()
-        return text_result(f"{message}\napproval_id: {approval_id}")
+        link = answer.get("link")
+        if isinstance(link, str) and link and link not in message:
+            message = f"{message}\nThe user can approve it at {link}"
+        tail = f"\nlink: {link}" if isinstance(link, str) and link else ""
+        return text_result(f"{message}\napproval_id: {approval_id}{tail}")
     return text_result(as_text(answer.get("result")))
 
 
@@ -116,9 +120,19 @@ def approval_result(approval: Mapping[str, Any]) -> types.CallToolResult:
         reason = approval.get("reason")
         tail = f" (reason: {reason})" if reason else ""
         return text_result(f"{head}; the user declined to run it{tail}", error=True)
-    if status == "pending":
+    if status == "expired":
+        reason = approval.get("reason")
+        tail = f" ({reason})" if reason else ""
         return text_result(
-            f"{head}; nothing has run yet. Ask the user to run `aileron approval approve"
-            f" {approval_id}` (or deny it), then check again."
+            f"{head}; nobody approved it in time{tail}, so it counts as denied and nothing ran."
+            " Ask again only if the user still wants it.",
+            error=True,
+        )
+    if status == "pending":
+        link = approval.get("link")
+        where = f" at {link} or" if isinstance(link, str) and link else ""
+        return text_result(
+            f"{head}; nothing has run yet. Ask the user to approve it{where} with `aileron"
+            f" approval approve {approval_id}` (or deny it), then check again."
         )
     return text_result(f"{head}; it is being run now, check again shortly.")

@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing.add_argument(
         "--status",
         default="pending",
-        help="pending (default), approved, denied, running, succeeded, failed or all",
+        help="pending (default), approved, denied, running, succeeded, failed, expired or all",
     )
     add_json_flag(listing)
     listing.set_defaults(handler=_list)
@@ -66,6 +66,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="approve without asking (for scripts; the request is still shown)",
     )
+    approve.add_argument(
+        "--for",
+        dest="lasts",
+        metavar="session|DURATION",
+        help=(
+            "also grant: approve later requests of the same target with these arguments without"
+            " asking, for the rest of the approval's session (`session`) or for a while (`90s`,"
+            " `5m`, `2h`); revoke with `aileron approval grants --revoke ID`"
+        ),
+    )
+    approve.add_argument(
+        "--match",
+        action="append",
+        default=[],
+        metavar="ARG=GLOB",
+        help=(
+            "with --for: argument ARG may take any value GLOB matches (fnmatch: * ? [...]);"
+            " arguments not named must equal the approved ones (repeatable)"
+        ),
+    )
     add_json_flag(approve)
     approve.set_defaults(handler=_approve, approved=True, reason=None)
     deny = commands.add_parser("deny", help="Deny: it never runs.")
@@ -73,26 +93,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     deny.add_argument("--reason", help="why (kept in the audit log)")
     add_json_flag(deny)
     deny.set_defaults(handler=_decide, approved=False)
-    watch = commands.add_parser(
-        "watch",
-        help="Show approvals as they arrive and decide each with a key.",
+    grants = commands.add_parser(
+        "grants",
+        help="List the live grants (made with `approve --for`), or revoke one.",
         description=(
-            "Shows every pending approval in full, then each new one as it arrives, and asks"
-            " about the oldest: a approves it (it runs, and its result is shown), d denies it"
-            " (with an optional reason), s skips it (it stays pending), q quits. Each new one"
-            " also raises a desktop notification (notify-send or osascript, where present)."
+            "A grant approves later requests of one target whose arguments are the approved ones"
+            " (or match the grant's globs) without asking, for a session or a while."
         ),
     )
-    watch.add_argument(
-        "--no-notify", action="store_true", help="no desktop notification for new approvals"
-    )
-    watch.set_defaults(handler=_watch)
-
-
-def _watch(args: argparse.Namespace) -> int:
-    from aileron_cli.cli.approval_watch import watch
-
-    return watch(args)
+    grants.add_argument("--revoke", metavar="ID", help="revoke this grant")
+    grants.add_argument("--all", action="store_true", help="also revoked and expired grants")
+    add_json_flag(grants)
+    grants.set_defaults(handler=_grants)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -164,8 +176,28 @@ def _confirmed(out: TextIO) -> bool:
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
+def _grant(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``grant`` of the decide body from ``--for`` and ``--match``."""
+    if args.lasts is None:
+        if args.match:
+            raise AileronError("--match needs --for", hint="e.g. --for 5m --match 'path=docs/*'")
+        return None
+    match: dict[str, str] = {}
+    for item in args.match:
+        name, equals, glob = item.partition("=")
+        if not equals or not name:
+            raise AileronError(
+                f"--match {item!r} is not ARG=GLOB", hint="e.g. --match 'path=docs/*'"
+            )
+        sendable(glob, "--match")
+        match[name] = glob
+    sendable(args.lasts, "--for")
+    return {"for": args.lasts, "match": match}
+
+
 def _approve(args: argparse.Namespace) -> int:
     approval_id = url_segment(args.id, "the approval id")
+    grant = _grant(args)
     out = sys.stderr if args.json else sys.stdout
     with connect() as client:
         approval = client.get(f"approvals/{approval_id}")
@@ -182,8 +214,50 @@ def _approve(args: argparse.Namespace) -> int:
     # What was shown is what is decided: the approval's arguments and plan digest are fixed
     # at request time, and the daemon refuses (approval_stale) if what would run changed.
     with connect() as client:
-        decided = client.post(f"approvals/{approval_id}/decide", {"approved": True})
+        body: dict[str, Any] = {"approved": True}
+        if grant is not None:
+            body["grant"] = grant
+        decided = client.post(f"approvals/{approval_id}/decide", body)
+    if grant is not None and not args.json:
+        scope = (
+            "for the rest of its session" if grant["for"] == "session" else f"for {grant['for']}"
+        )
+        print(
+            f"granted {scope}: later requests of {escape(decided['target'])} with these arguments"
+            " run without asking (see `aileron approval grants`)"
+        )
     return _report(args, decided)
+
+
+def _grants(args: argparse.Namespace) -> int:
+    with connect() as client:
+        if args.revoke is not None:
+            grant_id = url_segment(args.revoke, "the grant id")
+            revoked = client.delete(f"approvals/grants/{grant_id}")
+            if args.json:
+                print_json(revoked)
+            else:
+                print(f"revoked {revoked['id']}; {escape(revoked['target'])} asks again")
+            return 0
+        grants = client.get("approvals/grants", all="true" if args.all else None)
+    if args.json:
+        print_json(grants)
+        return 0
+    print_table(
+        (
+            (
+                g["id"],
+                escape(g["target"]),
+                f"session {g['session_id']}" if g["session_id"] else "any session",
+                g["expires_at"] or "session end",
+                clip(json_text(g["match"]), ARGS_WIDTH) if g["match"] else "(same args)",
+                "revoked" if g["revoked_at"] else "",
+            )
+            for g in grants
+        ),
+        ("ID", "TARGET", "WHO", "EXPIRES", "MATCH", ""),
+    )
+    return 0
 
 
 def _decide(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 from fastapi import FastAPI
 
+from aileron_cli.approvals_config import load_approvals_config
 from aileron_cli.daemon.access.sessions import SERVICE, SessionService
 from aileron_cli.daemon.access.tokens import Gate, TokenRegistry
 from aileron_cli.daemon.audit.config import load_audit_config
@@ -43,6 +44,7 @@ from aileron_cli.daemon.store.actions import ActionStore
 from aileron_cli.daemon.store.approvals import ApprovalStore
 from aileron_cli.daemon.store.bindings import BindingStore
 from aileron_cli.daemon.store.connectors import ConnectorStore
+from aileron_cli.daemon.store.grants import GrantStore
 from aileron_cli.daemon.store.sessions import SessionStore
 from aileron_cli.daemon.store.statelog import StateWriteError
 from aileron_cli.daemon.store.vault import VaultService
@@ -96,6 +98,7 @@ class Daemon:
     actions: ActionStore
     bindings: BindingStore
     approvals: ApprovalStore
+    grants: GrantStore
     executor: Executor
     enclave: EnclaveService
     credentials: CredentialResolver
@@ -107,6 +110,8 @@ class Daemon:
     network: Network
     """The environment's proxies and trusted roots (ADR 0025): brokered requests verify with it."""
     last_activity: float = attrs.field(factory=time.monotonic)
+    expiry: asyncio.Task[None] | None = None
+    """The sweeper that expires approvals nobody decided (``[approvals] expire_after``)."""
 
     @property
     def layout(self) -> Layout:
@@ -131,6 +136,8 @@ class Daemon:
         audit, recovery = AuditLog.open(layout.audit, segment_bytes=audit_config.segment_bytes)
         sessions, orphaned = SessionStore.open(layout.sessions)
         approvals, failed = ApprovalStore.open(layout.approvals)
+        grants = GrantStore.open(layout.grants)
+        approvals_config = load_approvals_config(layout.config)
         connectors = ConnectorStore(layout.connector_store)
         connectors.load()
         actions = ActionStore(layout.actions_dir)
@@ -183,6 +190,7 @@ class Daemon:
             actions=actions,
             bindings=bindings,
             approvals=approvals,
+            grants=grants,
             executor=executor,
             enclave=enclave,
             credentials=credentials,
@@ -195,6 +203,9 @@ class Daemon:
                 executor=executor,
                 audit=audit,
                 heads=heads,
+                grants=grants,
+                policy=approvals_config,
+                base_url=config.url,
             ),
             gateway=gateway,
             provider_keys=ProviderKeys(bindings, credentials),
@@ -207,9 +218,14 @@ class Daemon:
         """Once the app serves: guard the orphaned sessions' trees, start signing heads."""
         self.session_service.guard_orphans()
         self.heads.start()
+        self.expiry = asyncio.get_running_loop().create_task(self.runner.expire_forever())
 
     async def aclose(self) -> None:
         """Close every service, the listeners first (no request may reach a closing store)."""
+        if self.expiry is not None:
+            self.expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.expiry
         await self.listeners.aclose()
         await self.egress.aclose()  # its connections record themselves before the log closes
         self.session_service.close()
@@ -242,6 +258,8 @@ class Daemon:
                 self.sessions.compact()
             with _warn_on_storage_failure("compacting approvals.jsonl"):
                 self.approvals.compact()
+            with _warn_on_storage_failure("compacting grants.jsonl"):
+                self.grants.compact()
             with _warn_on_storage_failure("recording daemon.stopped"):
                 self.audit.append_sync("daemon.stopped", SERVICE, None, {"pid": self.pid})
             with _warn_on_storage_failure("signing the last head"):

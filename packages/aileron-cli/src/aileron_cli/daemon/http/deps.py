@@ -35,6 +35,7 @@ from aileron_cli.daemon.store.actions import ActionStore
 from aileron_cli.daemon.store.approvals import ApprovalStore
 from aileron_cli.daemon.store.bindings import BindingStore
 from aileron_cli.daemon.store.connectors import ConnectorStore
+from aileron_cli.daemon.store.grants import GrantStore
 from aileron_cli.daemon.store.sessions import SessionStore
 from aileron_cli.daemon.store.vault import VaultService
 from aileron_core.network import Network as NetworkSettings
@@ -51,6 +52,7 @@ __all__ = [
     "Egress",
     "Enclave",
     "Gateway",
+    "Grants",
     "Layout",
     "Listeners",
     "Network",
@@ -201,6 +203,14 @@ Connectors = Annotated[ConnectorStore, Depends(_connectors)]
 Actions = Annotated[ActionStore, Depends(_actions)]
 Bindings = Annotated[BindingStore, Depends(_bindings)]
 Approvals = Annotated[ApprovalStore, Depends(_approvals)]
+
+
+async def _grants(request: Request) -> GrantStore:
+    found: GrantStore = request.app.state.daemon.grants
+    return found
+
+
+Grants = Annotated[GrantStore, Depends(_grants)]
 Runner = Annotated[RunnerService, Depends(_runner)]
 Enclave = Annotated[EnclaveService, Depends(_enclave)]
 Gateway = Annotated[GatewayService, Depends(_gateway)]

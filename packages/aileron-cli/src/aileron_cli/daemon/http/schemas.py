@@ -303,6 +303,7 @@ class RunPending(BaseModel):
     status: Literal["pending_approval"]
     approval_id: str
     message: str
+    link: str = Field(description="the approval's web page: http://127.0.0.1:PORT/ui/approvals/ID")
 
 
 class NewBinding(Strict):
@@ -413,9 +414,41 @@ class Detached(BaseModel):
     escrows_dropped: list[str]
 
 
+class GrantBody(Strict):
+    """Approve later requests like this one without asking (issue #20)."""
+
+    lasts: str = Field(
+        alias="for",
+        pattern=r"^(session|[0-9]{1,7}[smh])$",
+        description='"session" (the rest of the approval\'s session) or "<N>s|m|h"',
+    )
+    match: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="argument → glob its value may match (others must equal the approved ones)",
+    )
+
+
 class Decision(Strict):
     approved: bool
     reason: str | None = Field(default=None, max_length=1000)
+    grant: GrantBody | None = Field(default=None, description="approve only")
+
+
+class GrantOut(BaseModel):
+    id: str
+    kind: Literal["action", "operation"]
+    target: str
+    args: dict[str, Any]
+    match: dict[str, str]
+    plan_sha256: str | None
+    approval_id: str
+    granted_by: str
+    created_at: datetime
+    session_id: str | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
 
 
 class ApprovalStepOut(BaseModel):
@@ -435,7 +468,7 @@ class ApprovalOut(BaseModel):
     args_sha256: str
     created_at: datetime
     session_id: str | None
-    status: Literal["pending", "approved", "denied", "running", "succeeded", "failed"]
+    status: Literal["pending", "approved", "denied", "running", "succeeded", "failed", "expired"]
     decided_at: datetime | None
     decided_by: str | None
     reason: str | None
@@ -447,6 +480,9 @@ class ApprovalOut(BaseModel):
     )
     plan_parts: dict[str, str] = Field(default_factory=dict)
     steps: list[ApprovalStepOut] = Field(default_factory=list)
+    link: str | None = Field(
+        default=None, description="its web page: http://127.0.0.1:PORT/ui/approvals/ID"
+    )
 
 
 class NewEgress(Strict):

@@ -12,6 +12,12 @@ The flow of one run (SPEC §7):
    vault is locked or the binding is missing), audit ``binding.used`` per resolution, then
    ``execution.succeeded`` or ``execution.failed`` with the same invocation id.
 
+Policies (issue #20, :mod:`~aileron_cli.daemon.run.policy`): a run that needs approval is
+first checked against the ``[[approvals.deny]]`` rules (a match is denied at once, 403
+``approval_denied``), then against the live grants (a covering grant approves it and it runs
+now, as if no approval were needed); otherwise it waits, and expires after ``[approvals]
+expire_after``. Every automatic decision is audited with the rule or grant that made it.
+
 The credential is redacted from everything that leaves this module. A binding escrowed in the
 enclave (SPEC §12) resolves to an ``Escrowed`` reference instead of a secret, before the vault
 is consulted: its requests go through the enclave, which injects the credential; the daemon
@@ -20,33 +26,41 @@ neither has it nor reads it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
+from aileron_cli.approvals_config import ApprovalsConfig
 from aileron_cli.daemon.access.peers import PeerProcess
+from aileron_cli.daemon.access.sessions import SERVICE
 from aileron_cli.daemon.audit.log import AuditLog
 from aileron_cli.daemon.audit.signer import HeadSigner
 from aileron_cli.daemon.egress.executor import Executor
 from aileron_cli.daemon.enclave.service import EnclaveService, Escrowed
 from aileron_cli.daemon.errors import DaemonError
-from aileron_cli.daemon.run import agent_access
+from aileron_cli.daemon.run import agent_access, policy
 from aileron_cli.daemon.run import scope as run_scope
 from aileron_cli.daemon.run.credentials import CredentialResolver
 from aileron_cli.daemon.store.actions import ActionStore
 from aileron_cli.daemon.store.approvals import ApprovalStore
 from aileron_cli.daemon.store.connectors import ConnectorStore
+from aileron_cli.daemon.store.grants import GrantStore, GrantTerms
 from aileron_core.actions import ActionManifest, render_step_args
 from aileron_core.arguments import args_digest, validate_args
 from aileron_core.audit import Actor
 from aileron_core.connectors import ConnectorSpec, Operation
 from aileron_core.errors import AileronError
 from aileron_core.ids import new_ulid
-from aileron_core.models import Approval, ApprovalKind
+from aileron_core.models import Approval, ApprovalKind, Grant
 from aileron_core.redaction import Secret, redact
 from aileron_core.vault import VaultLocked
+
+log = logging.getLogger("aileron.daemon")
 
 
 @dataclass(frozen=True)
@@ -62,14 +76,16 @@ class Pending:
     """A run waiting for approval."""
 
     approval: Approval
+    link: str
+    """The approval's page on the daemon's web page (``/ui/approvals/{id}``)."""
 
     @property
     def message(self) -> str:
         return (
             f"{self.approval.target} needs approval before it runs; approval id"
-            f" {self.approval.id}. Ask the user to run `aileron approval approve"
-            f" {self.approval.id}` (or deny it), then poll check_action_status / GET"
-            f" /v1/approvals/{self.approval.id} for the result."
+            f" {self.approval.id}. Ask the user to approve it at {self.link} or with"
+            f" `aileron approval approve {self.approval.id}` (or deny it), then poll"
+            f" check_action_status / GET /v1/approvals/{self.approval.id} for the result."
         )
 
 
@@ -120,6 +136,9 @@ class Runner:
         executor: Executor,
         audit: AuditLog,
         heads: HeadSigner,
+        grants: GrantStore,
+        policy: ApprovalsConfig,
+        base_url: str,
     ) -> None:
         self._connectors = connectors
         self._actions = actions
@@ -129,6 +148,13 @@ class Runner:
         self._executor = executor
         self._audit = audit
         self._heads = heads
+        self._grants = grants
+        self._policy = policy
+        self._base_url = base_url.rstrip("/")
+
+    def link(self, approval_id: str) -> str:
+        """The web page of one approval, on the daemon's own TCP address."""
+        return f"{self._base_url}/ui/approvals/{approval_id}"
 
     def plan_action(self, name: str, args: Mapping[str, Any]) -> Plan:
         installed = self._actions.get(name)
@@ -162,21 +188,147 @@ class Runner:
         return run_scope.scope(self._connectors, self._credentials, plan.manifest, plan.operation)
 
     async def start(self, plan: Plan, actor: Actor, session_id: str | None) -> Done | Pending:
-        """Run ``plan`` now, or park it as a pending approval."""
-        if plan.needs_approval(self._connectors):
-            scope = self._scope(plan)
-            approval = self._approvals.request(plan.kind, plan.target, plan.args, session_id, scope)
-            await self._audit.record(
-                "approval.requested",
-                actor,
-                session_id,
-                approval_id=approval.id,
-                target=plan.target,
-                args_sha256=approval.args_sha256,
-                plan_sha256=approval.plan_sha256,
+        """Run ``plan`` now, or park it as a pending approval — unless a deny rule refuses it
+        (``approval_denied``) or a live grant approves it (it runs now)."""
+        if not plan.needs_approval(self._connectors):
+            return await self.execute(plan, actor, session_id)
+        scope = self._scope(plan)
+        approval = self._approvals.request(plan.kind, plan.target, plan.args, session_id, scope)
+        await self._audit.record(
+            "approval.requested",
+            actor,
+            session_id,
+            approval_id=approval.id,
+            target=plan.target,
+            args_sha256=approval.args_sha256,
+            plan_sha256=approval.plan_sha256,
+        )
+        rule = policy.denying_rule(self._policy.deny, plan.target, plan.args)
+        if rule is not None:
+            await self._auto_deny(approval, rule)
+        grant = self._grants.find(plan.target, session_id, plan.args, scope.digest)
+        if grant is not None:
+            return await self._run_granted(plan, approval, grant, actor)
+        return Pending(approval, self.link(approval.id))
+
+    async def _auto_deny(self, approval: Approval, rule: policy.DenyRule) -> None:
+        """Deny ``approval`` by ``rule``, audited, and raise ``approval_denied`` to the caller."""
+        reason = rule.reason or f"denied by the rule {rule.name} of config.toml"
+        self._approvals.save(
+            attrs.evolve(
+                approval,
+                status="denied",
+                decided_at=datetime.now(UTC),
+                decided_by=f"rule {rule.name}",
+                reason=reason,
             )
-            return Pending(approval)
-        return await self.execute(plan, actor, session_id)
+        )
+        await self._audit.record(
+            "approval.auto_denied",
+            SERVICE,
+            approval.session_id,
+            approval_id=approval.id,
+            rule=rule.name,
+            target=rule.target,
+            match=rule.match,
+            reason=rule.reason,
+        )
+        await self._heads.asign("decision")
+        raise DaemonError(
+            "approval_denied",
+            f"{approval.target} is denied by the user's rule {rule.name}: {reason}",
+            hint="this request will not be approved; do not retry it",
+            details={"approval_id": approval.id, "rule": rule.name},
+        )
+
+    async def _run_granted(
+        self, plan: Plan, approval: Approval, grant: Grant, actor: Actor
+    ) -> Done:
+        """Approve ``approval`` by ``grant``, audited, and run it now."""
+        approvals = self._approvals
+        approval = approvals.save(
+            attrs.evolve(
+                approval,
+                status="running",
+                decided_at=datetime.now(UTC),
+                decided_by=f"grant {grant.id}",
+            )
+        )
+        await self._audit.record(
+            "approval.auto_approved",
+            SERVICE,
+            approval.session_id,
+            approval_id=approval.id,
+            grant=grant.id,
+            granted_by=grant.granted_by,
+            match=grant.match,
+        )
+        await self._heads.asign("decision")
+        try:
+            done = await self.execute(plan, actor, approval.session_id, approval_id=approval.id)
+        except AileronError as error:
+            approvals.save(
+                attrs.evolve(
+                    approval, status="failed", error={"code": error.code, "message": str(error)}
+                )
+            )
+            raise
+        approvals.save(
+            attrs.evolve(approval, status="succeeded", result=done.result, audit_id=done.audit_id)
+        )
+        return done
+
+    def _overdue(self, approval: Approval, now: datetime) -> bool:
+        after = self._policy.expire_after
+        return (
+            approval.status == "pending"
+            and after is not None
+            and now >= approval.created_at + after
+        )
+
+    async def _expire(self, approval: Approval) -> Approval:
+        """Mark ``approval`` expired (it counts as denied: nothing runs), audited."""
+        expired = self._approvals.save(
+            attrs.evolve(
+                approval,
+                status="expired",
+                decided_at=datetime.now(UTC),
+                decided_by="rule approvals.expire_after",
+                reason=f"nobody decided within {self._policy.expire_after_text}",
+            )
+        )
+        await self._audit.record(
+            "approval.expired",
+            SERVICE,
+            approval.session_id,
+            approval_id=approval.id,
+            rule="approvals.expire_after",
+            expire_after=self._policy.expire_after_text,
+        )
+        return expired
+
+    async def expire_due(self) -> list[Approval]:
+        """Expire every pending approval older than ``[approvals] expire_after``."""
+        now = datetime.now(UTC)
+        due = [a for a in self._approvals.list(status="pending") if self._overdue(a, now)]
+        expired = [await self._expire(a) for a in due]
+        if expired:
+            await self._heads.asign("decision")
+        return expired
+
+    async def expire_forever(self) -> None:
+        """The expiry sweeper: :meth:`expire_due` every tenth of ``expire_after`` (between half
+        a second and 30 s), until cancelled; nothing to do when approvals never expire."""
+        after = self._policy.expire_after
+        if after is None:
+            return
+        tick = min(max(after.total_seconds() / 10, 0.5), 30.0)
+        while True:
+            await asyncio.sleep(tick)
+            try:
+                await self.expire_due()
+            except (AileronError, OSError) as error:
+                log.warning("expiring approvals failed: %s", error)
 
     async def decide(
         self,
@@ -185,17 +337,32 @@ class Runner:
         actor: Actor,
         reason: str | None,
         process: PeerProcess | None = None,
+        grant: GrantTerms | None = None,
     ) -> Approval:
         """Record a human's decision (and the deciding ``process``, when known); on approval
         run exactly the approved arguments, once, unless what would run changed
-        (``approval_stale``)."""
+        (``approval_stale``). Approving with ``grant`` also makes a grant that approves later
+        requests it covers (:mod:`~aileron_cli.daemon.store.grants`)."""
         approvals = self._approvals
-        approvals.get(approval_id)  # an unknown id is 404 even while locked
+        pending = approvals.get(approval_id)  # an unknown id is 404 even while locked
         if not self._heads.armed:  # human decisions are signed when made
             raise VaultLocked(
                 "the vault is locked: Aileron signs every decision with the vault's audit key",
                 hint="run `aileron vault unlock`, then decide again",
             )
+        if self._overdue(pending, datetime.now(UTC)):  # the sweeper has not reached it yet
+            await self._expire(pending)
+        if approvals.get(approval_id).status == "expired":
+            raise DaemonError(
+                "approval_expired",
+                f"approval {approval_id} expired: nobody decided within"
+                f" {self._policy.expire_after_text}; nothing ran",
+                hint="the agent must ask again",
+            )
+        if grant is not None:
+            if not approved:
+                raise DaemonError("invalid_grant", "a grant comes with an approval, not a denial")
+            self._grants.check(pending, grant)
         approval = approvals.decide(approval_id, approved, actor.id, reason)
         deciding = process.to_json() if process is not None else None
         if not approved:
@@ -216,6 +383,20 @@ class Runner:
             approval_id=approval.id,
             process=deciding,
         )
+        if grant is not None:
+            made = self._grants.add(approval, actor.id, grant)
+            await self._audit.record(
+                "grant.created",
+                actor,
+                approval.session_id,
+                grant_id=made.id,
+                approval_id=approval.id,
+                target=made.target,
+                lasts=grant.text,
+                match=made.match,
+                expires_at=made.expires_at.isoformat() if made.expires_at else None,
+                process=deciding,
+            )
         await self._heads.asign("decision")
         try:
             # Re-planned from what is installed now: the action or connector may have gone.

@@ -99,7 +99,10 @@ def session_of(principal: Principal, header: str | None) -> str | None:
 def answer(outcome: Done | Pending) -> RunDone | JSONResponse:
     if isinstance(outcome, Pending):
         pending = RunPending(
-            status="pending_approval", approval_id=outcome.approval.id, message=outcome.message
+            status="pending_approval",
+            approval_id=outcome.approval.id,
+            message=outcome.message,
+            link=outcome.link,
         )
         return JSONResponse(pending.model_dump(), status_code=202)
     return RunDone(audit_id=outcome.audit_id, result=outcome.result)
