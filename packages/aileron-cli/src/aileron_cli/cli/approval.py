@@ -93,6 +93,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     deny.add_argument("--reason", help="why (kept in the audit log)")
     add_json_flag(deny)
     deny.set_defaults(handler=_decide, approved=False)
+    watch = commands.add_parser(
+        "watch",
+        help="Show approvals as they arrive and decide each with a key.",
+        description=(
+            "Shows every pending approval in full, then each new one as it arrives, and asks"
+            " about the oldest: a approves it (it runs, and its result is shown), d denies it"
+            " (with an optional reason), s skips it (it stays pending), q quits. Each new one"
+            " also raises a desktop notification (notify-send or osascript, where present)."
+        ),
+    )
+    watch.add_argument(
+        "--no-notify", action="store_true", help="no desktop notification for new approvals"
+    )
+    watch.set_defaults(handler=_watch)
     grants = commands.add_parser(
         "grants",
         help="List the live grants (made with `approve --for`), or revoke one.",
@@ -105,6 +119,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     grants.add_argument("--all", action="store_true", help="also revoked and expired grants")
     add_json_flag(grants)
     grants.set_defaults(handler=_grants)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from aileron_cli.cli.approval_watch import watch
+
+    return watch(args)
 
 
 def _list(args: argparse.Namespace) -> int:

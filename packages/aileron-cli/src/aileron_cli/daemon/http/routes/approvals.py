@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
+from starlette.responses import StreamingResponse
 
 from aileron_cli.daemon.access.tokens import ADMIN, Principal, require
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
 from aileron_cli.daemon.http import deps
 from aileron_cli.daemon.http.schemas import ApprovalOut, Decision, GrantOut
+from aileron_cli.daemon.http.sse import approval_events
 from aileron_cli.daemon.store.grants import GrantTerms
 from aileron_core.convert import converter
 from aileron_core.models import Approval, Grant
@@ -35,6 +37,17 @@ async def list_approvals(
     if who.kind == "session":
         session = who.session_id
     return [approval_out(a) for a in approvals.list(status=status, session_id=session)]
+
+
+@router.get("/events", response_class=StreamingResponse)
+async def approval_events_stream(approvals: deps.Approvals, _: Admin) -> StreamingResponse:
+    """Server-sent events of every approval change (``aileron approval watch``; issue #20):
+    ``ready`` once subscribed, one ``approval`` (as ``GET /approvals/{id}`` answers) per
+    change, ``gap`` where changes were lost, a ``: ping`` comment while quiet. Declared before
+    ``/{approval_id}``, which would otherwise take ``events`` for an id."""
+    return approval_events(
+        approvals.feed, lambda approval: approval_out(approval).model_dump(mode="json")
+    )
 
 
 # Grants (issue #20): declared before ``/{approval_id}``, which would take ``grants`` for an id.
