@@ -189,6 +189,7 @@ def test_event_stream_opens_with_ready_then_each_change(
     assert data["status"] == "pending"
     assert data["args"] == {"message": "streamed"}
     assert data["steps"][0]["connector"]
+    assert data["link"] == f"{real_daemon.url}/ui/approvals/{approval_id}"
 
 
 def test_event_stream_is_refused_without_the_master_token(real_daemon: DaemonInfo) -> None:

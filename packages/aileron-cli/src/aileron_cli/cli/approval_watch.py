@@ -108,8 +108,9 @@ class _Watch:
         """The approval the next key decides: the oldest pending one not skipped."""
         return next((i for i in self.pending if i not in self.skipped), None)
 
-    def link(self, approval_id: str) -> str:
-        return f"{self.base}/ui/approvals/{approval_id}"
+    def link(self, approval: dict[str, Any]) -> str:
+        """The approval's page: as the daemon gives it, else on the daemon's address."""
+        return str(approval.get("link") or f"{self.base}/ui/approvals/{approval['id']}")
 
     def prompt(self) -> None:
         if not self.interactive:
@@ -126,9 +127,9 @@ class _Watch:
         self.pending[approval["id"]] = approval
         print(file=sys.stdout)
         show_request(approval, sys.stdout)
-        print(f"link:      {self.link(approval['id'])}", flush=True)
+        print(f"link:      {self.link(approval)}", flush=True)
         if new and self.notify_desktop:
-            title, body = pending_text(approval, self.link(approval["id"]))
+            title, body = pending_text(approval, self.link(approval))
             threading.Thread(target=notify, args=(title, body), daemon=True).start()
 
     def changed(self, approval: dict[str, Any]) -> bool:

@@ -40,13 +40,16 @@ async def list_approvals(
 
 
 @router.get("/events", response_class=StreamingResponse)
-async def approval_events_stream(approvals: deps.Approvals, _: Admin) -> StreamingResponse:
+async def approval_events_stream(
+    approvals: deps.Approvals, runner: deps.Runner, _: Admin
+) -> StreamingResponse:
     """Server-sent events of every approval change (``aileron approval watch``; issue #20):
     ``ready`` once subscribed, one ``approval`` (as ``GET /approvals/{id}`` answers) per
     change, ``gap`` where changes were lost, a ``: ping`` comment while quiet. Declared before
     ``/{approval_id}``, which would otherwise take ``events`` for an id."""
     return approval_events(
-        approvals.feed, lambda approval: approval_out(approval).model_dump(mode="json")
+        approvals.feed,
+        lambda approval: approval_out(approval, runner.link(approval.id)).model_dump(mode="json"),
     )
 
 
