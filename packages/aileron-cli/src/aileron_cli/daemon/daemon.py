@@ -30,6 +30,7 @@ from aileron_cli.daemon.custody.vault import VaultCustody
 from aileron_cli.daemon.custody.verify import AuditVerifier
 from aileron_cli.daemon.egress.executor import Executor
 from aileron_cli.daemon.egress.network_config import load_network
+from aileron_cli.daemon.egress.notifier import ApprovalNotifier
 from aileron_cli.daemon.egress.proxies import EgressProxies, EventSink
 from aileron_cli.daemon.enclave.service import EnclaveService
 from aileron_cli.daemon.gateway.config import GatewayConfig, load_gateway_config
@@ -107,6 +108,8 @@ class Daemon:
     provider_keys: ProviderKeys
     listeners: SessionListeners
     egress: EgressProxies
+    notifier: ApprovalNotifier
+    """Announces new pending approvals to ``[approvals] webhook`` and the desktop."""
     network: Network
     """The environment's proxies and trusted roots (ADR 0025): brokered requests verify with it."""
     last_activity: float = attrs.field(factory=time.monotonic)
@@ -211,6 +214,13 @@ class Daemon:
             provider_keys=ProviderKeys(bindings, credentials),
             listeners=listeners,
             egress=egress,
+            notifier=ApprovalNotifier(
+                approvals_config,
+                feed=approvals.feed,
+                sessions=sessions,
+                audit=audit,
+                network=network,
+            ),
             network=network,
         )
 
@@ -218,6 +228,7 @@ class Daemon:
         """Once the app serves: guard the orphaned sessions' trees, start signing heads."""
         self.session_service.guard_orphans()
         self.heads.start()
+        self.notifier.start(self.runner.link)
         self.expiry = asyncio.get_running_loop().create_task(self.runner.expire_forever())
 
     async def aclose(self) -> None:
@@ -228,6 +239,7 @@ class Daemon:
                 await self.expiry
         await self.listeners.aclose()
         await self.egress.aclose()  # its connections record themselves before the log closes
+        await self.notifier.aclose()
         self.session_service.close()
         await self.audit.drain()
         await self.executor.aclose()
