@@ -153,6 +153,8 @@ def serve(layout: Layout, *, auto_spawned: bool = False) -> int:
         )
         atomic_write(layout.daemon_json, json.dumps(info.to_json(), indent=2).encode() + b"\n")
         log.info("aileron daemon %s listening on %s (pid %d)", config.version, url, info.pid)
+        assert server is not None
+        server.on_shutdown.append(daemon.approvals.feed.close)  # live streams end first
         if config.idle_timeout_s is not None:
             watcher.append(asyncio.get_running_loop().create_task(_watch_idle(daemon)))
 

@@ -4,7 +4,8 @@ A stream opens with ``event: ready`` once it is subscribed (a client reads the l
 misses nothing between the two), sends one ``event: approval`` with the approval's JSON per
 change of any approval, ``event: gap`` where the subscription fell behind and lost changes (the
 client re-reads the list), and a ``: ping`` comment every :data:`PING_S` seconds while nothing
-happens (so a proxy or a client's read timeout never takes a quiet stream for a dead one).
+happens (so a proxy or a client's read timeout never takes a quiet stream for a dead one). It
+ends, as a complete answer, when the feed closes (the daemon is stopping).
 """
 
 from __future__ import annotations
@@ -47,7 +48,11 @@ def approval_events(
                     if not done:
                         yield PING
                         continue
-                    change, waiting = waiting.result(), None
+                    done_waiting, waiting = waiting, None
+                    try:
+                        change = done_waiting.result()
+                    except StopAsyncIteration:  # the feed closed: the daemon is stopping
+                        return
                     if change is None:
                         yield GAP
                         continue

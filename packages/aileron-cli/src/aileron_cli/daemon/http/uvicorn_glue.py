@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, cast
@@ -162,6 +163,14 @@ class Server(uvicorn.Server):
     def __init__(self, config: Config, *, handle_signals: bool) -> None:
         super().__init__(config)
         self.handle_signals = handle_signals
+        self.on_shutdown: list[Callable[[], None]] = []
+        """Run when the shutdown starts, before uvicorn waits for the open requests (ending
+        the live event streams, which would otherwise hold that wait to its timeout)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for hook in self.on_shutdown:
+            hook()
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -24,12 +24,20 @@ GAP = None
 """What a subscription yields in place of the changes it dropped."""
 
 
+class _Closed:
+    """Queued by :meth:`ApprovalFeed.close`: the subscription ends there."""
+
+
+_CLOSED = _Closed()
+
+
 class ApprovalFeed:
     """Every saved approval, fanned out to the open subscriptions."""
 
     def __init__(self) -> None:
-        self._queues: set[asyncio.Queue[Approval | None]] = set()
+        self._queues: set[asyncio.Queue[Approval | _Closed | None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """The daemon's event loop: a change published from another thread is handed to it."""
@@ -58,16 +66,29 @@ class ApprovalFeed:
                 queue.put_nowait(GAP)
             queue.put_nowait(approval)
 
+    def close(self) -> None:
+        """End every subscription (after the changes it holds), and any opened later at once:
+        the daemon is stopping, and a live stream must not hold its graceful shutdown open.
+        Call it on the daemon's loop."""
+        self._closed = True
+        for queue in list(self._queues):
+            if queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+            queue.put_nowait(_CLOSED)
+
     @contextlib.contextmanager
     def subscription(self) -> Iterator[AsyncIterator[Approval | None]]:
         """``with feed.subscription() as changes: async for approval in changes: …`` — every
         change saved after it opened (``GAP`` where some were dropped), until it closes."""
-        queue: asyncio.Queue[Approval | None] = asyncio.Queue(QUEUE)
+        queue: asyncio.Queue[Approval | _Closed | None] = asyncio.Queue(QUEUE)
         self._queues.add(queue)
+        if self._closed:
+            queue.put_nowait(_CLOSED)
 
         async def changes() -> AsyncIterator[Approval | None]:
-            while True:
-                yield await queue.get()
+            while not isinstance(change := await queue.get(), _Closed):
+                yield change
 
         try:
             yield changes()
