@@ -96,6 +96,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/v1/approvals"): AGENT,  # a session lists its own approvals only
     ("GET", "/v1/approvals/{approval_id}"): Row(401, OK, 404, OK, 403),
     ("POST", "/v1/approvals/{approval_id}/decide"): ADMIN,
+    ("GET", "/v1/approvals/events"): ADMIN,  # the live stream `approval watch` reads
     ("GET", "/v1/enclave"): ADMIN,
     ("POST", "/v1/enclave/attach"): ADMIN,
     ("POST", "/v1/enclave/detach"): ADMIN,
@@ -132,6 +133,8 @@ def world(api: TestClient) -> Iterator[World]:
     assert pending.status_code == 202, pending.text
     record = api.get("audit").json()[-1]["id"]
     master = api.headers["Authorization"].removeprefix("Bearer ")
+    # A live stream answers at once once the feed is closed (TestClient reads whole answers).
+    api.app.state.daemon.approvals.feed.close()  # type: ignore[attr-defined]
     yield World(
         api,
         {"none": None, "session": a["token"], "other": b["token"], "master": master},
