@@ -39,6 +39,9 @@ CHECKS = ",".join(
 # so that operation is fuzzed without the no-5xx check (malformed URLs are still 422: see
 # tests/enclave/test_attach_url.py); every other operation gets every check.
 REMOTE = "^/v1/enclave/attach$"
+# A live event stream (`approval watch`'s) answers forever: not a request/answer to fuzz (its
+# authorization is in tests/daemon/test_capability_matrix.py, its events in tests/approvals/).
+STREAMS = "^/v1/approvals/events$"
 
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:
@@ -85,7 +88,7 @@ def unix_relay(path: str) -> Iterator[str]:
 @pytest.mark.parametrize(
     ("selection", "excluded"),
     [
-        (["--exclude-path-regex", REMOTE], ""),
+        (["--exclude-path-regex", f"{REMOTE}|{STREAMS}"], ""),
         (["--include-path-regex", REMOTE], "not_a_server_error"),
     ],
     ids=["all-but-remote", "remote"],
