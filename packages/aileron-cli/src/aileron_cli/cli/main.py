@@ -40,6 +40,7 @@ COMMANDS = (
     "action",
     "binding",
     "approval",
+    "open",
     "enclave",
     "launch",
     "sandbox",

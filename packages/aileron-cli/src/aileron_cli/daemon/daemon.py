@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from aileron_cli.approvals_config import load_approvals_config
 from aileron_cli.daemon.access.sessions import SERVICE, SessionService
 from aileron_cli.daemon.access.tokens import Gate, TokenRegistry
+from aileron_cli.daemon.access.ui_sessions import UiSessions
 from aileron_cli.daemon.audit.config import load_audit_config
 from aileron_cli.daemon.audit.log import AuditLog, AuditWriteError
 from aileron_cli.daemon.audit.notices import AuditNotices
@@ -112,6 +113,8 @@ class Daemon:
     """Announces new pending approvals to ``[approvals] webhook`` and the desktop."""
     network: Network
     """The environment's proxies and trusted roots (ADR 0025): brokered requests verify with it."""
+    ui_sessions: UiSessions = attrs.field(factory=UiSessions)
+    """The approvals page's login links and sessions (in memory: a restart logs pages out)."""
     last_activity: float = attrs.field(factory=time.monotonic)
     expiry: asyncio.Task[None] | None = None
     """The sweeper that expires approvals nobody decided (``[approvals] expire_after``)."""

@@ -43,6 +43,8 @@ from aileron_cli.daemon.http.routes import (
     gateway,
     sessions,
     system,
+    ui,
+    ui_api,
     vault,
 )
 
@@ -172,7 +174,11 @@ def build_app(
         enclave,
     ):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(ui.links, prefix="/v1")
+    app.include_router(ui.router)  # the approvals page (issue #20), behind UiGuard
+    app.include_router(ui_api.router)
     app.router.routes[0:0] = fast.routes()  # first: see the module docstring
 
+    app.add_middleware(ui.UiGuard)
     app.add_middleware(VersionGate, version=version, touch=touch)
     return app

@@ -20,6 +20,7 @@ from fastapi import Depends, Request
 
 from aileron_cli.daemon.access.sessions import SessionService
 from aileron_cli.daemon.access.tokens import TokenRegistry
+from aileron_cli.daemon.access.ui_sessions import UiSessions
 from aileron_cli.daemon.audit.log import AuditLog
 from aileron_cli.daemon.audit.notices import AuditNotices
 from aileron_cli.daemon.custody.vault import VaultCustody
@@ -64,6 +65,7 @@ __all__ = [
     "SessionLife",
     "Sessions",
     "Tokens",
+    "UiSessionsDep",
     "Vault",
     "Verifier",
 ]
@@ -184,6 +186,11 @@ async def _credentials(request: Request) -> CredentialResolver:
     return found
 
 
+async def _ui_sessions(request: Request) -> UiSessions:
+    found: UiSessions = request.app.state.daemon.ui_sessions
+    return found
+
+
 async def _network(request: Request) -> NetworkSettings:
     found: NetworkSettings = request.app.state.daemon.network
     return found
@@ -219,3 +226,4 @@ Listeners = Annotated[SessionListeners, Depends(_listeners)]
 Egress = Annotated[EgressProxies, Depends(_egress)]
 Credentials = Annotated[CredentialResolver, Depends(_credentials)]
 Network = Annotated[NetworkSettings, Depends(_network)]
+UiSessionsDep = Annotated[UiSessions, Depends(_ui_sessions)]
