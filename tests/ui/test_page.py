@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import admin_http
+from helpers import admin_http, aileron
 from ui.support import ask, browser, logged_in, mint
 
 from aileron_cli.daemon.http.routes.ui import CSP
@@ -130,6 +130,7 @@ def test_a_cross_origin_or_csrf_less_post_is_refused(armed: Armed) -> None:
     approval = ask(info, token, "guarded")
     path = f"/ui/api/approvals/{approval}/approve"
     port = httpx.URL(info.url).port
+    assert port is not None
     with logged_in(info) as (page, csrf):
         refusals = [
             page.post(
@@ -293,3 +294,45 @@ def test_the_sessions_audit_and_verification_are_shown(armed: Armed) -> None:
     assert records[0]["type"] == "ui.login"
     assert [r["seq"] for r in records] == sorted((r["seq"] for r in records), reverse=True)
     assert verified["ok"] is True
+
+
+def test_a_grant_made_on_the_page_approves_the_same_request_later(armed: Armed) -> None:
+    """Approving on the page with a 5-minute grant runs the request and lets the same
+    request run at once afterwards, while other arguments still wait; the grant names the
+    web decider."""
+    info, echo, token = armed
+    approval = ask(info, token, "again and again")
+    with logged_in(info) as (page, csrf):
+        decided = page.post(
+            f"/ui/api/approvals/{approval}/approve",
+            json={"reason": "routine", "grant": {"for": "5m"}},
+            headers={"X-CSRF-Token": csrf},
+        )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["status"] == "succeeded"
+    run = f"{info.api_url}/actions/echo-careful/run"
+    agent = {"Authorization": f"Bearer {token}"}
+    same = httpx.post(run, json={"args": {"message": "again and again"}}, headers=agent)
+    assert same.status_code == 200, same.text
+    other = httpx.post(run, json={"args": {"message": "something else"}}, headers=agent)
+    assert other.status_code == 202, other.text
+    assert [json.loads(s.body)["message"] for s in echo.seen] == ["again and again"] * 2
+    with admin_http(info) as admin:
+        [grant] = admin.get("approvals/grants").json()
+    assert grant["granted_by"] == decided.json()["decided_by"]
+
+
+def test_aileron_open_prints_a_working_link(real_daemon: DaemonInfo) -> None:
+    """`aileron open --no-browser` prints a one-time link that logs in; `aileron open
+    approval ID` names an unknown approval's 404; a stray word is a usage error."""
+    opened = aileron("open", "--no-browser")
+    assert opened.returncode == 0, opened.stderr
+    url = opened.stdout.strip()
+    assert url.startswith(f"{real_daemon.url}/ui/login?t=")
+    with browser(real_daemon) as page:
+        assert page.get(_path(url)).status_code == 303
+    missing = aileron("open", "approval", "apr_missing", "--no-browser")
+    assert missing.returncode != 0
+    assert "apr_missing" in missing.stderr
+    stray = aileron("open", "approval", "a", "b", "--no-browser")
+    assert stray.returncode != 0 and "usage" in stray.stderr

@@ -9,10 +9,7 @@ are shown as stored (the store never holds a binding's secret), audit records as
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -24,18 +21,17 @@ from aileron_cli.daemon.access.ui_sessions import UiSession
 from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.http import deps
 from aileron_cli.daemon.http.routes.ui import COOKIE
-from aileron_cli.daemon.http.schemas import Strict
+from aileron_cli.daemon.http.schemas import GrantBody, Strict
+from aileron_cli.daemon.http.sse import approval_events
 from aileron_cli.daemon.run.runner import Runner
+from aileron_cli.daemon.store.grants import GrantTerms
 from aileron_cli.daemon.store.sessions import SessionStore
 from aileron_core.audit import Actor
 from aileron_core.convert import converter
 from aileron_core.errors import AileronError
 from aileron_core.models import Approval
 
-__all__ = ["PING_S", "router"]
-
-PING_S = 15.0
-"""Seconds between two keep-alive comments of the event stream."""
+__all__ = ["router"]
 
 router = APIRouter(prefix="/ui/api", include_in_schema=False)
 ApprovalId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -110,13 +106,15 @@ async def one(
 
 class PageDecision(Strict):
     reason: str | None = Field(default=None, max_length=1000)
+    grant: GrantBody | None = Field(default=None, description="approve only (as the admin API)")
 
 
 async def _decide(
     approval_id: str, approved: bool, body: PageDecision, page: UiSession, runner: Runner
 ) -> Approval:
     actor = Actor(type="human", id=f"web ({page.by})")
-    return await runner.decide(approval_id, approved, actor, body.reason)
+    grant = GrantTerms.parse(body.grant.lasts, body.grant.match) if body.grant else None
+    return await runner.decide(approval_id, approved, actor, body.reason, grant=grant)
 
 
 @router.post("/approvals/{approval_id}/approve")
@@ -127,7 +125,8 @@ async def approve(
     runner: deps.Runner,
     sessions: deps.Sessions,
 ) -> dict[str, Any]:
-    """Approve: runs exactly the approved arguments once and answers with the outcome."""
+    """Approve: runs exactly the approved arguments once and answers with the outcome; with
+    ``grant``, later requests it covers are approved without asking (as the admin API)."""
     return approval_json(await _decide(approval_id, True, body, page, runner), sessions)
 
 
@@ -179,39 +178,9 @@ async def verify(_: Page, verifier: deps.Verifier) -> dict[str, Any]:
     return await verifier.verify(witness=False)
 
 
-def _event(approval: Approval | None, sessions: SessionStore) -> bytes:
-    if approval is None:  # the feed's GAP: this stream lost changes; the page re-reads
-        return b"event: gap\ndata: {}\n\n"
-    data = json.dumps(approval_json(approval, sessions), separators=(",", ":"))
-    return f"event: approval\ndata: {data}\n\n".encode()
-
-
 @router.get("/events")
 async def events(_: Page, approvals: deps.Approvals, sessions: deps.Sessions) -> StreamingResponse:
-    """Server-sent events: ``ready`` once subscribed (the page then reads the list), one
-    ``approval`` per change of any approval, ``gap`` where changes were lost, and a
-    ``: ping`` comment every :data:`PING_S` seconds."""
-
-    async def stream() -> AsyncIterator[bytes]:
-        with approvals.feed.subscription() as changes:
-            yield b"event: ready\ndata: {}\n\n"
-            waiting: asyncio.Future[Approval | None] | None = None
-            try:
-                while True:
-                    if waiting is None:
-                        waiting = asyncio.ensure_future(anext(changes))
-                    done, _ = await asyncio.wait({waiting}, timeout=PING_S)
-                    if not done:
-                        yield b": ping\n\n"
-                        continue
-                    change, waiting = waiting.result(), None
-                    yield _event(change, sessions)
-            finally:
-                if waiting is not None:
-                    waiting.cancel()
-
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"X-Accel-Buffering": "no"},
-    )
+    """Server-sent events (:mod:`aileron_cli.daemon.http.sse`): ``ready`` once subscribed (the
+    page then reads the list), one ``approval`` per change of any approval, in full, ``gap``
+    where changes were lost, a ``: ping`` comment while quiet."""
+    return approval_events(approvals.feed, lambda approval: approval_json(approval, sessions))

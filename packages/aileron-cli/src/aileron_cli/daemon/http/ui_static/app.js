@@ -68,6 +68,14 @@ function detail(approval) {
 
 function card(approval) {
   const reason = el("input", { class: "reason", type: "text", placeholder: "reason (optional)", maxLength: 1000 });
+  const grant = el(
+    "select",
+    { class: "grant", title: "Approve later requests with exactly these arguments too" },
+    el("option", { value: "" }, "once"),
+    el("option", { value: "session" }, "+ same request, this session"),
+    el("option", { value: "5m" }, "+ same request, 5 min"),
+    el("option", { value: "30m" }, "+ same request, 30 min"),
+  );
   const approve = el("button", { class: "approve", type: "button" }, "Approve");
   const deny = el("button", { class: "deny", type: "button" }, "Deny");
   const item = el(
@@ -75,7 +83,7 @@ function card(approval) {
     { class: approval.id === state.focus ? "approval focus" : "approval", dataset: { id: approval.id } },
     el("h3", {}, `${approval.target} `, el("span", { class: "muted" }, approval.id)),
     detail(approval),
-    el("div", { class: "actions" }, reason, approve, deny),
+    el("div", { class: "actions" }, reason, grant, approve, deny),
   );
   const decide = async (approved) => {
     approve.disabled = deny.disabled = true;
@@ -83,7 +91,10 @@ function card(approval) {
       const decided = await api(`approvals/${approval.id}/${approved ? "approve" : "deny"}`, {
         method: "POST",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": state.csrf },
-        body: JSON.stringify({ reason: reason.value || null }),
+        body: JSON.stringify({
+          reason: reason.value || null,
+          ...(approved && grant.value ? { grant: { for: grant.value } } : {}),
+        }),
       });
       showResult(decided);
       remove(approval.id);
