@@ -97,6 +97,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/v1/approvals/{approval_id}"): Row(401, OK, 404, OK, 403),
     ("POST", "/v1/approvals/{approval_id}/decide"): ADMIN,
     ("GET", "/v1/approvals/events"): ADMIN,  # the live stream `approval watch` reads
+    ("GET", "/v1/approvals/grants"): ADMIN,  # standing approvals: the human's only
+    ("DELETE", "/v1/approvals/grants/{grant_id}"): ADMIN,
     ("POST", "/v1/ui/links"): ADMIN,  # the approvals page's login link: the human only
     ("GET", "/v1/enclave"): ADMIN,
     ("POST", "/v1/enclave/attach"): ADMIN,
