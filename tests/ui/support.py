@@ -12,6 +12,7 @@ import httpx
 from actions.support import SECRET, echo_spec
 from helpers import admin_http, aileron
 
+from aileron_cli.daemon.http.routes.ui_api import PAGE_KEY_HEADER
 from aileron_cli.examples import ACTIONS
 from aileron_cli.examples.echo_server import EchoServer
 from aileron_core.discovery import DaemonInfo
@@ -40,14 +41,24 @@ def browser(info: DaemonInfo, host: str = "127.0.0.1") -> httpx.Client:
     )
 
 
+def page_key(login: httpx.Response) -> str:
+    """The page key a login hands over: the redirect's fragment ``#k=KEY``."""
+    location = login.headers["location"]
+    _, _, fragment = location.partition("#")
+    assert fragment.startswith("k="), location
+    return fragment.removeprefix("k=")
+
+
 @contextmanager
 def logged_in(info: DaemonInfo) -> Iterator[tuple[httpx.Client, str]]:
-    """A browser logged in through a fresh link, and the page's CSRF token."""
+    """A browser logged in through a fresh link that sends the page key with every request,
+    as the page does, and that key."""
     with browser(info) as page:
         login = page.get(httpx.URL(mint(info)["url"]).raw_path.decode())
         assert login.status_code == 303, login.text
-        csrf: str = page.get("/ui/api/me").json()["csrf"]
-        yield page, csrf
+        key = page_key(login)
+        page.headers[PAGE_KEY_HEADER] = key
+        yield page, key
 
 
 @contextmanager

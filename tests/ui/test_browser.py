@@ -141,11 +141,20 @@ def wait(driver: WebDriver) -> WebDriverWait[WebDriver]:
     return WebDriverWait(driver, WAIT_S)
 
 
+def page_key(driver: WebDriver) -> str:
+    """The page key the page keeps in its origin's sessionStorage."""
+    key = driver.execute_script("return sessionStorage.getItem('aileron.pageKey')")
+    assert isinstance(key, str) and len(key) >= 43, key
+    return key
+
+
 def log_in(driver: WebDriver, link: str) -> None:
-    """Open the link, land on the page, and wait until its live stream is open."""
+    """Open the link, land on the page (its key taken from the fragment, which leaves the
+    address bar), and wait until its live stream is open."""
     driver.get(link)
     page = link.split("/ui/login")[0] + "/ui/"
-    wait(driver).until(ec.url_to_be(page), f"not redirected to {page}")
+    wait(driver).until(ec.url_to_be(page), f"not redirected to {page} (without a fragment)")
+    assert page_key(driver) not in driver.current_url
     wait(driver).until(ec.visibility_of_element_located((By.ID, "app")), "the page is not shown")
     assert driver.find_elements(By.ID, "pending"), "the page has no #pending list"
     wait(driver).until(
@@ -202,27 +211,34 @@ def test_a_pending_approval_appears_live_is_approved_and_shows_the_result(
     assert "aileron_ui" not in again.headers.get("set-cookie", "")
 
 
-def test_the_logged_in_session_refuses_a_wrong_host_origin_or_missing_csrf_token(
+def test_the_logged_in_session_refuses_a_wrong_host_origin_or_missing_page_key(
     browser: WebDriver, real_daemon: DaemonInfo, agent_token: str, echo: EchoServer
 ) -> None:
-    """With the browser's own session cookie, a decision without the CSRF token, from another
-    Origin or none, or to another Host (DNS rebinding) is refused and nothing runs; reading
-    under another Host is refused too; the same decision sent as the page sends it works."""
+    """With the browser's own session cookie, reading or deciding without the page's key (what
+    a server on another port of 127.0.0.1 gets from the browser), with a wrong one, from
+    another Origin or none, or to another Host (DNS rebinding) is refused and nothing runs;
+    reading under another Host is refused too; the same decision sent as the page sends it
+    (cookie, key, Origin) works. A reload keeps the page logged in (the key stays in the
+    tab's sessionStorage)."""
     log_in(browser, login_link(real_daemon))
     cookie = browser.get_cookie("aileron_ui")
     assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
     approval_id = ask(real_daemon, agent_token, "must not run")
     port = real_daemon.url.rsplit(":", 1)[1]
+    key = page_key(browser)
     own = {"Host": f"127.0.0.1:{port}", "Cookie": f"aileron_ui={cookie['value']}"}
     with httpx.Client(base_url=real_daemon.url, timeout=30) as http:
-        me = http.get("/ui/api/me", headers=own)
+        assert http.get("/ui/api/me", headers=own).status_code == 401
+        assert http.get("/ui/api/approvals", headers=own).status_code == 401
+        assert http.get("/ui/api/events", headers=own).status_code == 401
+        me = http.get("/ui/api/me", headers={**own, "X-Aileron-Page-Key": key})
         assert me.status_code == 200, me.text
-        csrf = str(me.json()["csrf"])
-        page_sends = {**own, "Origin": f"http://127.0.0.1:{port}", "X-CSRF-Token": csrf}
+        assert key not in me.text
+        page_sends = {**own, "Origin": f"http://127.0.0.1:{port}", "X-Aileron-Page-Key": key}
         approve = f"/ui/api/approvals/{approval_id}/approve"
         refused = {
-            "no CSRF token": {k: v for k, v in page_sends.items() if k != "X-CSRF-Token"},
-            "a wrong CSRF token": {**page_sends, "X-CSRF-Token": csrf[::-1]},
+            "no page key": {k: v for k, v in page_sends.items() if k != "X-Aileron-Page-Key"},
+            "a wrong page key": {**page_sends, "X-Aileron-Page-Key": key[::-1]},
             "another Origin": {**page_sends, "Origin": "http://evil.example"},
             "no Origin": {k: v for k, v in page_sends.items() if k != "Origin"},
             "another Host": {
@@ -236,8 +252,8 @@ def test_the_logged_in_session_refuses_a_wrong_host_origin_or_missing_csrf_token
             for why, headers in refused.items()
         }
         assert answers == {
-            "no CSRF token": 403,
-            "a wrong CSRF token": 403,
+            "no page key": 401,
+            "a wrong page key": 401,
             "another Origin": 403,
             "no Origin": 403,
             "another Host": 421,
@@ -247,6 +263,11 @@ def test_the_logged_in_session_refuses_a_wrong_host_origin_or_missing_csrf_token
         with admin_http(real_daemon) as admin:
             assert admin.get(f"approvals/{approval_id}").json()["status"] == "pending"
         assert echo.seen == []
+
+        browser.refresh()
+        item = (By.CSS_SELECTOR, f"#pending li.approval[data-id='{approval_id}']")
+        wait(browser).until(ec.visibility_of_element_located(item), "a reload logged out")
+        assert page_key(browser) == key
 
         denied = http.post(
             f"/ui/api/approvals/{approval_id}/deny", json={"reason": "test"}, headers=page_sends

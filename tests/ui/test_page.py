@@ -1,6 +1,6 @@
 """The approvals web page (issue #20) against a real daemon on a real port: the one-time link,
-the cookie, the guards (Host, Origin, CSRF, loopback TCP only), the security headers, the live
-stream and decisions that run (or deny) the action."""
+the cookie and the page key, the guards (Host, Origin, page key, loopback TCP only), the
+security headers, the live stream and decisions that run (or deny) the action."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from typing import Any
 import httpx
 import pytest
 from helpers import admin_http, aileron
-from ui.support import ask, browser, logged_in, mint
+from ui.support import ask, browser, logged_in, mint, page_key
 
 from aileron_cli.daemon.http.routes.ui import CSP
+from aileron_cli.daemon.http.routes.ui_api import PAGE_KEY_HEADER
 from aileron_cli.examples.echo_server import EchoServer
 from aileron_core.discovery import DaemonInfo
+from aileron_core.paths import Layout
 
 Armed = tuple[DaemonInfo, EchoServer, str]
 
@@ -31,19 +33,22 @@ def _audit(info: DaemonInfo, type: str) -> list[dict[str, Any]]:
 
 
 def test_a_login_link_logs_in_once_with_a_strict_cookie(real_daemon: DaemonInfo) -> None:
-    """The link answers 303 to the page with an HttpOnly SameSite=Strict cookie on /ui; the
-    same link a second time is a 403 page; the login and the minting are audited."""
+    """The link answers 303 to the page, the page key in the fragment, with an HttpOnly
+    SameSite=Strict cookie on /ui; the same link a second time is a 403 page; the login and
+    the minting are audited."""
     link = mint(real_daemon)
     assert link["url"].startswith(f"{real_daemon.url}/ui/login?t=")
     with browser(real_daemon) as page:
         first = page.get(_path(link["url"]))
         assert first.status_code == 303
-        assert first.headers["location"] == "/ui/"
+        key = page_key(first)
+        assert first.headers["location"] == f"/ui/#k={key}" and len(key) >= 43
         cookie = first.headers["set-cookie"]
         assert cookie.startswith("aileron_ui=")
         flags = {part.strip().lower() for part in cookie.split(";")[1:]}
         assert {"httponly", "samesite=strict", "path=/ui"} <= flags
-        assert page.get("/ui/api/me").status_code == 200
+        assert key not in cookie
+        assert page.get("/ui/api/me", headers={PAGE_KEY_HEADER: key}).status_code == 200
     with browser(real_daemon) as other:
         again = other.get(_path(link["url"]))
         assert again.status_code == 403
@@ -61,8 +66,8 @@ def test_a_link_to_one_approval_lands_on_its_page(armed: Armed) -> None:
     approval = ask(info, token, "hello")
     with browser(info) as page:
         login = page.get(_path(mint(info, approval)["url"]))
-        assert login.headers["location"] == f"/ui/approvals/{approval}"
-        shown = page.get(login.headers["location"])
+        assert login.headers["location"] == f"/ui/approvals/{approval}#k={page_key(login)}"
+        shown = page.get(f"/ui/approvals/{approval}")
         assert shown.status_code == 200
         assert 'id="pending"' in shown.text
     with admin_http(info) as admin:
@@ -99,14 +104,103 @@ def test_every_ui_answer_carries_the_security_headers(real_daemon: DaemonInfo) -
 
 
 def test_the_api_needs_the_cookie(real_daemon: DaemonInfo) -> None:
-    """Without the page's cookie every /ui/api route is 401 (with one, 200)."""
+    """Without the page's cookie every /ui/api route is 401 (with it and the key, 200)."""
     with browser(real_daemon) as anonymous:
         for path in ("me", "approvals", "events", "sessions", "audit", "audit/verify"):
             assert anonymous.get(f"/ui/api/{path}").status_code == 401, path
         assert anonymous.post("/ui/api/approvals/apr_x/approve", json={}).status_code == 401
-    with logged_in(real_daemon) as (page, _):
+    with logged_in(real_daemon) as (page, key):
         for path in ("me", "approvals", "sessions", "audit", "audit/verify"):
             assert page.get(f"/ui/api/{path}").status_code == 200, path
+        anonymous_with_key = httpx.get(
+            f"{real_daemon.url}/ui/api/approvals", headers={PAGE_KEY_HEADER: key}
+        )
+        assert anonymous_with_key.status_code == 401
+
+
+def test_the_cookie_without_the_page_key_opens_nothing(armed: Armed) -> None:
+    """What a server on another port of 127.0.0.1 receives from the browser — the cookie —
+    opens no /ui/api route without the page key, reads and the event stream included, even
+    with Host and Origin forged: no key, a wrong key, another session's key, or the key where
+    that route does not take it are 401; nothing is decided, nothing runs."""
+    info, echo, token = armed
+    approval = ask(info, token, "must not run")
+    port = httpx.URL(info.url).port
+    own = f"127.0.0.1:{port}"
+    with logged_in(info) as (page, key), logged_in(info) as (_, other_key):
+        cookie = page.cookies["aileron_ui"]
+        forged = {"Host": own, "Origin": f"http://{own}", "Cookie": f"aileron_ui={cookie}"}
+        keys: dict[str, dict[str, str]] = {
+            "no key": {},
+            "a wrong key": {PAGE_KEY_HEADER: key[::-1]},
+            "another session's key": {PAGE_KEY_HEADER: other_key},
+            "an empty key": {PAGE_KEY_HEADER: ""},
+        }
+        reads = ["me", "approvals", f"approvals/{approval}", "sessions", "audit", "audit/verify"]
+        posts = [f"approvals/{approval}/approve", f"approvals/{approval}/deny", "logout"]
+        with httpx.Client(base_url=info.url, timeout=30) as agent:
+            for why, extra in keys.items():
+                for path in reads:
+                    got = agent.get(f"/ui/api/{path}", headers={**forged, **extra})
+                    assert got.status_code == 401, (why, path, got.text)
+                for path in posts:
+                    got = agent.post(f"/ui/api/{path}", json={}, headers={**forged, **extra})
+                    assert got.status_code == 401, (why, path, got.text)
+                stream = agent.get("/ui/api/events", headers={**forged, **extra})
+                assert stream.status_code == 401, why
+            for wrong in (key[::-1], other_key, ""):
+                stream = agent.get("/ui/api/events", params={"k": wrong}, headers=forged)
+                assert stream.status_code == 401, wrong
+            in_query = agent.get("/ui/api/approvals", params={"k": key}, headers=forged)
+            assert in_query.status_code == 401  # only the event stream takes ?k=
+            in_header = agent.get("/ui/api/events", headers={**forged, PAGE_KEY_HEADER: key})
+            assert in_header.status_code == 401  # the stream takes ?k= only
+        assert page.get(f"/ui/api/approvals/{approval}").json()["status"] == "pending"
+        assert page.get("/ui/api/me").status_code == 200  # the refused logout did not log out
+    assert echo.seen == []
+    assert _audit(info, "approval.approved") == [] and _audit(info, "approval.denied") == []
+
+
+def test_the_page_key_is_in_no_answer_but_the_login_redirect(armed: Armed, layout: Layout) -> None:
+    """After the login, the page key appears in no answer body or header of the page, its
+    script, or any /ui/api route, nor in the audit log or the daemon's log — even after the
+    event stream was opened with it in its URL; only the redirect's Location fragment has
+    it."""
+    info, _, token = armed
+    approval = ask(info, token, "where is the key")
+    with browser(info) as page:
+        login = page.get(_path(mint(info, approval)["url"]))
+        key = page_key(login)
+        assert key not in login.text and key not in login.headers["set-cookie"]
+        page.headers[PAGE_KEY_HEADER] = key
+        with page.stream("GET", "/ui/api/events", params={"k": key}) as stream:
+            first = next(stream.iter_lines())
+            assert stream.status_code == 200, first
+        answers = [
+            page.get(path)
+            for path in (
+                "/ui/",
+                f"/ui/approvals/{approval}",
+                "/ui/app.js",
+                "/ui/api/me",
+                "/ui/api/approvals",
+                f"/ui/api/approvals/{approval}",
+                "/ui/api/sessions",
+                "/ui/api/audit",
+                "/ui/api/audit/verify",
+            )
+        ]
+        answers.append(page.post(f"/ui/api/approvals/{approval}/deny", json={"reason": "k?"}))
+    assert [a.status_code for a in answers] == [200] * len(answers)
+    for answer in answers:
+        assert key not in answer.text, answer.url
+        assert key not in str(answer.headers), answer.url
+    assert "csrf" not in answers[3].json()
+    with admin_http(info) as admin:
+        assert key not in admin.get("audit").text
+    for written in (layout.daemon_log, layout.home / "audit.jsonl"):
+        if written.exists():
+            assert key not in written.read_text(errors="replace"), written
 
 
 @pytest.mark.parametrize(
@@ -123,36 +217,36 @@ def test_a_foreign_host_header_is_refused(real_daemon: DaemonInfo, host: str) ->
         assert page.get("/ui/", headers={"Host": f"localhost:{port}"}).status_code == 200
 
 
-def test_a_cross_origin_or_csrf_less_post_is_refused(armed: Armed) -> None:
-    """A decision with a foreign or missing Origin, or without (or with a wrong) CSRF token,
-    is 403 and the approval stays pending; with both it goes through."""
+def test_a_cross_origin_or_keyless_post_is_refused(armed: Armed) -> None:
+    """A decision with a foreign or missing Origin is 403, without (or with a wrong) page
+    key 401, and the approval stays pending; with both it goes through."""
     info, echo, token = armed
     approval = ask(info, token, "guarded")
     path = f"/ui/api/approvals/{approval}/approve"
     port = httpx.URL(info.url).port
     assert port is not None
-    with logged_in(info) as (page, csrf):
-        refusals = [
-            page.post(
-                path, json={}, headers={"Origin": "http://evil.example", "X-CSRF-Token": csrf}
-            ),
-            page.post(
-                path,
-                json={},
-                headers={"Origin": f"http://127.0.0.1:{port + 1}", "X-CSRF-Token": csrf},
-            ),
-            page.post(path, json={}, headers={"Origin": "null", "X-CSRF-Token": csrf}),
-            page.post(path, json={}),
-            page.post(path, json={}, headers={"X-CSRF-Token": csrf + "x"}),
-        ]
-        assert [r.status_code for r in refusals] == [403] * 5
+    with logged_in(info) as (page, key):
+        cookies = page.cookies
+        with httpx.Client(base_url=info.url, cookies=cookies, timeout=30) as raw:
+            own = {"Origin": f"http://127.0.0.1:{port}"}
+            refusals = [
+                raw.post(
+                    path, json={}, headers={"Origin": "http://evil.example", PAGE_KEY_HEADER: key}
+                ),
+                raw.post(
+                    path,
+                    json={},
+                    headers={"Origin": f"http://127.0.0.1:{port + 1}", PAGE_KEY_HEADER: key},
+                ),
+                raw.post(path, json={}, headers={"Origin": "null", PAGE_KEY_HEADER: key}),
+                raw.post(path, json={}, headers={PAGE_KEY_HEADER: key}),
+                raw.post(path, json={}, headers=own),
+                raw.post(path, json={}, headers={**own, PAGE_KEY_HEADER: key + "x"}),
+            ]
+        assert [r.status_code for r in refusals] == [403, 403, 403, 403, 401, 401]
         assert page.get(f"/ui/api/approvals/{approval}").json()["status"] == "pending"
-        no_origin = httpx.post(
-            f"{info.url}{path}", json={}, headers={"X-CSRF-Token": csrf}, cookies=page.cookies
-        )
-        assert no_origin.status_code == 403
         assert echo.seen == []
-        done = page.post(path, json={}, headers={"X-CSRF-Token": csrf})
+        done = page.post(path, json={})
         assert done.status_code == 200, done.text
         assert done.json()["status"] == "succeeded"
 
@@ -191,7 +285,8 @@ def test_the_pending_list_shows_the_request_in_full(armed: Armed) -> None:
 
 def _events(page: httpx.Client, seen: list[tuple[str, Any]], ready: threading.Event) -> None:
     """Read the page's event stream into ``seen`` until an approval reaches an end state."""
-    with page.stream("GET", "/ui/api/events") as stream:
+    key = page.headers[PAGE_KEY_HEADER]  # the stream takes it as ?k=, as the page sends it
+    with page.stream("GET", "/ui/api/events", params={"k": key}) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
         kind = None
         for line in stream.iter_lines():
@@ -213,7 +308,7 @@ def test_the_event_stream_delivers_a_new_approval_and_its_outcome(armed: Armed) 
     info, echo, token = armed
     seen: list[tuple[str, Any]] = []
     ready = threading.Event()
-    with logged_in(info) as (page, csrf):
+    with logged_in(info) as (page, _):
         listener = threading.Thread(target=_events, args=(page, seen, ready), daemon=True)
         listener.start()
         assert ready.wait(30)
@@ -221,7 +316,6 @@ def test_the_event_stream_delivers_a_new_approval_and_its_outcome(armed: Armed) 
         decided = page.post(
             f"/ui/api/approvals/{approval}/approve",
             json={"reason": "looks right"},
-            headers={"X-CSRF-Token": csrf},
         )
         listener.join(30)
         assert not listener.is_alive()
@@ -248,11 +342,10 @@ def test_deny_through_the_page_runs_nothing(armed: Armed) -> None:
     """Denying through the page records the reason and the web decider, and nothing runs."""
     info, echo, token = armed
     approval = ask(info, token, "no thanks")
-    with logged_in(info) as (page, csrf):
+    with logged_in(info) as (page, _):
         denied = page.post(
             f"/ui/api/approvals/{approval}/deny",
             json={"reason": "not today"},
-            headers={"X-CSRF-Token": csrf},
         )
         assert denied.status_code == 200, denied.text
         assert page.get("/ui/api/approvals").json() == []
@@ -302,11 +395,10 @@ def test_a_grant_made_on_the_page_approves_the_same_request_later(armed: Armed) 
     web decider."""
     info, echo, token = armed
     approval = ask(info, token, "again and again")
-    with logged_in(info) as (page, csrf):
+    with logged_in(info) as (page, _):
         decided = page.post(
             f"/ui/api/approvals/{approval}/approve",
             json={"reason": "routine", "grant": {"for": "5m"}},
-            headers={"X-CSRF-Token": csrf},
         )
     assert decided.status_code == 200, decided.text
     assert decided.json()["status"] == "succeeded"

@@ -14,7 +14,7 @@ class Clock:
 
 
 def test_a_link_opens_one_session_once() -> None:
-    """Redeeming a link gives a session (cookie, CSRF token, who minted it, the approval it
+    """Redeeming a link gives a session (cookie, page key, who minted it, the approval it
     names); the same token again gives nothing."""
     sessions = UiSessions(clock=Clock())
     token, _ = sessions.mint_link("local-user on /dev/pts/1", "apr_1")
@@ -53,16 +53,35 @@ def test_a_session_ends_after_its_time_or_a_logout() -> None:
     assert sessions.session(first.cookie) is None
 
 
-def test_the_csrf_token_is_the_sessions_own() -> None:
-    """Only the session's own CSRF token passes; another session's, none or a prefix fail."""
+def test_the_page_key_is_the_sessions_own() -> None:
+    """Only the session's own page key passes; another session's, none, an empty one or a
+    prefix fail; the session keeps the key's digest, not the key."""
     sessions = UiSessions(clock=Clock())
     a = sessions.redeem(sessions.mint_link("u")[0])
     b = sessions.redeem(sessions.mint_link("u")[0])
     assert a is not None and b is not None
-    assert a.session.csrf_ok(a.session.csrf)
-    assert not a.session.csrf_ok(b.session.csrf)
-    assert not a.session.csrf_ok(None)
-    assert not a.session.csrf_ok(a.session.csrf[:-1])
+    assert a.key != a.cookie
+    assert a.session.key_ok(a.key)
+    assert not a.session.key_ok(b.key)
+    assert not a.session.key_ok(None)
+    assert not a.session.key_ok("")
+    assert not a.session.key_ok(a.key[:-1])
+    assert a.key not in repr(a) and a.key.encode() not in a.session.key_digest
+
+
+def test_a_page_needs_its_cookie_and_its_key() -> None:
+    """`page` names the session only for its cookie together with its own key: the cookie
+    alone, the key alone, or one session's cookie with another's key name nothing."""
+    sessions = UiSessions(clock=Clock())
+    a = sessions.redeem(sessions.mint_link("u")[0])
+    b = sessions.redeem(sessions.mint_link("u")[0])
+    assert a is not None and b is not None
+    assert sessions.page(a.cookie, a.key) == a.session
+    assert sessions.page(a.cookie, None) is None
+    assert sessions.page(None, a.key) is None
+    assert sessions.page(a.cookie, b.key) is None
+    assert sessions.page(b.cookie, a.key) is None
+    assert sessions.page(a.key, a.cookie) is None
 
 
 def test_unknown_cookies_and_tokens_name_nothing() -> None:

@@ -1,12 +1,20 @@
-"""Who may use the approvals web page (issue #20): one-time login links, UI sessions, CSRF.
+"""Who may use the approvals web page (issue #20): one-time login links, UI sessions, page keys.
 
 The human mints a link through the admin API (``POST /v1/ui/links``: the master token over the
 Unix socket, from outside every agent's tree — ADR 0014), so a process of an agent can never
 obtain one. A link's token is 256 random bits, kept here only as its sha256, good once and for
-:data:`LINK_TTL_S`. Redeeming it opens a :class:`UiSession`: a random id (the cookie, also kept
-only as its sha256) good for :data:`SESSION_TTL_S`, and a CSRF token the page sends back in a
-header with every state-changing request. Everything lives in the daemon's memory: a daemon
-restart logs every page out.
+:data:`LINK_TTL_S`. Redeeming it opens a :class:`UiSession` good for :data:`SESSION_TTL_S`,
+with two secrets of 256 random bits each, both kept here only as their sha256:
+
+- the cookie (a random id): the browser sends it to every port of the host, so it alone
+  proves nothing — any local server the human is lured to on 127.0.0.1 receives it;
+- the page key: handed over once, in the login redirect's URL fragment (never sent to a
+  server, nor in a ``Referer``), kept by the page in its origin's ``sessionStorage`` (scheme,
+  host *and port*) and sent back with every ``/ui/api`` request. Only the page at the daemon's
+  own origin holds it, so it is what scopes the page's authority to the daemon's port; and as
+  a custom header no other site can set, it is also the page's CSRF token.
+
+Everything lives in the daemon's memory: a daemon restart logs every page out.
 """
 
 from __future__ import annotations
@@ -36,17 +44,18 @@ def _digest(token: str) -> bytes:
 
 @attrs.frozen
 class UiSession:
-    """One logged-in page: who minted its link, its CSRF token, when it ends."""
+    """One logged-in page: who minted its link, its page key's digest, when it ends."""
 
     by: str
     """Who minted the login link (the decisions it makes are ``web (<by>)``)."""
-    csrf: str
+    key_digest: bytes = attrs.field(repr=False)
+    """The sha256 of the page key (the key itself is handed out once, at the login)."""
     expires: float
     """On the monotonic clock."""
 
-    def csrf_ok(self, presented: str | None) -> bool:
-        """Whether ``presented`` is this session's CSRF token (compared in constant time)."""
-        return presented is not None and hmac.compare_digest(presented.encode(), self.csrf.encode())
+    def key_ok(self, presented: str | None) -> bool:
+        """Whether ``presented`` is this session's page key (compared in constant time)."""
+        return bool(presented) and hmac.compare_digest(_digest(presented or ""), self.key_digest)
 
 
 @attrs.frozen
@@ -58,9 +67,11 @@ class _Link:
 
 @attrs.frozen
 class Redeemed:
-    """A redeemed link: the new session's cookie value, the session, the approval it names."""
+    """A redeemed link: the new session's cookie value and page key (the only time either
+    exists outside a digest), the session, the approval it names."""
 
-    cookie: str
+    cookie: str = attrs.field(repr=False)
+    key: str = attrs.field(repr=False)
     session: UiSession
     approval: str | None
 
@@ -95,10 +106,10 @@ class UiSessions:
         if link is None or link.expires <= now:
             return None
         self._forget_expired(now)
-        cookie = secrets.token_urlsafe(32)
-        session = UiSession(link.by, secrets.token_urlsafe(32), now + SESSION_TTL_S)
+        cookie, key = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        session = UiSession(link.by, _digest(key), now + SESSION_TTL_S)
         self._sessions[_digest(cookie)] = session
-        return Redeemed(cookie, session, link.approval)
+        return Redeemed(cookie, key, session, link.approval)
 
     def session(self, cookie: str | None) -> UiSession | None:
         """The open session a cookie value names, or ``None``."""
@@ -112,6 +123,12 @@ class UiSessions:
             del self._sessions[key]
             return None
         return found
+
+    def page(self, cookie: str | None, key: str | None) -> UiSession | None:
+        """The open session of a page presenting ``cookie`` *and* its page key, or ``None``
+        when either is missing, unknown or not the other's."""
+        found = self.session(cookie)
+        return found if found is not None and found.key_ok(key) else None
 
     def logout(self, cookie: str) -> None:
         self._sessions.pop(_digest(cookie), None)

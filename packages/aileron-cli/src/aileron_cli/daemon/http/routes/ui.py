@@ -3,7 +3,10 @@
 - ``POST /v1/ui/links`` (:data:`links`, the human only: ADMIN, ADR 0014) mints a one-time login
   link (:mod:`aileron_cli.daemon.access.ui_sessions`), audited ``ui.link_created``.
 - ``GET /ui/login?t=TOKEN`` redeems it: a session cookie (HttpOnly, SameSite=Strict, Path=/ui)
-  and a redirect to the page; a used, unknown or expired link is a 403 page.
+  and a redirect to the page with the session's page key in the URL fragment (``#k=KEY``: the
+  browser never sends a fragment to a server); a used, unknown or expired link is a 403 page.
+  The cookie alone opens nothing (a browser sends it to every port of the host): every
+  ``/ui/api`` request must carry the page key too (:mod:`.ui_api`).
 - ``/ui/`` and ``/ui/approvals/{id}`` are one static page; ``/ui/app.js`` and ``/ui/app.css``
   its script and style, files of this wheel (``ui_static/``). The page reads and decides
   through ``/ui/api/`` (:mod:`.ui_api`).
@@ -35,9 +38,11 @@ from aileron_cli.daemon.http import deps
 from aileron_cli.daemon.http.schemas import Strict
 from aileron_core.audit import Actor
 
-__all__ = ["COOKIE", "SECURITY_HEADERS", "UiGuard", "links", "router"]
+__all__ = ["COOKIE", "PAGE_KEY_FRAGMENT", "SECURITY_HEADERS", "UiGuard", "links", "router"]
 
 COOKIE = "aileron_ui"
+PAGE_KEY_FRAGMENT = "k"
+"""The login redirect's fragment ``#k=KEY`` hands the page its key (read by ``app.js``)."""
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -197,7 +202,7 @@ async def login(
     ui: deps.UiSessionsDep,
     t: Annotated[str | None, Query(max_length=256)] = None,
 ) -> Response:
-    """Redeem a login link: a session cookie and the page, or 403."""
+    """Redeem a login link: a session cookie and the page, its key in the fragment; or 403."""
     redeemed = ui.redeem(t) if t else None
     if redeemed is None:
         return PlainTextResponse(LOGIN_REFUSED, 403)
@@ -205,7 +210,7 @@ async def login(
         "ui.login", Actor(type="human", id=redeemed.session.by), None, approval=redeemed.approval
     )
     target = "/ui/" if redeemed.approval is None else f"/ui/approvals/{redeemed.approval}"
-    answer = RedirectResponse(target, status_code=303)
+    answer = RedirectResponse(f"{target}#{PAGE_KEY_FRAGMENT}={redeemed.key}", status_code=303)
     answer.set_cookie(
         COOKIE,
         redeemed.cookie,

@@ -1,8 +1,13 @@
 """``/ui/api/``: what the approvals page reads and decides with (issue #20).
 
-Every route needs the page's session cookie (401 without one); every POST also needs the
-session's CSRF token in ``X-CSRF-Token`` (403 without it), on top of :class:`~.ui.UiGuard`'s
-``Host`` and ``Origin`` checks. A decision goes through the same ``Runner.decide`` as the admin
+Every route needs the page's session cookie *and* its page key (401 without either, or with a
+wrong one), on top of :class:`~.ui.UiGuard`'s ``Host`` and ``Origin`` checks. The cookie reaches
+every port of the host, so any local server the human is lured to receives it; the key only the
+page at the daemon's own origin holds (:mod:`aileron_cli.daemon.access.ui_sessions`). The key
+comes in the header ``X-Aileron-Page-Key`` — reads included; as a header no other site can set,
+it is the decisions' CSRF token too — except on the event stream, which takes it as ``?k=``
+(``EventSource`` cannot set a header; the daemon logs no request URL, and the page sends no
+``Referer``). A decision goes through the same ``Runner.decide`` as the admin
 API, decided by ``web (<who minted the login link>)``. Nothing here holds a secret: approvals
 are shown as stored (the store never holds a binding's secret), audit records as written.
 """
@@ -17,7 +22,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import Field
 from starlette.responses import StreamingResponse
 
-from aileron_cli.daemon.access.ui_sessions import UiSession
+from aileron_cli.daemon.access.ui_sessions import UiSession, UiSessions
 from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.http import deps
 from aileron_cli.daemon.http.routes.ui import COOKIE
@@ -31,35 +36,44 @@ from aileron_core.convert import converter
 from aileron_core.errors import AileronError
 from aileron_core.models import Approval
 
-__all__ = ["router"]
+__all__ = ["PAGE_KEY_HEADER", "router"]
 
 router = APIRouter(prefix="/ui/api", include_in_schema=False)
 ApprovalId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-async def _page(request: Request, ui: deps.UiSessionsDep) -> UiSession:
-    session = ui.session(request.cookies.get(COOKIE))
+PAGE_KEY_HEADER = "X-Aileron-Page-Key"
+
+
+def _logged_in(ui: UiSessions, request: Request, key: str | None) -> UiSession:
+    session = ui.page(request.cookies.get(COOKIE), key)
     if session is None:
         raise DaemonError(
             "unauthorized",
-            "not logged in to the approvals page",
+            "not logged in to the approvals page (its cookie and page key are both needed)",
             hint="run `aileron open` in your terminal for a one-time login link",
         )
     return session
 
 
-Page = Annotated[UiSession, Depends(_page)]
-
-
-async def _csrf(
-    page: Page, token: Annotated[str | None, Header(alias="X-CSRF-Token")] = None
+async def _page(
+    request: Request,
+    ui: deps.UiSessionsDep,
+    key: Annotated[str | None, Header(alias=PAGE_KEY_HEADER, max_length=256)] = None,
 ) -> UiSession:
-    if not page.csrf_ok(token):
-        raise DaemonError("forbidden", "missing or wrong X-CSRF-Token")
-    return page
+    return _logged_in(ui, request, key)
 
 
-Csrf = Annotated[UiSession, Depends(_csrf)]
+async def _stream_page(
+    request: Request,
+    ui: deps.UiSessionsDep,
+    k: Annotated[str | None, Query(max_length=256)] = None,
+) -> UiSession:
+    return _logged_in(ui, request, k)
+
+
+Page = Annotated[UiSession, Depends(_page)]
+StreamPage = Annotated[UiSession, Depends(_stream_page)]
 
 
 def approval_json(approval: Approval, sessions: SessionStore) -> dict[str, Any]:
@@ -78,12 +92,12 @@ def approval_json(approval: Approval, sessions: SessionStore) -> dict[str, Any]:
 
 @router.get("/me")
 async def me(page: Page, process: deps.Process) -> dict[str, Any]:
-    """Who is logged in, the CSRF token to send with every decision, the daemon's address."""
-    return {"by": page.by, "csrf": page.csrf, "url": process.url, "version": process.version}
+    """Who is logged in, the daemon's address and version."""
+    return {"by": page.by, "url": process.url, "version": process.version}
 
 
 @router.post("/logout", status_code=204)
-async def logout(request: Request, _: Csrf, ui: deps.UiSessionsDep) -> None:
+async def logout(request: Request, _: Page, ui: deps.UiSessionsDep) -> None:
     """End this page's session."""
     ui.logout(request.cookies.get(COOKIE, ""))
 
@@ -121,7 +135,7 @@ async def _decide(
 async def approve(
     approval_id: ApprovalId,
     body: PageDecision,
-    page: Csrf,
+    page: Page,
     runner: deps.Runner,
     sessions: deps.Sessions,
 ) -> dict[str, Any]:
@@ -134,7 +148,7 @@ async def approve(
 async def deny(
     approval_id: ApprovalId,
     body: PageDecision,
-    page: Csrf,
+    page: Page,
     runner: deps.Runner,
     sessions: deps.Sessions,
 ) -> dict[str, Any]:
@@ -179,8 +193,10 @@ async def verify(_: Page, verifier: deps.Verifier) -> dict[str, Any]:
 
 
 @router.get("/events")
-async def events(_: Page, approvals: deps.Approvals, sessions: deps.Sessions) -> StreamingResponse:
-    """Server-sent events (:mod:`aileron_cli.daemon.http.sse`): ``ready`` once subscribed (the
-    page then reads the list), one ``approval`` per change of any approval, in full, ``gap``
-    where changes were lost, a ``: ping`` comment while quiet."""
+async def events(
+    _: StreamPage, approvals: deps.Approvals, sessions: deps.Sessions
+) -> StreamingResponse:
+    """Server-sent events (:mod:`aileron_cli.daemon.http.sse`; the page key as ``?k=``):
+    ``ready`` once subscribed (the page then reads the list), one ``approval`` per change of
+    any approval, in full, ``gap`` where changes were lost, a ``: ping`` comment while quiet."""
     return approval_events(approvals.feed, lambda approval: approval_json(approval, sessions))

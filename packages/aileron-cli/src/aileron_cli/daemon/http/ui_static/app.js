@@ -1,8 +1,24 @@
-// The approvals page: reads /ui/api/ with the page's cookie, lists pending approvals live
-// (server-sent events) and decides with the session's CSRF token. No secret ever reaches it.
+// The approvals page: reads /ui/api/ with the page's cookie and its page key, lists pending
+// approvals live (server-sent events) and decides. No secret of a binding ever reaches it.
+//
+// The page key arrives once, in the login redirect's fragment (#k=KEY), is kept in this
+// origin's sessionStorage (scheme, host and port: a server on another port of 127.0.0.1 cannot
+// read it, though the browser sends it the cookie) and removed from the address bar. Every
+// /ui/api request carries it: the X-Aileron-Page-Key header, or ?k= on the event stream.
 "use strict";
 
-const state = { csrf: null, focus: null, waited: new Map() };
+const KEY_STORE = "aileron.pageKey";
+const state = { key: null, focus: null, waited: new Map() };
+
+function takePageKey() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const given = fragment.get("k");
+  if (given) {
+    sessionStorage.setItem(KEY_STORE, given);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(KEY_STORE);
+}
 
 function el(tag, props, ...children) {
   const node = document.createElement(tag);
@@ -31,7 +47,12 @@ function duration(seconds) {
 }
 
 async function api(path, options) {
-  const answer = await fetch(`/ui/api/${path}`, { credentials: "same-origin", ...options });
+  const { headers, ...rest } = options || {};
+  const answer = await fetch(`/ui/api/${path}`, {
+    credentials: "same-origin",
+    ...rest,
+    headers: { ...(headers || {}), "X-Aileron-Page-Key": state.key || "" },
+  });
   const text = await answer.text();
   const body = text ? JSON.parse(text) : null;
   if (!answer.ok) {
@@ -90,7 +111,7 @@ function card(approval) {
     try {
       const decided = await api(`approvals/${approval.id}/${approved ? "approve" : "deny"}`, {
         method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": state.csrf },
+        headers: { "Content-Type": "application/json" },
         body: JSON.stringify({
           reason: reason.value || null,
           ...(approved && grant.value ? { grant: { for: grant.value } } : {}),
@@ -236,7 +257,7 @@ function refreshAudit() {
 
 function listen() {
   const live = document.getElementById("live");
-  const events = new EventSource("/ui/api/events");
+  const events = new EventSource(`/ui/api/events?k=${encodeURIComponent(state.key || "")}`);
   events.addEventListener("ready", () => {
     live.textContent = "live";
     live.className = "state live";
@@ -264,6 +285,7 @@ function tick() {
 async function start() {
   const match = location.pathname.match(/^\/ui\/approvals\/([^/]+)$/);
   state.focus = match ? decodeURIComponent(match[1]) : null;
+  state.key = takePageKey();
   let me;
   try {
     me = await api("me");
@@ -273,13 +295,13 @@ async function start() {
     document.getElementById("login").hidden = false;
     return;
   }
-  state.csrf = me.csrf;
   document.getElementById("who").textContent = `logged in: ${me.by}`;
   document.getElementById("app").hidden = false;
   const logout = document.getElementById("logout");
   logout.hidden = false;
   logout.addEventListener("click", async () => {
-    await api("logout", { method: "POST", headers: { "X-CSRF-Token": state.csrf } }).catch(() => {});
+    await api("logout", { method: "POST" }).catch(() => {});
+    sessionStorage.removeItem(KEY_STORE);
     location.assign("/ui/");
   });
   listen();
