@@ -56,7 +56,7 @@ def test_a_process_of_an_agents_tree_cannot_mint_a_link(api: TestClient) -> None
 
 def test_the_page_api_takes_no_token(api: TestClient) -> None:
     """A bearer token (the master's or a session's) opens nothing under /ui/api: only the
-    page's cookie does."""
+    page's cookie with its page key does."""
     session = api.post("sessions", json={"agent": "codex", "working_dir": "/"}).json()
     for token in (api.headers["Authorization"], f"Bearer {session['token']}"):
         answer = api.get(
