@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -41,3 +42,29 @@ def restartable_daemon(layout: Layout) -> TestClient:
     )
     headers = {"Authorization": f"Bearer {RESTART_TOKEN}"}
     return TestClient(create_app(config), base_url="http://t/v1/", headers=headers)
+
+
+def install_echo_careful(tmp_path: Path, echo_host: str, env: dict[str, str]) -> None:
+    """Through the real CLI: the vault, the echo connector pointed at ``echo_host``, its
+    binding, and `echo-careful` (an action that needs approval, argument `message`)."""
+    from helpers import aileron
+
+    spec_file = tmp_path / "echo.json"
+    spec_file.write_text(json.dumps(echo_spec(echo_host)))
+    steps = [
+        aileron("vault", "init", env=env),
+        aileron("connector", "install", str(spec_file), env=env),
+        aileron("action", "install", str(ACTIONS / "echo-careful.md"), env=env),
+        aileron("binding", "add", "token/echo/default", stdin=SECRET + "\n", env=env),
+    ]
+    assert [s.returncode for s in steps] == [0] * len(steps), [s.stderr for s in steps]
+
+
+def show_approval(approval_id: str, env: dict[str, str]) -> dict[str, Any]:
+    """`aileron approval show ID --json`, through the real CLI."""
+    from helpers import aileron
+
+    shown = aileron("approval", "show", approval_id, "--json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    answer: dict[str, Any] = json.loads(shown.stdout)
+    return answer

@@ -10,10 +10,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from actions.support import SECRET, echo_spec
+from actions.support import SECRET, echo_spec, install_echo_careful, show_approval
 from helpers import aileron, script
 
-from aileron_cli.examples import ACTIONS
 from aileron_cli.examples.echo_server import EchoServer
 from aileron_core.discovery import DaemonInfo
 
@@ -28,15 +27,8 @@ def env() -> dict[str, str]:
 
 
 def install(tmp_path: Path, echo: EchoServer) -> None:
-    spec_file = tmp_path / "echo.json"
-    spec_file.write_text(json.dumps(echo_spec(echo.host)))
-    steps = [
-        aileron("vault", "init", env=env()),
-        aileron("connector", "install", str(spec_file), env=env()),
-        aileron("action", "install", str(ACTIONS / "echo-careful.md"), env=env()),
-        aileron("binding", "add", "token/echo/default", stdin=SECRET + "\n", env=env()),
-    ]
-    assert [s.returncode for s in steps] == [0] * len(steps), [s.stderr for s in steps]
+    """The vault, the echo connector, its binding and `echo-careful`, through the CLI."""
+    install_echo_careful(tmp_path, echo.host, env())
 
 
 def request(message: str) -> str:
@@ -48,10 +40,7 @@ def request(message: str) -> str:
 
 
 def show(approval_id: str) -> dict[str, Any]:
-    shown = aileron("approval", "show", approval_id, "--json", env=env())
-    assert shown.returncode == 0, shown.stderr
-    answer: dict[str, Any] = json.loads(shown.stdout)
-    return answer
+    return show_approval(approval_id, env())
 
 
 def audit() -> list[dict[str, Any]]:

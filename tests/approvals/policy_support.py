@@ -12,10 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from actions.support import SECRET, echo_spec
+from actions.support import install_echo_careful
 from helpers import aileron, kill_daemon
 
-from aileron_cli.examples import ACTIONS
 from aileron_cli.examples.echo_server import EchoServer
 from aileron_core.discovery import DaemonInfo, read_daemon_info
 from aileron_core.paths import Layout
@@ -48,17 +47,8 @@ def daemon_with(layout: Layout, config: str) -> Iterator[DaemonInfo]:
 
 
 def install(tmp_path: Path, echo: EchoServer) -> None:
-    """The vault, the echo connector pointed at ``echo``, its binding, and `echo-careful`
-    (an action that needs approval, argument `message`)."""
-    spec_file = tmp_path / "echo.json"
-    spec_file.write_text(json.dumps(echo_spec(echo.host)))
-    steps = [
-        aileron("vault", "init", env=env()),
-        aileron("connector", "install", str(spec_file), env=env()),
-        aileron("action", "install", str(ACTIONS / "echo-careful.md"), env=env()),
-        aileron("binding", "add", "token/echo/default", stdin=SECRET + "\n", env=env()),
-    ]
-    assert [s.returncode for s in steps] == [0] * len(steps), [s.stderr for s in steps]
+    """The vault, the echo connector, its binding and `echo-careful`, through the CLI."""
+    install_echo_careful(tmp_path, echo.host, env())
 
 
 def run(message: str) -> tuple[int, dict[str, Any], str]:

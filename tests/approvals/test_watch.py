@@ -15,10 +15,9 @@ from typing import Any
 import httpx
 import pexpect  # type: ignore[import-untyped]
 import pytest
-from actions.support import SECRET, echo_spec
+from actions.support import install_echo_careful, show_approval
 from helpers import admin_http, aileron, script
 
-from aileron_cli.examples import ACTIONS
 from aileron_cli.examples.echo_server import EchoServer
 from aileron_core.discovery import DaemonInfo
 
@@ -31,15 +30,8 @@ def env(**extra: str) -> dict[str, str]:
 
 
 def install(tmp_path: Path, echo: EchoServer) -> None:
-    spec_file = tmp_path / "echo.json"
-    spec_file.write_text(json.dumps(echo_spec(echo.host)))
-    steps = [
-        aileron("vault", "init", env=env()),
-        aileron("connector", "install", str(spec_file), env=env()),
-        aileron("action", "install", str(ACTIONS / "echo-careful.md"), env=env()),
-        aileron("binding", "add", "token/echo/default", stdin=SECRET + "\n", env=env()),
-    ]
-    assert [s.returncode for s in steps] == [0] * len(steps), [s.stderr for s in steps]
+    """The vault, the echo connector, its binding and `echo-careful`, through the CLI."""
+    install_echo_careful(tmp_path, echo.host, env())
 
 
 def request(message: str) -> str:
@@ -52,10 +44,7 @@ def request(message: str) -> str:
 
 
 def show(approval_id: str) -> dict[str, Any]:
-    shown = aileron("approval", "show", approval_id, "--json", env=env())
-    assert shown.returncode == 0, shown.stderr
-    answer: dict[str, Any] = json.loads(shown.stdout)
-    return answer
+    return show_approval(approval_id, env())
 
 
 @pytest.fixture
