@@ -20,7 +20,14 @@ import attrs
 
 from aileron_core.processes import ProcessRef, ancestry, terminal_of
 
-__all__ = ["PEER_SCOPE_KEY", "ConnectionPeer", "PeerProcess", "SessionTrees", "connection_peer"]
+__all__ = [
+    "PEER_SCOPE_KEY",
+    "ConnectionPeer",
+    "PeerProcess",
+    "SessionTrees",
+    "connection_peer",
+    "tcp_peer_pid",
+]
 
 PEER_SCOPE_KEY = "aileron.peer"
 _UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
@@ -101,3 +108,51 @@ class SessionTrees:
             if session_id is not None:
                 return session_id
         return None
+
+
+def _proc_address(host: str, port: int) -> str | None:
+    """``host:port`` as ``/proc/net/tcp`` spells it (the IPv4 address as the kernel's 32-bit
+    word in native byte order, both in upper-case hex), or ``None`` for anything but IPv4."""
+    try:
+        packed = socket.inet_aton(host)
+    except OSError:
+        return None
+    (word,) = struct.unpack("=I", packed)
+    return f"{word:08X}:{port:04X}"
+
+
+def tcp_peer_pid(client: tuple[str, int], server: tuple[str, int]) -> int | None:
+    """The process that holds the client end of a loopback TCP connection to this daemon
+    (``client`` → ``server``), found through ``/proc/net/tcp`` and the processes' open
+    descriptors; ``None`` when it cannot be told (another user's process, a process that
+    already closed it, IPv6). Costs a walk of ``/proc``: for rare requests only."""
+    local, remote = _proc_address(*client), _proc_address(*server)
+    if local is None or remote is None:
+        return None
+    inode = None
+    try:
+        with open("/proc/net/tcp", encoding="ascii") as table:
+            for line in table:
+                fields = line.split()
+                if len(fields) > 9 and fields[1] == local and fields[2] == remote:
+                    inode = fields[9]
+                    break
+    except OSError:
+        return None
+    if inode is None or inode == "0":
+        return None
+    target = f"socket:[{inode}]"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            descriptors = os.listdir(f"/proc/{entry}/fd")
+        except OSError:
+            continue
+        for fd in descriptors:
+            try:
+                if os.readlink(f"/proc/{entry}/fd/{fd}") == target:
+                    return int(entry)
+            except OSError:
+                continue
+    return None

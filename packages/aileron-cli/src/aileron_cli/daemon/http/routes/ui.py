@@ -14,7 +14,9 @@
 :class:`UiGuard` stands in front of every ``/ui`` request: it must reach the daemon's own
 loopback TCP address (not its Unix socket, not a session's listener), name it in ``Host``
 (``127.0.0.1:PORT`` or ``localhost:PORT``, else 421: a DNS-rebinding page names its own host)
-and, for anything but GET/HEAD, send an ``Origin`` of that address (else 403). Every ``/ui``
+and, for anything but GET/HEAD, send an ``Origin`` of that address (else 403); while a
+contained agent session lives, it must come from a process outside every agent's tree (found
+through ``/proc``: :func:`_agent_refusal`), as the admin API requires. Every ``/ui``
 answer carries :data:`SECURITY_HEADERS` (a strict Content-Security-Policy: no inline script or
 style, nothing from elsewhere, no framing).
 """
@@ -31,7 +33,12 @@ from pydantic import BaseModel, Field
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aileron_cli.daemon.access.peers import PEER_SCOPE_KEY, ConnectionPeer
+from aileron_cli.daemon.access.peers import (
+    PEER_SCOPE_KEY,
+    ConnectionPeer,
+    PeerProcess,
+    tcp_peer_pid,
+)
 from aileron_cli.daemon.access.tokens import ADMIN, Principal, require
 from aileron_cli.daemon.errors import ERROR_RESPONSES
 from aileron_cli.daemon.http import deps
@@ -94,7 +101,7 @@ class UiGuard:
                 message = {**message, "headers": [*kept, *SECURITY_HEADERS]}
             await send(message)
 
-        refusal = _refusal(scope)
+        refusal = _refusal(scope) or await _agent_refusal(scope)
         if refusal is not None:
             await refusal(scope, receive, secured)
             return
@@ -125,6 +132,43 @@ def _refusal(scope: Scope) -> Response | None:
         if origin not in own_origins(port):
             return PlainTextResponse("cross-origin request refused", 403)
     return None
+
+
+async def _agent_refusal(scope: Scope) -> Response | None:
+    """A ``/ui`` request from a process of a live agent session's tree is refused, as the
+    admin API refuses one (ADR 0014): the login link travels on the browser's command line,
+    where a same-user agent could read it and race the browser to it. The caller of a TCP
+    request is found through ``/proc`` (:func:`~aileron_cli.daemon.access.peers.tcp_peer_pid`),
+    only while a contained session lives; a caller that cannot be told is refused then too."""
+    daemon = scope["app"].state.daemon
+    trees = daemon.gate.trees
+    if not trees:
+        return None
+    client, server = scope.get("client"), scope.get("server")
+    pid = tcp_peer_pid(tuple(client), tuple(server)) if client and server else None
+    if pid is None:
+        return PlainTextResponse(
+            "while an agent session runs, the page answers only a process it can tell is"
+            " not the agent's",
+            403,
+        )
+    session_id = trees.session_of(pid)
+    if session_id is None:
+        return None
+    process = PeerProcess.of(ConnectionPeer("tcp", pid, -1))
+    await daemon.audit.record(
+        "auth.refused",
+        Actor(type="agent", id=f"session:{session_id}"),
+        session_id,
+        reason="the approvals page from a process of an agent session",
+        capability="ui",
+        process=process.to_json(),
+    )
+    return PlainTextResponse(
+        "agent_process_refused: this process belongs to an agent session; the approvals page"
+        " is the human's",
+        403,
+    )
 
 
 class NewLink(Strict):
