@@ -264,6 +264,13 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/v1/bindings"): {"name": "token/echo/other", "value": "v", "metadata": {"k": "v"}},
     ("POST", "/v1/bindings/{name}/escrow"): {"hosts": ["127.0.0.1:1"]},
+    ("PUT", "/v1/bindings/{name}/exposure"): {
+        "hosts": ["git.example.test", "api.example.test:8443"],
+        "variable": "GH_TOKEN",
+        "header": None,
+        "basic": "x-access-token:{}",
+    },
+    ("POST", "/v1/ui/links"): {"approval": None},
     ("POST", "/v1/approvals/{approval_id}/decide"): {"approved": False, "reason": "r"},
     ("POST", "/v1/enclave/attach"): {
         "url": "https://127.0.0.1:1",
