@@ -28,6 +28,18 @@ LEAKY_ENV = (
 )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_background_route_builds() -> Iterator[None]:
+    """Daemon apps run in this process build their routes on a request, while the test waits,
+    never in a background task (see ``aileron_cli.daemon.http.app.WARM_AFTER_S``)."""
+    from aileron_cli.daemon.http import app
+
+    kept = app.WARM_AFTER_S
+    app.WARM_AFTER_S = None
+    yield
+    app.WARM_AFTER_S = kept
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

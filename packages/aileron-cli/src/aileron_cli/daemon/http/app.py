@@ -109,8 +109,12 @@ WARM_SCOPE: Scope = {
 }
 
 
-WARM_AFTER_S = 0.5
-"""Seconds after the services open at which :func:`warm_routes` starts."""
+WARM_AFTER_S: float | None = 0.5
+"""Seconds after the services open at which :func:`warm_routes` starts; ``None``: never (the
+routes are built on their first request). The test suite sets ``None`` for the apps it runs in
+its own process: Python's ``warnings.catch_warnings``, which FastAPI uses while it builds a
+route, is not thread-safe, and a build in a background thread can swap the warning filters
+while pytest installs its own for the next test."""
 
 
 async def warm_routes(app: Starlette, *, after_s: float = 0.0) -> None:
@@ -123,13 +127,18 @@ async def warm_routes(app: Starlette, *, after_s: float = 0.0) -> None:
         route.matches(dict(WARM_SCOPE))
 
 
-def _warming(lifespan: Lifespan, after_s: float) -> Lifespan:
-    """``lifespan``, with :func:`warm_routes` started once it has opened the services."""
+def _warming(lifespan: Lifespan, after_s: float | None) -> Lifespan:
+    """``lifespan``, with :func:`warm_routes` started once it has opened the services, after
+    ``after_s`` (``None``: :data:`WARM_AFTER_S` as it is when the lifespan opens)."""
 
     @contextlib.asynccontextmanager
     async def warmed(app: FastAPI) -> AsyncIterator[None]:
         async with lifespan(app):
-            warm = warm_routes(app, after_s=after_s)
+            delay = WARM_AFTER_S if after_s is None else after_s
+            if delay is None:
+                yield
+                return
+            warm = warm_routes(app, after_s=delay)
             task = asyncio.get_running_loop().create_task(warm, name="warm routes")
             try:
                 yield
@@ -146,12 +155,13 @@ def build_app(
     version: str,
     lifespan: Lifespan,
     touch: Callable[[], None],
-    warm_after_s: float = WARM_AFTER_S,
+    warm_after_s: float | None = None,
 ) -> FastAPI:
     """The daemon's HTTP edge: every route, the error handlers and the version gate, around a
     ``lifespan`` that opens the daemon's services before the first request (and puts them at
     ``app.state.daemon``) and closes them after the last; ``touch`` notes each request. The
-    routes are built ``warm_after_s`` after the services open (:func:`warm_routes`)."""
+    routes are built ``warm_after_s`` (default :data:`WARM_AFTER_S`) after the services open
+    (:func:`warm_routes`)."""
     app = FastAPI(
         title="Aileron daemon",
         version=version,
