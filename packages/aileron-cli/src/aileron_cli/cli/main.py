@@ -46,6 +46,7 @@ COMMANDS = (
     "sandbox",
     "sessions",
     "audit",
+    "usage",
 )
 """The commands in ``--help`` order; each is registered by ``aileron_cli.cli.<name>``."""
 

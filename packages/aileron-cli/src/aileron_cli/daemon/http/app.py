@@ -41,10 +41,12 @@ from aileron_cli.daemon.http.routes import (
     connectors,
     enclave,
     gateway,
+    providers,
     sessions,
     system,
     ui,
     ui_api,
+    usage,
     vault,
 )
 
@@ -182,6 +184,8 @@ def build_app(
         bindings,
         approvals,
         enclave,
+        providers,
+        usage,
     ):
         app.include_router(module.router, prefix="/v1")
     app.include_router(ui.links, prefix="/v1")

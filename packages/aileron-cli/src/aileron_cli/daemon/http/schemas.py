@@ -517,3 +517,44 @@ class EgressOut(BaseModel):
         default=None,
         description="The session CA's certificate (ca.pem beside the socket) when it brokers.",
     )
+
+
+class UsageTally(BaseModel):
+    requests: int
+    input: int = Field(description="Prompt tokens, cached ones included.")
+    output: int
+    cached: int = Field(description="Prompt tokens read from a cache (a part of input).")
+    cost: float | None = Field(
+        description="The priced requests' cost summed, in the price table's currency; null"
+        " when no request of the group was priced."
+    )
+    unpriced_requests: int = Field(
+        description="Requests that reported usage but matched no price (not in cost)."
+    )
+    unreported_requests: int = Field(
+        description="Requests whose answer reported no usage (counted with 0 tokens)."
+    )
+
+
+class UsageGroup(UsageTally):
+    key: str = Field(description='The model, agent, session or provider; "(none)" if absent.')
+
+
+class UsageReportOut(BaseModel):
+    since: datetime | None = Field(description="The first instant counted; null: all.")
+    session: str | None
+    by: Literal["model", "agent", "session", "provider"]
+    groups: list[UsageGroup] = Field(
+        description="Most expensive first, then most tokens (input + output)."
+    )
+    total: UsageTally
+
+
+class ProviderOut(BaseModel):
+    name: str = Field(description="The provider's gateway URL is /v1/gateway/NAME/….")
+    kind: Literal["openai", "anthropic"] = Field(
+        description="The API it speaks: its key's header, error shape and usage format."
+    )
+    base_url: str
+    binding: str = Field(description="The binding that holds its key.")
+    bound: bool = Field(description="Whether that binding exists.")
