@@ -41,7 +41,6 @@ from aileron_cli.daemon.http.routes import (
     connectors,
     enclave,
     gateway,
-    providers,
     sessions,
     system,
     ui,
@@ -184,7 +183,6 @@ def build_app(
         bindings,
         approvals,
         enclave,
-        providers,
         usage,
     ):
         app.include_router(module.router, prefix="/v1")
