@@ -61,10 +61,17 @@ def _usage(args: argparse.Namespace) -> int:
         report = client.get("usage", session=session, since=since, by=args.by)
     if args.json:
         print_json(report)
-        return 0
+    else:
+        show(report)
+    return 0
+
+
+def show(report: Mapping[str, Any]) -> None:
+    """Print the daemon's usage report as a table with a total row, and what the cost leaves
+    out."""
     total = report["total"]
     rows = [_row(g["key"], g) for g in report["groups"]]
-    print_table([*rows, _row("total", total)], (args.by.upper(), *HEADERS))
+    print_table([*rows, _row("TOTAL", total)], (str(report["by"]).upper(), *HEADERS))
     if total["unpriced_requests"]:
         print(
             f"note: {total['unpriced_requests']} request(s) matched no price in"
@@ -72,4 +79,3 @@ def _usage(args: argparse.Namespace) -> int:
         )
     if total["unreported_requests"]:
         print(f"note: {total['unreported_requests']} request(s) reported no usage (0 tokens)")
-    return 0
