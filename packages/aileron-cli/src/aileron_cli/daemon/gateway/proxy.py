@@ -57,6 +57,7 @@ from starlette.types import Message, Receive, Scope, Send
 from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.gateway.config import GatewayConfig
 from aileron_cli.daemon.gateway.errors import provider_error
+from aileron_cli.daemon.gateway.leaks import token_in
 from aileron_cli.daemon.gateway.stream_end import StreamEnd
 from aileron_cli.daemon.store.bindings import Binding
 from aileron_core.http_engine import HttpEngine
@@ -180,8 +181,9 @@ def _connection_named(headers: Iterable[tuple[bytes, bytes]]) -> set[str]:
 def request_headers(
     raw: Iterable[tuple[bytes, bytes]], drop: Iterable[str], add: Iterable[tuple[str, str]]
 ) -> RawHeaders:
-    """The headers to send upstream: ``raw`` without hop-by-hop, Aileron and ``drop`` headers,
-    plus ``add``."""
+    """The headers to send upstream: ``raw`` without hop-by-hop, Aileron and ``drop`` headers
+    and without every header that holds an Aileron token (:func:`leaks.token_in`), plus
+    ``add``."""
     raw = list(raw)
     dropped = REQUEST_DROPPED | _connection_named(raw) | {d.lower() for d in drop}
     kept = [
@@ -189,6 +191,8 @@ def request_headers(
         for name, value in raw
         if name.lower().decode("latin-1") not in dropped
         and not name.lower().startswith(AILERON_PREFIX)
+        and not token_in(value)
+        and not token_in(name)
     ]
     kept.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in add)
     return kept

@@ -27,6 +27,7 @@ from aileron_cli.daemon.gateway.auth import CREDENTIAL_HEADERS, Caller, GatewayR
 from aileron_cli.daemon.gateway.config import Provider
 from aileron_cli.daemon.gateway.credentials import ProviderKeys
 from aileron_cli.daemon.gateway.errors import provider_error, shape_for
+from aileron_cli.daemon.gateway.leaks import audit_path, clean_query, upstream_tail
 from aileron_cli.daemon.gateway.proxy import (
     Forward,
     Gateway,
@@ -57,30 +58,36 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/gateway", tags=["gateway"])
 
 
-def _upstream_url(request: Request, provider: Provider) -> tuple[httpx.URL, str]:
-    """The provider URL for this request, and the path to audit (no query)."""
+def _raw_tail(request: Request) -> bytes:
+    """The raw path after ``/v1/gateway/NAME``, as the client sent it (starts with ``/``)."""
     subpath: str = request.path_params["path"]
-    prefix = f"/v1/gateway/{provider.name}".encode()
+    decoded: str = request.scope["path"]
+    prefix = decoded[: len(decoded) - len(subpath)].encode()
     raw_path: bytes = request.scope.get("raw_path") or b""
-    if raw_path.startswith(prefix + b"/"):
-        tail = raw_path[len(prefix) :]
-    else:  # a client that percent-encoded the prefix itself
-        tail = b"/" + quote(subpath, safe="/:@!$&'()*+,;=-._~").encode()
-    path = tail.decode("latin-1")
-    query: bytes = request.scope.get("query_string") or b""
+    if raw_path.startswith(prefix):
+        return b"/" + raw_path[len(prefix) :]
+    # A client that percent-encoded the prefix itself.
+    return b"/" + quote(subpath, safe="/:@!$&'()*+,;=-._~").encode()
+
+
+def _upstream_url(request: Request, provider: Provider) -> tuple[httpx.URL, str]:
+    """The provider URL for this request, its query without Aileron tokens
+    (:func:`~aileron_cli.daemon.gateway.leaks.clean_query`), and the path to audit (no query,
+    tokens masked). A tail that :func:`_check_path` refuses is never forwarded."""
+    tail = _raw_tail(request)
+    try:
+        path = upstream_tail(tail)
+    except GatewayRefused:
+        path = "/"  # refused by _check_path before anything is sent
+    query = clean_query(request.scope.get("query_string") or b"")
     target = provider.base_url + path + ("?" + query.decode("latin-1") if query else "")
-    return httpx.URL(target), path
+    return httpx.URL(target), audit_path(tail)
 
 
 def _check_path(request: Request) -> None:
-    """Refuse `.` and `..` segments: with a base URL that has a path, they could leave it."""
-    subpath: str = request.path_params["path"]
-    if any(segment in (".", "..") for segment in subpath.split("/")):
-        raise DaemonError(
-            "invalid_request",
-            "a gateway path may not contain `.` or `..` segments",
-            details={"fields": [{"location": ["path", "path"], "problem": "dot segment"}]},
-        )
+    """Refuse a path that could leave the base URL's path or carries an Aileron token
+    (:func:`~aileron_cli.daemon.gateway.leaks.upstream_tail`: 422, reason ``bad_path``)."""
+    upstream_tail(_raw_tail(request))
 
 
 def _no_provider(name: str) -> DaemonError:
