@@ -22,11 +22,28 @@ per stream), ``x-fake-chunk-bytes`` (pad each event's text to about this size),
 ``x-fake-delay-ms`` (pause between events), ``x-fake-break: N`` (close the connection after N
 events, without ending the stream properly), ``x-fake-status`` (answer this error status with a
 provider-style JSON body, e.g. 429 with ``retry-after``), ``x-fake-hold: 1`` (send the first
-event, then hold the rest back until :meth:`FakeProvider.release`). A client that goes away
-mid-stream (also while held) is noticed and its path added to ``disconnected``.
+event, then hold the rest back until :meth:`FakeProvider.release`), ``x-fake-usage:
+INPUT,OUTPUT,CACHED`` (the token usage the answer reports; attribute ``usage``, default
+input 10, output the number of content events, cached 0) and ``x-fake-echo-key: 1`` (attribute
+``echo_key``: the answer's text — the JSON body's, or each streamed content event's — includes
+the credential the fake received, the ``x-api-key`` or else the ``Authorization`` value, as an
+endpoint that echoes its request would). A client that goes away mid-stream (also while held)
+is noticed and its path added to ``disconnected``.
+
+Every answer reports its usage in its API's real shape (see :class:`~fakes.script.FakeUsage`):
+Chat Completions JSON ``usage`` (``prompt_tokens``, ``completion_tokens``, ``total_tokens``,
+``prompt_tokens_details.cached_tokens``), and streamed a last chunk with ``"choices": []`` and
+``usage`` only when the request has ``"stream_options": {"include_usage": true}`` (its other
+chunks then carry ``"usage": null``); Responses ``usage`` (``input_tokens``,
+``output_tokens``, ``total_tokens``, ``input_tokens_details.cached_tokens``), streamed in
+``response.completed``'s ``response``; Anthropic ``usage`` (``input_tokens`` without the cached
+tokens, ``cache_read_input_tokens``, ``cache_creation_input_tokens`` 0, ``output_tokens``),
+streamed in ``message_start``'s ``message`` and ``message_delta``. So INPUT,OUTPUT,CACHED read
+the same, normalised, from every API.
 
 With ``script`` set (a :class:`~fakes.script.ToolScript`), streamed answers
-play a tool loop instead: a call of the script's tool, then its final text.
+play a tool loop instead: a call of the script's tool, then its final text (reporting input
+10, output 5, cached 0 unless ``x-fake-usage`` or ``usage`` says otherwise).
 
 Every answer also carries hop-by-hop headers (``Keep-Alive`` and ``X-Fake-Hop``, named in
 ``Connection``) that a proxy must not relay. Run it by hand with
@@ -42,12 +59,22 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from fakes.script import ToolScript, message_start, sse
+from fakes.script import (
+    Counted,
+    FakeUsage,
+    ToolScript,
+    chat_chunk,
+    chat_end,
+    include_usage,
+    message_delta,
+    message_start,
+    sse,
+)
 
 CREATED = 1_700_000_000
 WORDS = ("Hello", " from", " the", " fake", " provider", ".")
@@ -96,6 +123,10 @@ class FakeProvider:
     """Set while some stream holds its events back."""
     gone: threading.Event = field(default_factory=threading.Event)
     """Set when a client went away mid-stream."""
+    usage: FakeUsage | None = None
+    """The usage every answer reports (``None``: input 10, output the content events)."""
+    echo_key: bool = False
+    """Every answer's text includes the credential the fake received."""
 
     def __post_init__(self) -> None:
         self._httpd = _Server(("127.0.0.1", self.port), _handler(self))
@@ -140,6 +171,19 @@ class _Knobs:
     hold: bool
     status: int | None
     break_after: int | None
+    usage: FakeUsage | None
+    """The usage ``x-fake-usage`` (or the fake's ``usage``) sets, else ``None``."""
+    echo: str
+    """The credential to include in the answer's text (empty: none)."""
+
+    def counted(self, request: dict[str, Any]) -> Counted:
+        """The usage a plain answer to ``request`` reports."""
+        usage = self.usage or FakeUsage(10, self.chunks, 0)
+        return Counted(usage, include_usage(request))
+
+    def text(self, index: int) -> str:
+        """The text of content event ``index``."""
+        return _text(index, self.chunk_bytes) + self.echo
 
 
 def _digest(body: bytes) -> str:
@@ -151,19 +195,18 @@ def _text(index: int, size: int) -> str:
     return word + "x" * max(0, size - len(word))
 
 
-def _chat_events(model: str, ident: str, knobs: _Knobs) -> Iterator[bytes]:
-    base = {"id": f"chatcmpl-{ident}", "object": "chat.completion.chunk", "created": CREATED}
-    first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-    yield sse({**base, "model": model, "choices": [first]})
+def _chat_events(model: str, ident: str, knobs: _Knobs, request: dict[str, Any]) -> Iterator[bytes]:
+    counted = knobs.counted(request)
+    yield chat_chunk(model, ident, {"role": "assistant", "content": ""}, None, counted)
     for i in range(knobs.chunks):
-        delta = {"index": 0, "delta": {"content": _text(i, knobs.chunk_bytes)}}
-        yield sse({**base, "model": model, "choices": [{**delta, "finish_reason": None}]})
-    last = {"index": 0, "delta": {}, "finish_reason": "stop"}
-    yield sse({**base, "model": model, "choices": [last]})
-    yield sse("[DONE]")
+        yield chat_chunk(model, ident, {"content": knobs.text(i)}, None, counted)
+    yield chat_chunk(model, ident, {}, "stop", counted)
+    yield from chat_end(model, ident, counted)
 
 
-def _response_object(model: str, ident: str, text: str, status: str) -> dict[str, Any]:
+def _response_object(
+    model: str, ident: str, text: str, status: str, usage: FakeUsage
+) -> dict[str, Any]:
     output = []
     if status == "completed":
         output = [
@@ -182,19 +225,16 @@ def _response_object(model: str, ident: str, text: str, status: str) -> dict[str
         "status": status,
         "model": model,
         "output": output,
-        "usage": {
-            "input_tokens": 10,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": len(WORDS),
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": 10 + len(WORDS),
-        },
+        "usage": usage.responses() if status == "completed" else None,
     }
 
 
-def _responses_events(model: str, ident: str, knobs: _Knobs) -> Iterator[bytes]:
-    texts = [_text(i, knobs.chunk_bytes) for i in range(knobs.chunks)]
-    created = _response_object(model, ident, "", "in_progress")
+def _responses_events(
+    model: str, ident: str, knobs: _Knobs, request: dict[str, Any]
+) -> Iterator[bytes]:
+    usage = knobs.counted(request).usage
+    texts = [knobs.text(i) for i in range(knobs.chunks)]
+    created = _response_object(model, ident, "", "in_progress", usage)
     yield sse({"type": "response.created", "response": created}, "response.created")
     item = {"id": f"msg_{ident}", "type": "message", "status": "in_progress", "role": "assistant"}
     added = {
@@ -212,14 +252,17 @@ def _responses_events(model: str, ident: str, knobs: _Knobs) -> Iterator[bytes]:
             "delta": text,
         }
         yield sse(delta, "response.output_text.delta")
-    done = _response_object(model, ident, "".join(texts), "completed")
+    done = _response_object(model, ident, "".join(texts), "completed", usage)
     item_done = {"type": "response.output_item.done", "output_index": 0, "item": done["output"][0]}
     yield sse(item_done, "response.output_item.done")
     yield sse({"type": "response.completed", "response": done}, "response.completed")
 
 
-def _message_events(model: str, ident: str, knobs: _Knobs) -> Iterator[bytes]:
-    yield message_start(model, ident)
+def _message_events(
+    model: str, ident: str, knobs: _Knobs, request: dict[str, Any]
+) -> Iterator[bytes]:
+    usage = knobs.counted(request).usage
+    yield message_start(model, ident, usage)
     block = {
         "type": "content_block_start",
         "index": 0,
@@ -227,19 +270,18 @@ def _message_events(model: str, ident: str, knobs: _Knobs) -> Iterator[bytes]:
     }
     yield sse(block, "content_block_start")
     for i in range(knobs.chunks):
-        delta = {"type": "text_delta", "text": _text(i, knobs.chunk_bytes)}
+        delta = {"type": "text_delta", "text": knobs.text(i)}
         yield sse(
             {"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"
         )
     yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
-    end = {"stop_reason": "end_turn", "stop_sequence": None}
-    usage = {"output_tokens": knobs.chunks}
-    yield sse({"type": "message_delta", "delta": end, "usage": usage}, "message_delta")
+    yield message_delta("end_turn", usage)
     yield sse({"type": "message_stop"}, "message_stop")
 
 
 def _whole(path: str, model: str, ident: str, knobs: _Knobs) -> dict[str, Any]:
-    text = "".join(_text(i, knobs.chunk_bytes) for i in range(knobs.chunks))
+    usage = knobs.counted({}).usage
+    text = "".join(knobs.text(i) for i in range(knobs.chunks))
     if path == "/v1/chat/completions":
         return {
             "id": f"chatcmpl-{ident}",
@@ -253,10 +295,10 @@ def _whole(path: str, model: str, ident: str, knobs: _Knobs) -> dict[str, Any]:
                     "finish_reason": "stop",
                 }
             ],
-            "usage": {"prompt_tokens": 10, "completion_tokens": knobs.chunks, "total_tokens": 15},
+            "usage": usage.chat(),
         }
     if path == "/v1/responses":
-        return _response_object(model, ident, text, "completed")
+        return _response_object(model, ident, text, "completed", usage)
     return {
         "id": f"msg_{ident}",
         "type": "message",
@@ -265,11 +307,11 @@ def _whole(path: str, model: str, ident: str, knobs: _Knobs) -> dict[str, Any]:
         "content": [{"type": "text", "text": text}],
         "stop_reason": "end_turn",
         "stop_sequence": None,
-        "usage": {"input_tokens": 10, "output_tokens": knobs.chunks},
+        "usage": usage.anthropic(),
     }
 
 
-EVENTS = {
+EVENTS: dict[str, Callable[[str, str, _Knobs, dict[str, Any]], Iterator[bytes]]] = {
     "/v1/chat/completions": _chat_events,
     "/v1/responses": _responses_events,
     "/v1/messages": _message_events,
@@ -332,6 +374,8 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
 
             status = self.headers.get("x-fake-status")
             cut = self.headers.get("x-fake-break")
+            usage = self.headers.get("x-fake-usage")
+            echo = self.headers.get("x-fake-echo-key") == "1" or fake.echo_key
             return _Knobs(
                 chunks=int(number("x-fake-chunks", fake.chunks)),
                 chunk_bytes=int(number("x-fake-chunk-bytes", fake.chunk_bytes)),
@@ -339,7 +383,12 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 hold=self.headers.get("x-fake-hold") == "1",
                 status=int(status) if status else None,
                 break_after=int(cut) if cut else None,
+                usage=FakeUsage(*(int(n) for n in usage.split(","))) if usage else fake.usage,
+                echo=f" {self._credential()}" if echo else "",
             )
+
+        def _credential(self) -> str:
+            return self.headers.get("x-api-key") or self.headers.get("Authorization") or ""
 
         def _authorized(self, path: str) -> bool:
             bearer = self.headers.get("Authorization") == f"Bearer {fake.key}"
@@ -378,9 +427,11 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 return
             model = str(request.get("model") or "fake-1")
             if request.get("stream") is True and fake.script is not None:
-                self._stream(path, fake.script.events(path, model, ident, request), knobs, ident)
+                usage = knobs.usage or FakeUsage()
+                events = fake.script.events(path, model, ident, request, usage)
+                self._stream(path, events, knobs, ident)
             elif request.get("stream") is True:
-                self._stream(path, EVENTS[path](model, ident, knobs), knobs, ident)
+                self._stream(path, EVENTS[path](model, ident, knobs, request), knobs, ident)
             else:
                 self._json(200, _whole(path, model, ident, knobs), ident)
 
