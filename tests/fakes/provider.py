@@ -43,7 +43,7 @@ the same, normalised, from every API.
 
 With ``script`` set (a :class:`~fakes.script.ToolScript`), streamed answers
 play a tool loop instead: a call of the script's tool, then its final text (reporting input
-10, output 5, cached 0 unless ``x-fake-usage`` or ``usage`` says otherwise).
+10, output 5, cached 0 unless ``x-fake-usage`` or ``usage`` says otherwise; never echoing).
 
 Every answer also carries hop-by-hop headers (``Keep-Alive`` and ``X-Fake-Hop``, named in
 ``Connection``) that a proxy must not relay. Run it by hand with
