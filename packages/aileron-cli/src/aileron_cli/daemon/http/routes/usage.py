@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 
 from aileron_cli.daemon.access.tokens import ADMIN, Principal, require
 from aileron_cli.daemon.errors import ERROR_RESPONSES, DaemonError
-from aileron_cli.daemon.gateway.report import RECORD_TYPE, Grouping, Tally, summarize
+from aileron_cli.daemon.gateway.report import RECORD_TYPE, Grouping, Tally, UsageReport, summarize
 from aileron_cli.daemon.http import deps
 from aileron_cli.daemon.http.schemas import UsageGroup, UsageReportOut, UsageTally
 
@@ -74,8 +75,13 @@ async def usage_report(
 ) -> UsageReportOut:
     """Tokens, requests and cost of the gateway's requests, grouped, with their total."""
     start = since_instant(since, datetime.now(UTC))
-    records = audit.list(type=RECORD_TYPE, since=start, session_id=session)
-    report = summarize(records, by)
+
+    def tally() -> UsageReport:
+        return summarize(audit.list(type=RECORD_TYPE, since=start, session_id=session), by)
+
+    # Reading a long log's records takes seconds; off the event loop, so that the gateway's
+    # streams (and every other request) go on meanwhile. The log's index has its own lock.
+    report = await asyncio.to_thread(tally)
     return UsageReportOut(
         since=start,
         session=session,
