@@ -30,7 +30,7 @@ from aileron_cli.launch.agents import (
 )
 from aileron_cli.launch.environment import agent_environment, session_variables
 from aileron_cli.launch.host import find_mcp_adapter, unbound_key_warning
-from aileron_cli.launch.routing import Provider, llm_root_url
+from aileron_cli.launch.routing import Kind, Routes, llm_root_url
 
 API = "http://127.0.0.1:4321/v1"
 MCP = "/opt/aileron/bin/aileron-mcp"
@@ -42,7 +42,7 @@ def context(
     *args: str,
     env: dict[str, str] | None = None,
     mcp: str = MCP,
-    keyed: frozenset[Provider] = frozenset(),
+    keyed: frozenset[Kind] = frozenset(),
 ) -> LaunchContext:
     return LaunchContext(
         agent_path="/usr/bin/agent",
@@ -53,7 +53,7 @@ def context(
         args=args,
         env=env or {},
         private_dir=PRIVATE,
-        keyed=keyed,
+        routes=Routes.builtin(keyed),
     )
 
 
@@ -136,7 +136,7 @@ def test_codex_forwards_the_session_variables_by_name() -> None:
 def test_no_agent_gets_the_session_token_as_an_argument(agent: str) -> None:
     """No wiring puts the session token in the agent's argv, codex routed through the gateway
     included."""
-    ctx = attrs.evolve(context("--x"), keyed=frozenset({"openai", "anthropic"}))
+    ctx = attrs.evolve(context("--x"), routes=Routes.builtin({"openai", "anthropic"}))
     invocation = AGENTS[agent].wire(ctx)
     assert not [arg for arg in invocation.argv if TOKEN in arg]
 

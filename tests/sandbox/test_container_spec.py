@@ -16,7 +16,7 @@ from sandbox.support import CONTAINER_VARS
 
 from aileron_cli.launch import agent_named
 from aileron_cli.launch.errors import SandboxUnavailable
-from aileron_cli.launch.routing import Provider
+from aileron_cli.launch.routing import Kind, Routes
 from aileron_cli.sandbox import images
 from aileron_cli.sandbox.container import (
     CHECK_FAILED,
@@ -241,13 +241,13 @@ def test_image_path_takes_the_images_path() -> None:
 # --- container_env, container_command --------------------------------------------------------
 
 
-def _env(keyed: frozenset[Provider] = frozenset(), term: str | None = None) -> dict[str, str]:
+def _env(keyed: frozenset[Kind] = frozenset(), term: str | None = None) -> dict[str, str]:
     return container_env(
         api_url=API_URL,
         session_id="01SESSION",
         token=TOKEN,
         image_env=("PATH=/opt/node/bin:/usr/bin", "NODE_VERSION=22"),
-        keyed=keyed,
+        routes=Routes.builtin(keyed),
         term=term,
     )
 
@@ -283,7 +283,7 @@ def test_container_env_is_the_session_and_nothing_of_the_host(
     ],
 )
 def test_container_env_sets_provider_keys_only_when_keyed(
-    keyed: frozenset[Provider], keys: set[str]
+    keyed: frozenset[Kind], keys: set[str]
 ) -> None:
     """A provider's key variable is set (to the session token) only when Aileron holds its key."""
     env = _env(keyed)
@@ -320,7 +320,7 @@ def _plan(agent: str, args: tuple[str, ...] = ("--help",)) -> SandboxPlan:
 
 def test_codex_gets_the_gateway_provider_when_openai_is_keyed() -> None:
     """With the OpenAI key in Aileron, codex gets -c gateway overrides before its args."""
-    command = container_command(_plan("codex", ("exec", "hi")), API_URL, frozenset({"openai"}))
+    command = container_command(_plan("codex", ("exec", "hi")), API_URL, Routes.builtin({"openai"}))
     assert command[0] == "codex"
     assert command[-2:] == ("exec", "hi")
     overrides = command[1:-2]
@@ -333,9 +333,9 @@ def test_codex_gets_the_gateway_provider_when_openai_is_keyed() -> None:
 
 
 @pytest.mark.parametrize("keyed", [frozenset(), frozenset({"anthropic"})])
-def test_codex_gets_no_gateway_provider_without_an_openai_key(keyed: frozenset[Provider]) -> None:
+def test_codex_gets_no_gateway_provider_without_an_openai_key(keyed: frozenset[Kind]) -> None:
     """Without the OpenAI key in Aileron, codex runs with its sandbox arguments and its own."""
-    command = container_command(_plan("codex"), API_URL, keyed)
+    command = container_command(_plan("codex"), API_URL, Routes.builtin(keyed))
     assert command == ("codex", *agent_arguments("codex"), "--help")
 
 
@@ -343,7 +343,7 @@ def test_codex_gets_no_gateway_provider_without_an_openai_key(keyed: frozenset[P
 def test_other_agents_get_no_gateway_overrides(agent: str) -> None:
     """Only codex gets gateway overrides; the others run as `<command> [instructions] ARGS`."""
     plan = _plan(agent, ("a", "b"))
-    command = container_command(plan, API_URL, frozenset({"openai", "anthropic"}))
+    command = container_command(plan, API_URL, Routes.builtin({"openai", "anthropic"}))
     assert command == (plan.agent.command, *agent_arguments(agent), "a", "b")
 
 

@@ -16,6 +16,7 @@ from helpers import admin_http, aileron
 from aileron_cli.cli.common import connect
 from aileron_cli.launch import agent_named
 from aileron_cli.launch.host import refuse_secrets
+from aileron_cli.launch.routing import Routes
 from aileron_cli.sandbox import bridge, images
 from aileron_cli.sandbox.bridge import (
     CA_BUNDLE,
@@ -77,9 +78,9 @@ def test_the_agent_is_told_the_exposed_variables_and_hosts() -> None:
     text = tools_instructions([GH, NPM])
     assert text.startswith(TOOLS_INSTRUCTIONS + " " + HINT)
     assert "$NPM_TOKEN works for r.npm.test:" in text and "\n" not in text
-    claude = container_command(_plan("claude"), bridge.API_URL, frozenset(), (GH,))
+    claude = container_command(_plan("claude"), bridge.API_URL, Routes(), (GH,))
     assert claude == ("claude", "--append-system-prompt", f"{TOOLS_INSTRUCTIONS} {HINT}")
-    codex = container_command(_plan("codex"), bridge.API_URL, frozenset(), (GH,))
+    codex = container_command(_plan("codex"), bridge.API_URL, Routes(), (GH,))
     assert codex[1] == "-c" and codex[2].startswith("developer_instructions=")
     assert HINT in codex[2]
     assert tools_instructions() == TOOLS_INSTRUCTIONS
@@ -99,7 +100,9 @@ def test_a_sentinel_is_not_mistaken_for_a_secret() -> None:
     """refuse_secrets lets an env and a command with sentinels through (the master token
     still is refused)."""
     env = broker_env(Endpoints("/r", (), (GH,), "/r/ca.pem"))
-    command = bridge.entry_command(container_command(_plan("codex"), bridge.API_URL, (), (GH,)))
+    command = bridge.entry_command(
+        container_command(_plan("codex"), bridge.API_URL, Routes(), (GH,))
+    )
     refuse_secrets([*command, *env.values()], ["aim_master-token-0123456789"])
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from aileron_cli.launch import agent_named
+from aileron_cli.launch.routing import Routes
 from aileron_cli.sandbox import images
 from aileron_cli.sandbox.config import SandboxConfig
 from aileron_cli.sandbox.container import SHIM_DIR, TOOLS_FILE, Mount
@@ -74,7 +75,7 @@ def _plan(agent: str, args: tuple[str, ...]) -> SandboxPlan:
 
 def test_codex_command_puts_every_override_before_the_users_subcommand() -> None:
     """codex's -c overrides (gateway and sandbox) all precede `exec …`, so they apply to it."""
-    command = container_command(_plan("codex", ("exec", "hi")), API_URL, frozenset({"openai"}))
+    command = container_command(_plan("codex", ("exec", "hi")), API_URL, Routes.builtin({"openai"}))
     assert command[0] == "codex" and command[-2:] == ("exec", "hi")
     overrides = _overrides(command[1:-2])
     assert overrides["model_provider"] == "aileron"
@@ -85,7 +86,7 @@ def test_codex_command_puts_every_override_before_the_users_subcommand() -> None
 
 def test_claude_command_puts_the_prompt_before_the_users_arguments() -> None:
     """claude's --append-system-prompt precedes the user's own `-p …`."""
-    command = container_command(_plan("claude", ("-p", "hello")), API_URL, frozenset())
+    command = container_command(_plan("claude", ("-p", "hello")), API_URL, Routes())
     assert command == ("claude", "--append-system-prompt", TOOLS_INSTRUCTIONS, "-p", "hello")
 
 

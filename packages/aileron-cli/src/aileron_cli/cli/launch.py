@@ -1,12 +1,15 @@
-"""``aileron launch [--sandbox=…] [--sandbox-build=…] [--image IMG] AGENT [-- AGENT_ARGS…]``:
+"""``aileron launch [--sandbox=…] [--sandbox-build=…] [--image IMG] [--provider NAME] AGENT
+[-- AGENT_ARGS…]``:
 run an agent through Aileron, on the host or in a container; ``aileron launch AGENT --check``:
 check that wiring without running the agent."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 # The agents of aileron_cli.launch.agents.AGENTS, spelled here so that `aileron --help` does
 # not import the launch machinery (a test keeps the two lists equal).
@@ -26,6 +29,11 @@ listed in /etc/aileron/tools.txt, the host environment is not passed in, and the
 reaches Aileron through a listener of the session's own. The image is
 aileron/sandbox-AGENT:VERSION (built on first use; see `aileron sandbox build`) or --image.
 
+With --provider NAME the agent's model traffic of that provider's kind goes to the gateway
+provider NAME ([gateway.providers.NAME] in config.toml, its key in a binding) instead of the
+built-in one: codex needs a provider of kind openai, claude one of kind anthropic; goose and
+opencode take either.
+
 Aileron's exit code is the agent's; Ctrl-C and termination signals reach the agent.
 
 With --check the agent is not run: Aileron checks the launched wiring instead (the agent
@@ -38,6 +46,7 @@ examples:
   aileron launch claude -- -p "summarise this repository"
   aileron launch goose -- run -t "fix the failing test"
   aileron launch claude --check
+  aileron launch codex --provider local -- exec "fix the failing test"
 
 agents: claude (Claude Code), codex (Codex CLI), goose (Goose), opencode (OpenCode)"""
 
@@ -86,6 +95,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " `aileron binding expose`)",
     )
     parser.add_argument(
+        "--provider",
+        metavar="NAME",
+        help="send the agent's model traffic to the gateway provider NAME (see `GET"
+        " /v1/providers`) instead of the built-in provider of its kind",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="do not run the agent: check its wiring (MCP server, gateway route, key source)"
@@ -124,20 +139,39 @@ def _launch(args: argparse.Namespace) -> int:
         )
     env = dict(os.environ)
     plan = prepare(agent_named(args.agent), tuple(args.agent_args), env)
-    with connect() as client:
-        return launch(plan, client, cwd=os.getcwd(), inherited=env, secrets=_master_tokens(env))
+    with connect() as client, _provider_usage():
+        return launch(
+            plan,
+            client,
+            cwd=os.getcwd(),
+            inherited=env,
+            secrets=_master_tokens(env),
+            provider=args.provider,
+        )
 
 
 OWN_FLAGS = ("--check", "--json")
+OWN_OPTIONS = ("--provider",)
 
 
 def _take_own_flags(args: argparse.Namespace) -> None:
-    """``aileron launch AGENT --check [--json] [-- AGENT_ARGS]``: the words right after AGENT
-    that are Aileron's own flags are taken out of the agent's arguments (argparse's remainder
-    swallows them), with the ``--`` that may follow them."""
+    """``aileron launch AGENT --check [--json] [--provider NAME] [-- AGENT_ARGS]``: the words
+    right after AGENT that are Aileron's own flags and options are taken out of the agent's
+    arguments (argparse's remainder swallows them), with the ``--`` that may follow them."""
+    from aileron_cli.cli.errors import UsageError
+
     rest = list(args.agent_args)
-    while rest and rest[0] in OWN_FLAGS:
-        setattr(args, rest.pop(0).removeprefix("--"), True)
+    while rest and (rest[0] in OWN_FLAGS or rest[0].partition("=")[0] in OWN_OPTIONS):
+        word = rest.pop(0)
+        option, equals, value = word.partition("=")
+        if option in OWN_FLAGS:
+            setattr(args, option.removeprefix("--"), True)
+            continue
+        if not equals:
+            if not rest:
+                raise UsageError(f"{option} needs a value", hint=f"{option} NAME")
+            value = rest.pop(0)
+        setattr(args, option.removeprefix("--"), value)
     if len(rest) < len(args.agent_args) and rest[:1] == ["--"]:
         rest.pop(0)
     args.agent_args = rest
@@ -159,7 +193,7 @@ def _check(args: argparse.Namespace) -> int:
         )
     env = dict(os.environ)
     agent = agent_named(args.agent)
-    with connect() as client:
+    with connect() as client, _provider_usage():
         report = check(
             agent,
             tuple(args.agent_args),
@@ -167,6 +201,7 @@ def _check(args: argparse.Namespace) -> int:
             cwd=os.getcwd(),
             inherited=env,
             secrets=_master_tokens(env),
+            provider=args.provider,
         )
     print(json.dumps(report.to_json(), indent=2) if args.json else report.render())
     return 0 if report.ok else 1
@@ -197,7 +232,7 @@ def _launch_sandboxed(args: argparse.Namespace) -> int:
         image=args.image,
     )
     tty = sys.stdin.isatty() and sys.stdout.isatty()
-    with connect() as client:
+    with connect() as client, _provider_usage():
         return launch(
             plan,
             client,
@@ -207,7 +242,20 @@ def _launch_sandboxed(args: argparse.Namespace) -> int:
             tty=tty,
             allow_hosts=tuple(args.allow_host),
             expose=tuple(args.expose),
+            provider=args.provider,
         )
+
+
+@contextlib.contextmanager
+def _provider_usage() -> Iterator[None]:
+    """A ``--provider`` naming no gateway provider is a usage error (exit 2)."""
+    from aileron_cli.cli.errors import UsageError
+    from aileron_cli.launch.errors import UnknownProvider
+
+    try:
+        yield
+    except UnknownProvider as error:
+        raise UsageError(error.message, hint=error.hint) from None
 
 
 def _preload() -> None:

@@ -20,7 +20,7 @@ import attrs
 
 from aileron_cli.launch.environment import session_variables
 from aileron_cli.launch.errors import AgentSetupInvalid, UnknownAgent
-from aileron_cli.launch.routing import SESSION_TOKEN_HEADER, Provider, llm_base_url, llm_root_url
+from aileron_cli.launch.routing import SESSION_TOKEN_HEADER, Kind, Routes
 
 MCP_SERVER_NAME = "aileron"
 CODEX_PROVIDER = "aileron"  # the model provider codex is given when its traffic is routed
@@ -42,8 +42,9 @@ class LaunchContext:
     """The user's own arguments for the agent (what followed ``--``)."""
     env: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     """The agent's environment so far: the user's, scrubbed, plus the session variables."""
-    keyed: frozenset[Provider] = frozenset()
-    """The LLM providers whose key Aileron holds (so their traffic can go through the gateway)."""
+    routes: Routes = attrs.field(factory=Routes)
+    """Per kind of LLM API, the gateway provider whose key Aileron holds and to which the
+    agent's traffic of that kind goes, with the session token as its key."""
     private_dir: str = "/nonexistent"
     """A directory (0700) of this session's own, removed when it ends: where files holding the
     session token go."""
@@ -77,6 +78,8 @@ class Agent:
     install: str
     """How to install it, for the error when ``command`` is not on PATH."""
     wire: Wiring
+    speaks: tuple[Kind, ...]
+    """The kinds of LLM API the agent can be routed through the gateway with, preferred first."""
 
 
 # --- Claude Code ------------------------------------------------------------------------------
@@ -117,11 +120,11 @@ def wire_claude(ctx: LaunchContext) -> Invocation:
     config = json.dumps({"mcpServers": {MCP_SERVER_NAME: server}}, separators=(",", ":"))
     path = os.path.join(ctx.private_dir, CLAUDE_MCP_CONFIG)
     env = dict(ctx.env)
-    env["ANTHROPIC_BASE_URL"] = llm_base_url(ctx.api_url, "anthropic")
+    env["ANTHROPIC_BASE_URL"] = ctx.routes.base_url(ctx.api_url, "anthropic")
     env["ANTHROPIC_CUSTOM_HEADERS"] = _with_header(
         ctx.env.get("ANTHROPIC_CUSTOM_HEADERS"), SESSION_TOKEN_HEADER, ctx.session_token
     )
-    if "anthropic" in ctx.keyed:
+    if "anthropic" in ctx.routes:
         env["ANTHROPIC_AUTH_TOKEN"] = ctx.session_token
         env.pop("ANTHROPIC_API_KEY", None)  # two keys: claude warns, and ours must win
     argv = (
@@ -187,12 +190,12 @@ def wire_codex(ctx: LaunchContext) -> Invocation:
         f"{prefix}.required=true",
     ]
     env = dict(ctx.env)
-    if "openai" in ctx.keyed:
+    if "openai" in ctx.routes:
         # Aileron holds the OpenAI key: codex talks to the gateway as a Responses API provider
         # that authenticates with the session token (the gateway swaps in the real key). Codex
         # ignores OPENAI_BASE_URL and its built-in provider wants a WebSocket the gateway does
         # not proxy, hence a custom provider. The two variables serve scripts the agent runs.
-        gateway = llm_base_url(ctx.api_url, "openai")
+        gateway = ctx.routes.base_url(ctx.api_url, "openai")
         overrides += codex_gateway_overrides(gateway)
         env["OPENAI_BASE_URL"] = gateway
         env["OPENAI_API_KEY"] = ctx.session_token
@@ -248,11 +251,11 @@ def wire_goose(ctx: LaunchContext) -> Invocation:
     env = dict(ctx.env)
     # Aileron holds the key: goose's built-in provider talks to the gateway with the session
     # token as its key. Goose reads these from its environment before its config file.
-    if "anthropic" in ctx.keyed:
-        env["ANTHROPIC_HOST"] = llm_root_url(ctx.api_url, "anthropic")
+    if "anthropic" in ctx.routes:
+        env["ANTHROPIC_HOST"] = ctx.routes.root_url(ctx.api_url, "anthropic")
         env["ANTHROPIC_API_KEY"] = ctx.session_token
-    if "openai" in ctx.keyed:
-        env["OPENAI_HOST"] = llm_root_url(ctx.api_url, "openai")
+    if "openai" in ctx.routes:
+        env["OPENAI_HOST"] = ctx.routes.root_url(ctx.api_url, "openai")
         env["OPENAI_API_KEY"] = ctx.session_token
     return Invocation(argv, env)
 
@@ -288,17 +291,18 @@ def wire_opencode(ctx: LaunchContext) -> Invocation:
     }
     config = {**config, "mcp": servers, "permission": _opencode_permission(config)}
     providers = config.get("provider", {})
-    if ctx.keyed and isinstance(providers, dict):
+    if ctx.routes and isinstance(providers, dict):
         # Aileron holds the key: opencode's bundled provider of that id talks to the gateway
         # with the session token as its key (the gateway swaps in the real one).
         providers = dict(providers)
-        for provider in sorted(ctx.keyed):
+        for provider in sorted(ctx.routes):
             entry = providers.get(provider)
             entry = dict(entry) if isinstance(entry, dict) else {}
             options = entry.get("options")
             entry["options"] = {
                 **(options if isinstance(options, dict) else {}),
-                "baseURL": _opencode_base_url(ctx.api_url, provider),
+                # opencode's bundled providers (the AI SDK's) want a base that ends in /v1.
+                "baseURL": f"{ctx.routes.root_url(ctx.api_url, provider)}/v1",
                 "apiKey": ctx.session_token,
             }
             providers[provider] = entry
@@ -323,11 +327,6 @@ def _opencode_permission(config: Mapping[str, object]) -> object:
     return {OPENCODE_AILERON_TOOLS: "allow"}
 
 
-def _opencode_base_url(api_url: str, provider: Provider) -> str:
-    """opencode's bundled providers (the AI SDK's) want a base URL that ends in ``/v1``."""
-    return f"{llm_root_url(api_url, provider)}/v1"
-
-
 AGENTS: Mapping[str, Agent] = {
     agent.name: agent
     for agent in (
@@ -337,6 +336,7 @@ AGENTS: Mapping[str, Agent] = {
             title="Claude Code",
             install="`npm install -g @anthropic-ai/claude-code`",
             wire=wire_claude,
+            speaks=("anthropic",),
         ),
         Agent(
             name="codex",
@@ -344,6 +344,7 @@ AGENTS: Mapping[str, Agent] = {
             title="Codex CLI",
             install="`npm install -g @openai/codex`",
             wire=wire_codex,
+            speaks=("openai",),
         ),
         Agent(
             name="goose",
@@ -351,6 +352,7 @@ AGENTS: Mapping[str, Agent] = {
             title="Goose",
             install="`brew install block-goose-cli`, or the installer from goose's releases page",
             wire=wire_goose,
+            speaks=("openai", "anthropic"),
         ),
         Agent(
             name="opencode",
@@ -358,6 +360,7 @@ AGENTS: Mapping[str, Agent] = {
             title="OpenCode",
             install="`npm install -g opencode-ai`",
             wire=wire_opencode,
+            speaks=("anthropic", "openai"),
         ),
     )
 }

@@ -35,17 +35,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from aileron_cli.launch.agents import MCP_SERVER_NAME, Agent, Invocation
+from aileron_cli.launch.agents import AGENTS, MCP_SERVER_NAME, Agent, Invocation
 from aileron_cli.launch.errors import LaunchError
 from aileron_cli.launch.host import (
     HostPlan,
     end_session,
     find_agent,
     find_mcp_adapter,
-    keyed_providers,
+    gateway_routes,
 )
 from aileron_cli.launch.private import private_directory, write_private_files
-from aileron_cli.launch.routing import PROVIDERS, SESSION_TOKEN_HEADER, Provider, llm_base_url
+from aileron_cli.launch.routing import KINDS, SESSION_TOKEN_HEADER, Kind, Routes
 from aileron_core.convert import converter
 
 if TYPE_CHECKING:
@@ -56,19 +56,14 @@ TIMEOUT_S = 30.0
 REDACTED = "[REDACTED]"
 
 # The provider(s) an agent talks to when nothing routes it through the gateway.
-DEFAULT_PROVIDERS: Mapping[str, tuple[Provider, ...]] = {
-    "claude": ("anthropic",),
-    "codex": ("openai",),
-    "goose": ("openai", "anthropic"),
-    "opencode": ("anthropic", "openai"),
-}
+DEFAULT_PROVIDERS: Mapping[str, tuple[Kind, ...]] = {a.name: a.speaks for a in AGENTS.values()}
 # The variables in which the user's own key for a provider is found (what the agents read).
-KEY_VARIABLES: Mapping[Provider, tuple[str, ...]] = {
+KEY_VARIABLES: Mapping[Kind, tuple[str, ...]] = {
     "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
     "openai": ("OPENAI_API_KEY",),
 }
 # Where each provider's SDK puts the model list under its base URL (see routing.py).
-_MODELS_PATH: Mapping[Provider, str] = {"openai": "/models", "anthropic": "/v1/models"}
+_MODELS_PATH: Mapping[Kind, str] = {"openai": "/models", "anthropic": "/v1/models"}
 # The variables codex passes to every MCP server it starts, besides the server's env_vars.
 _CODEX_DEFAULT_VARS = ("HOME", "LOGNAME", "PATH", "SHELL", "USER", "LANG", "LC_ALL", "TERM")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -288,14 +283,14 @@ def _summarise(agent: str, output: str, errors: str) -> str:
     return f"no {MCP_SERVER_NAME} server listed"
 
 
-def routed_providers(invocation: Invocation, api_url: str) -> tuple[Provider, ...]:
-    """The providers whose gateway URL the invocation hands the agent (in argv, environment
-    or a private file)."""
+def routed_providers(invocation: Invocation, api_url: str, routes: Routes) -> tuple[Kind, ...]:
+    """The kinds whose gateway URL (per ``routes``) the invocation hands the agent (in argv,
+    environment or a private file)."""
     texts = [*invocation.argv, *invocation.env.values(), *invocation.files.values()]
     found = []
-    for provider in PROVIDERS:
+    for provider in KINDS:
         # OpenAI's base ends in /v1, which some agents (goose) add themselves.
-        gateway = llm_base_url(api_url, provider).removesuffix("/v1")
+        gateway = routes.base_url(api_url, provider).removesuffix("/v1")
         if any(gateway in text for text in texts):
             found.append(provider)
     return tuple(found)
@@ -307,7 +302,7 @@ KeySource = Literal["binding", "own", "none"]
 @attrs.frozen
 class KeyFinding:
     source: KeySource
-    provider: Provider
+    provider: Kind
     finding: Finding
     own_headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     """The user's own key as the agent would send it (``own`` from a variable only)."""
@@ -327,14 +322,15 @@ def login_files(agent: str, env: Mapping[str, str]) -> tuple[Path, ...]:
 
 
 def check_key(
-    agent: str, routed: tuple[Provider, ...], keyed: frozenset[Provider], env: Mapping[str, str]
+    agent: str, routed: tuple[Kind, ...], routes: Routes, env: Mapping[str, str]
 ) -> KeyFinding:
     """Where the key for the agent's provider comes from: a binding (used only when the
     agent's traffic goes through the gateway), the agent's own login, or nowhere."""
     for provider in routed:
-        if provider in keyed:
-            name = f"api_key/{provider}/default"
-            return KeyFinding("binding", provider, Finding("key", True, f"binding {name}"))
+        route = routes.routes.get(provider)
+        if route is not None:
+            detail = f"binding {route.binding}"
+            return KeyFinding("binding", provider, Finding("key", True, detail))
     providers = routed or DEFAULT_PROVIDERS[agent]
     for provider in providers:
         for variable in KEY_VARIABLES[provider]:
@@ -347,7 +343,7 @@ def check_key(
             detail = f"agent's own login: {path}"
             return KeyFinding("own", providers[0], Finding("key", True, detail))
     provider = providers[0]
-    unused = sorted(set(providers) & keyed)
+    unused = sorted(set(providers) & set(routes))
     if unused:
         # Aileron holds a key, but this agent's launch does not send its traffic to the gateway.
         detail = (
@@ -373,9 +369,10 @@ def _own_headers(variable: str, value: str) -> dict[str, str]:
 
 def check_route(
     agent: str,
-    routed: tuple[Provider, ...],
+    routed: tuple[Kind, ...],
     key: KeyFinding,
     *,
+    routes: Routes,
     api_url: str,
     token: str,
     redact: _Redactor,
@@ -389,13 +386,15 @@ def check_route(
         detail = f"not through the gateway: {agent} talks to its provider directly"
         return Finding("route", None, detail)
     provider = key.provider if key.provider in routed else routed[0]
-    url = llm_base_url(api_url, provider) + _MODELS_PATH[provider]
+    url = routes.base_url(api_url, provider) + _MODELS_PATH[provider]
     headers = {SESSION_TOKEN_HEADER: token, **key.own_headers}
     if provider == "anthropic":
         headers["anthropic-version"] = "2023-06-01"
     import httpx
 
-    where = f"{provider} through the gateway: GET {httpx.URL(url).path}"
+    name = routes.name(provider)
+    shown = provider if name == provider else f"provider {name} ({provider})"
+    where = f"{shown} through the gateway: GET {httpx.URL(url).path}"
     try:
         answer = httpx.get(url, headers=headers, timeout=TIMEOUT_S)
     except httpx.HTTPError as error:
@@ -456,8 +455,10 @@ def check(
     cwd: str,
     inherited: Mapping[str, str],
     secrets: Collection[str],
+    provider: str | None = None,
 ) -> Report:
-    """Register a session, check the agent's launched wiring row by row, end the session."""
+    """Register a session, check the agent's launched wiring row by row (``provider``: the
+    gateway provider its traffic of that kind goes to), end the session."""
     agent_path, agent_row = check_agent(agent, inherited)
     findings = [agent_row]
     try:
@@ -466,10 +467,10 @@ def check(
         mcp_command = None
         findings.append(Finding("mcp", False, error.message, error.hint))
     plan = HostPlan(agent, agent_path or agent.command, mcp_command or "aileron-mcp", args)
+    routes = gateway_routes(client, agent, provider)
     session = client.post("sessions", {"agent": agent.name, "working_dir": cwd, "contain": True})
     session_id, token = str(session["id"]), str(session["token"])
     try:
-        keyed = keyed_providers(client)
         with private_directory() as private_dir:
 
             def invocation_for(which: HostPlan) -> Invocation:
@@ -479,7 +480,7 @@ def check(
                     token=token,
                     inherited=inherited,
                     secrets=secrets,
-                    keyed=keyed,
+                    routes=routes,
                     private_dir=str(private_dir),
                 )
 
@@ -492,11 +493,17 @@ def check(
                 listing = invocation_for(attrs.evolve(plan, args=LISTINGS[agent.name]))
                 write_private_files(listing.files)
                 findings.append(check_listing(agent, listing, redact))
-            routed = routed_providers(invocation, client.api_url)
-            key = check_key(agent.name, routed, keyed, inherited)
+            routed = routed_providers(invocation, client.api_url, routes)
+            key = check_key(agent.name, routed, routes, inherited)
             findings.append(
                 check_route(
-                    agent.name, routed, key, api_url=client.api_url, token=token, redact=redact
+                    agent.name,
+                    routed,
+                    key,
+                    routes=routes,
+                    api_url=client.api_url,
+                    token=token,
+                    redact=redact,
                 )
             )
             findings.append(key.finding)

@@ -16,6 +16,9 @@ which happen after the session exists; that session is then ended with a null ex
         ├── UnsafeWorkspace      unsafe_workspace       the workspace is, holds or is inside a home
         ├── ToolsUnavailable     tools_unavailable      the container's shims cannot be made
         ├── AgentSetupInvalid    agent_setup_invalid    the wiring cannot be expressed safely
+        ├── UnknownProvider      unknown_provider       --provider names no gateway provider
+        ├── ProviderUnusable     provider_unusable      --provider's key is unbound, or the
+        │                                               agent does not speak its kind
         └── AgentStartFailed     agent_start_failed     the agent's command could not be executed
 """
 
@@ -72,3 +75,11 @@ class UnsafeWorkspace(LaunchError):
 
 class ToolsUnavailable(LaunchError):
     code = "tools_unavailable"
+
+
+class UnknownProvider(LaunchError):
+    code = "unknown_provider"
+
+
+class ProviderUnusable(LaunchError):
+    code = "provider_unusable"

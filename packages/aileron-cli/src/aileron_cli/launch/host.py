@@ -32,7 +32,7 @@ from aileron_cli.launch.errors import (
     McpAdapterMissing,
 )
 from aileron_cli.launch.private import private_directory, write_private_files
-from aileron_cli.launch.routing import PROVIDERS, Provider
+from aileron_cli.launch.routing import KINDS, Kind, Routes, named_route
 from aileron_core.errors import AileronError
 from aileron_core.process_guard import become_subreaper, forbid_inspection
 from aileron_core.processes import ProcessRef, descendants, end_processes
@@ -65,7 +65,7 @@ class HostPlan:
         token: str,
         inherited: Mapping[str, str],
         secrets: Collection[str] = (),
-        keyed: frozenset[Provider] = frozenset(),
+        routes: Routes | None = None,
         private_dir: str = "/nonexistent",
     ) -> Invocation:
         """The agent's command line, environment and private files for this session
@@ -81,7 +81,7 @@ class HostPlan:
             session_token=token,
             args=self.args,
             env=env,
-            keyed=keyed,
+            routes=routes or Routes(),
             private_dir=private_dir,
         )
         return self.agent.wire(context)
@@ -134,8 +134,11 @@ def launch(
     cwd: str,
     inherited: Mapping[str, str],
     secrets: Collection[str],
+    provider: str | None = None,
 ) -> int:
-    """Register a session, run the agent, end the session; the agent's exit code."""
+    """Register a session, run the agent, end the session; the agent's exit code.
+    ``provider``: the gateway provider the agent's traffic of its kind goes to."""
+    routes = gateway_routes(client, plan.agent, provider)
     session = client.post(
         "sessions", {"agent": plan.agent.name, "working_dir": cwd, "contain": True}
     )
@@ -149,7 +152,7 @@ def launch(
                 token=str(session["token"]),
                 inherited=inherited,
                 secrets=secrets,
-                keyed=keyed_providers(client),
+                routes=routes,
                 private_dir=str(private_dir),
             )
             refuse_secrets(
@@ -167,13 +170,23 @@ def launch(
         end_session(client, session_id, exit_code)
 
 
-def keyed_providers(client: DaemonClient) -> frozenset[Provider]:
+def gateway_routes(client: DaemonClient, agent: Agent, provider: str | None) -> Routes:
+    """Where ``agent``'s LLM traffic goes: the built-in providers whose key Aileron holds and,
+    with ``provider``, that gateway provider (``GET /v1/providers``) for its kind instead."""
+    routes = Routes.builtin(keyed_providers(client))
+    if provider is None:
+        return routes
+    kind, route = named_route(agent.name, agent.speaks, client.get("providers"), provider)
+    return routes.via(kind, route)
+
+
+def keyed_providers(client: DaemonClient) -> frozenset[Kind]:
     """The LLM providers whose key Aileron holds (binding ``api_key/<provider>/default``);
     warns (stderr) about a provider key in the vault that no binding uses."""
     names = {str(binding["name"]) for binding in client.get("bindings")}
     for path in unbound_provider_keys(client, names):
         print(unbound_key_warning(path), file=sys.stderr)
-    return frozenset(p for p in PROVIDERS if f"api_key/{p}/default" in names)
+    return frozenset(p for p in KINDS if f"api_key/{p}/default" in names)
 
 
 def unbound_provider_keys(client: DaemonClient, bound: Collection[str]) -> list[str]:
@@ -183,7 +196,7 @@ def unbound_provider_keys(client: DaemonClient, bound: Collection[str]) -> list[
         entries = client.get("vault/entries")
     except AileronError:
         return []
-    prefixes = tuple(f"api_key/{p}/" for p in PROVIDERS)
+    prefixes = tuple(f"api_key/{p}/" for p in KINDS)
     paths = sorted(str(entry["path"]) for entry in entries)
     return [path for path in paths if path.startswith(prefixes) and path not in bound]
 

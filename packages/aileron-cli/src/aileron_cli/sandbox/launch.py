@@ -27,8 +27,8 @@ import attrs
 from aileron_cli.launch.agents import Agent, Invocation, codex_gateway_overrides
 from aileron_cli.launch.environment import agent_environment
 from aileron_cli.launch.errors import SandboxCheckFailed, ToolsUnavailable
-from aileron_cli.launch.host import end_session, keyed_providers, refuse_secrets, run
-from aileron_cli.launch.routing import SESSION_TOKEN_HEADER, Provider, llm_base_url
+from aileron_cli.launch.host import end_session, gateway_routes, refuse_secrets, run
+from aileron_cli.launch.routing import SESSION_TOKEN_HEADER, Routes
 from aileron_cli.sandbox import bridge, images, probe_cache
 from aileron_cli.sandbox.check_cache import CheckCache, CheckKey, check_key
 from aileron_cli.sandbox.config import SandboxConfig, load_sandbox_config
@@ -186,16 +186,16 @@ def staged_spec(
 def container_command(
     plan: SandboxPlan,
     api_url: str,
-    keyed: Collection[Provider],
+    routes: Routes,
     exposed: Sequence[bridge.Exposed] = (),
 ) -> tuple[str, ...]:
     """The agent's command line in the container: its own arguments, after its tools
     instructions (:mod:`aileron_cli.sandbox.instructions`, naming the brokered variables) and,
-    for codex, the gateway provider when Aileron holds the OpenAI key (codex ignores
-    OPENAI_BASE_URL)."""
+    for codex, the gateway provider when Aileron holds the key of the OpenAI-kind provider it
+    is routed to (codex ignores OPENAI_BASE_URL)."""
     argv = [plan.agent.command]
-    if plan.agent.name == "codex" and "openai" in keyed:
-        for override in codex_gateway_overrides(llm_base_url(api_url, "openai")):
+    if plan.agent.name == "codex" and "openai" in routes:
+        for override in codex_gateway_overrides(routes.base_url(api_url, "openai")):
             argv += ["-c", override]
     return (*argv, *agent_arguments(plan.agent.name, exposed), *plan.args)
 
@@ -206,7 +206,7 @@ def container_env(
     session_id: str,
     token: str,
     image_env: tuple[str, ...],
-    keyed: Collection[Provider],
+    routes: Routes,
     term: str | None,
 ) -> dict[str, str]:
     """The container's whole environment (SPEC §11 step 4); nothing from the host's."""
@@ -218,15 +218,15 @@ def container_env(
         "AILERON_TOKEN": token,
         "AILERON_TOOLS_FILE": TOOLS_FILE,
         "AILERON_WORKSPACE": WORKSPACE,
-        "OPENAI_BASE_URL": llm_base_url(api_url, "openai"),
-        "ANTHROPIC_BASE_URL": llm_base_url(api_url, "anthropic"),
+        "OPENAI_BASE_URL": routes.base_url(api_url, "openai"),
+        "ANTHROPIC_BASE_URL": routes.base_url(api_url, "anthropic"),
         "ANTHROPIC_CUSTOM_HEADERS": f"{SESSION_TOKEN_HEADER}: {token}",
     }
     # Where Aileron holds the provider's key, the session token is the agent's key: the gateway
     # swaps in the real one.
-    if "openai" in keyed:
+    if "openai" in routes:
         env["OPENAI_API_KEY"] = token
-    if "anthropic" in keyed:
+    if "anthropic" in routes:
         env["ANTHROPIC_API_KEY"] = token
     if term:
         env["TERM"] = term
@@ -319,13 +319,15 @@ def launch(
     tty: bool,
     allow_hosts: Sequence[str] = (),
     expose: Sequence[str] = (),
+    provider: str | None = None,
 ) -> int:
     """Register a session, check and run the agent's container, end the session. The
     container has no network: the session's listener and egress proxy (which also allows
     ``allow_hosts`` and brokers the bindings ``expose`` names, ADR 0028) are its only ways
-    out, through the bridge (ADR 0023)."""
+    out, through the bridge (ADR 0023). ``provider``: the gateway provider the agent's traffic
+    of its kind goes to."""
+    routes = gateway_routes(client, plan.agent, provider)
     shims = generate_tools(client, plan.agent.command)
-    keyed = keyed_providers(client)
     engine = plan.engine
     session = client.post(
         "sessions",
@@ -346,12 +348,12 @@ def launch(
             session_id=session_id,
             token=str(session["token"]),
             image_env=plan.image.env,
-            keyed=keyed,
+            routes=routes,
             term=inherited.get("TERM") if tty else None,
         )
         env.update(bridge.proxy_env())
         env.update(bridge.broker_env(endpoints))
-        command = bridge.entry_command(container_command(plan, api_url, keyed, endpoints.exposed))
+        command = bridge.entry_command(container_command(plan, api_url, routes, endpoints.exposed))
         refuse_secrets([*command, *env.values()], secrets)
         with tempfile.TemporaryDirectory(prefix="aileron-sandbox-") as scratch:
             spec = staged_spec(
