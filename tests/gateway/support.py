@@ -30,11 +30,12 @@ MESSAGE = {
 }
 
 
-def write_config(home: Path, base_url: str) -> None:
-    """Point both providers of the daemon at ``base_url`` in ``config.toml``."""
+def write_config(home: Path, base_url: str, extra: str = "") -> None:
+    """Point both providers of the daemon at ``base_url`` in ``config.toml`` (and add the
+    TOML ``extra``)."""
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     tables = (f'[gateway.{name}]\nbase_url = "{base_url}"\n' for name in ("openai", "anthropic"))
-    (home / "config.toml").write_text("\n".join(tables))
+    (home / "config.toml").write_text("\n".join([*tables, extra]))
 
 
 def session_headers(token: str, provider: str = "openai") -> dict[str, str]:
@@ -135,11 +136,11 @@ def isolated_env(home: Path) -> dict[str, str]:
 
 
 @contextmanager
-def run_daemon(home: Path, base_url: str) -> Iterator[Daemon]:
-    """Start a real daemon under ``home`` whose providers are at ``base_url`` (config, vault,
-    both bindings)."""
+def run_daemon(home: Path, base_url: str, extra: str = "") -> Iterator[Daemon]:
+    """Start a real daemon under ``home`` whose providers are at ``base_url`` (config with the
+    TOML ``extra``, vault, both bindings)."""
     env = isolated_env(home)
-    write_config(home / ".aileron", base_url)
+    write_config(home / ".aileron", base_url, extra)
     done = aileron("daemon", "start", env=env)
     assert done.returncode == 0, done.stderr
     info = read_daemon_info(home / ".aileron" / "daemon.json")

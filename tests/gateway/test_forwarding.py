@@ -100,8 +100,9 @@ def test_a_provider_error_comes_back_with_its_status_and_body(gw: Gw) -> None:
 
 
 def test_the_request_is_audited_without_keys_or_bodies(gw: Gw) -> None:
-    """`gateway.request` carries provider, method, path, model, status, sizes, duration and the
-    session — and neither the real key, the session token, nor any body."""
+    """`gateway.request` carries provider, agent, method, path, model, usage, cost, status,
+    sizes, duration and the session — and neither the real key, the session token, nor any
+    body."""
     answer = gw.client.post(CHAT_PATH + "?trace=1", json=CHAT, headers=session_headers(gw.token))
     (record,) = gw.audit("gateway.request")
     assert record["session_id"] == gw.session_id
@@ -111,9 +112,13 @@ def test_the_request_is_audited_without_keys_or_bodies(gw: Gw) -> None:
     del payload["duration_ms"]
     assert payload == {
         "provider": "openai",
+        "agent": "codex",
         "method": "POST",
         "path": "/v1/chat/completions",
         "model": "gpt-fake",
+        "usage": {"input": 10, "output": 5, "cached": 0},
+        "cost": None,
+        "priced": None,
         "status": 200,
         "bytes_out": len(gw.fake.seen[0].body),
         "bytes_in": len(answer.content),

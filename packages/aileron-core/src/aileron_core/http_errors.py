@@ -96,6 +96,11 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "approval_denied": 403,
     "grant_not_found": 404,
     "invalid_grant": 422,
+    # the LLM gateway's governance (ADR 0030)
+    "model_denied": 403,
+    "rate_limited": 429,
+    "budget_exceeded": 429,
+    "request_too_large": 413,
     # sending a credential (the daemon's executor and the enclave alike)
     "host_not_allowed": 403,
     # The stored secret cannot travel as its kind: the request is fine, the credential the

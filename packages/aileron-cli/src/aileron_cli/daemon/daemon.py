@@ -161,7 +161,7 @@ class Daemon:
         listeners = SessionListeners(tokens)
         egress = EgressProxies(layout, _egress_sink(audit))
         vault = VaultService(layout.vault, config.kdf)
-        gateway = Gateway(gateway_config, network=network)
+        gateway = Gateway(gateway_config, network=network, audit=audit)
         executor = Executor(network=network)
         enclave = EnclaveService(
             layout.enclave,

@@ -9,6 +9,7 @@ reason, which the gateway audits and answers in the provider's error shape.
 
 from __future__ import annotations
 
+from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.gateway.auth import GatewayRefused
 from aileron_cli.daemon.gateway.config import Provider
 from aileron_cli.daemon.run.credentials import CredentialResolver, CredentialUnavailable
@@ -26,8 +27,10 @@ class ProviderKeys:
 
     def binding(self, provider: Provider) -> Binding | None:
         """The binding ``provider`` names, if it exists."""
-        found = self._bindings.find_default(provider.name)
-        return next((b for b in found if b.name == provider.binding), None)
+        try:
+            return self._bindings.get(provider.binding)
+        except DaemonError:
+            return None
 
     async def key(self, binding: Binding) -> str:
         """The key of ``binding``, ready to travel as a header value."""

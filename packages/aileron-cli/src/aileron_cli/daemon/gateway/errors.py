@@ -48,17 +48,21 @@ def _error_type(status: int) -> str:
     return ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
 
 
-def shape_for(provider: str, headers: Mapping[str, str]) -> str:
-    """Whose error shape to answer with: the provider's, or for a name that is no provider's,
-    Anthropic's when the request looks like an Anthropic SDK's (``anthropic-version``)."""
-    if provider in ("openai", "anthropic"):
-        return provider
+def shape_for(kind: str | None, headers: Mapping[str, str]) -> str:
+    """Whose error shape to answer with: the provider's kind, or for a name that is no
+    provider's (``None``), Anthropic's when the request looks like an Anthropic SDK's
+    (``anthropic-version``)."""
+    if kind in ("openai", "anthropic"):
+        return kind
     return "anthropic" if headers.get("anthropic-version") else "openai"
 
 
 def provider_error(shape: str, error: AileronError) -> JSONResponse:
     """``error`` answered in the error shape of ``shape`` (``"openai"`` or ``"anthropic"``)."""
     status, headers = status_of(error)
+    if error.code == "budget_exceeded":
+        # Both SDKs retry a 429 by themselves unless told not to; a spent budget stays spent.
+        headers["x-should-retry"] = "false"
     body: dict[str, Any] = {
         "type": _error_type(status),
         "message": f"Aileron gateway: {error}",

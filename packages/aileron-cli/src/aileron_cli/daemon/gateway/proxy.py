@@ -54,11 +54,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from aileron_cli.daemon.audit.log import AuditLog
 from aileron_cli.daemon.errors import DaemonError
-from aileron_cli.daemon.gateway.config import GatewayConfig
+from aileron_cli.daemon.gateway.auth import GatewayRefused
+from aileron_cli.daemon.gateway.config import GatewayConfig, Kind
 from aileron_cli.daemon.gateway.errors import provider_error
+from aileron_cli.daemon.gateway.governance import Ledger
 from aileron_cli.daemon.gateway.leaks import token_in
 from aileron_cli.daemon.gateway.stream_end import StreamEnd
+from aileron_cli.daemon.gateway.usage import Usage, UsageMeter
 from aileron_cli.daemon.store.bindings import Binding
 from aileron_core.http_engine import HttpEngine
 from aileron_core.http_headers import HOP_BY_HOP
@@ -150,8 +154,11 @@ class Gateway:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         network: Network | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.config = config
+        self.ledger = Ledger(audit)
+        """Rate limits and budgets (:mod:`aileron_cli.daemon.gateway.governance`)."""
         self._uses: set[tuple[object, ...]] = set()
         self.transport = transport or HttpEngine(max_connections=256, max_idle=64, network=network)
 
@@ -226,15 +233,40 @@ class RequestBody:
         self.has_body = chunked or bool(length)
         self.size = 0
         self._head: list[bytes] = []
+        self._whole: bytes | None = None
+        """The body, when :meth:`whole` read it before the exchange."""
         self.read = asyncio.Event()
         """Set once the whole body has been read (the agent can only hang up after that)."""
         if not self.has_body:
             self.read.set()
 
+    async def whole(self, limit: int) -> bytes:
+        """Read the whole body now (up to ``limit`` bytes, else ``GatewayRefused`` 413); the
+        upstream request then sends it as read."""
+        if not self.has_body:
+            return b""
+        if self.length is not None and self.length > limit:
+            raise _too_large(limit)
+        parts: list[bytes] = []
+        try:
+            async for chunk in self._request.stream():
+                self.size += len(chunk)
+                if self.size > limit:
+                    raise _too_large(limit)
+                parts.append(chunk)
+        finally:
+            self.read.set()
+        data = b"".join(parts)
+        self._head = [data]
+        self._whole = data
+        return data
+
     async def content(self) -> bytes | AsyncIterator[bytes] | None:
         """What to give httpx as the upstream request's content."""
         if not self.has_body:
             return None
+        if self._whole is not None:
+            return self._whole
         if self.length is not None and self.length <= MODEL_PEEK_BYTES:
             try:
                 data = await self._request.body()
@@ -270,6 +302,15 @@ class RequestBody:
         return model if isinstance(model, str) and 0 < len(model) <= 200 else None
 
 
+def _too_large(limit: int) -> GatewayRefused:
+    return GatewayRefused(
+        "request_too_large",
+        f"the request body is larger than the {limit >> 20} MiB the gateway reads whole to check"
+        " the model it names",
+        reason="request_too_large",
+    )
+
+
 @attrs.define
 class Outcome:
     """What became of one forwarded request (the audit record's facts)."""
@@ -280,6 +321,8 @@ class Outcome:
     duration_ms: float = 0.0
     cancelled: bool = False
     error: str | None = None
+    usage: Usage | None = None
+    """The tokens the answer reported using (``None``: it reported none)."""
 
 
 class Forward(Response):
@@ -299,11 +342,13 @@ class Forward(Response):
         on_done: Callable[[Outcome], Awaitable[None]],
         *,
         provider: str,
+        kind: Kind,
         started: float,
         key: str | None = None,
     ) -> None:
         super().__init__()
         self._provider = provider
+        self._kind = kind
         self._transport = transport
         self._method = method
         self._url = url
@@ -408,10 +453,12 @@ class Forward(Response):
         pump = self._pump_task = asyncio.ensure_future(self._pump(response, pipe))
         content_type = response.headers.get("content-type", "")
         events = StreamEnd() if content_type.startswith("text/event-stream") else None
+        meter = UsageMeter(self._kind, content_type)
         try:
             await send({**head, "headers": response_headers(response, self._forms)})
             while (data := await pipe.take()) is not None:
                 self.outcome.bytes_in += len(data)
+                meter.feed(data)
                 await send({"type": "http.response.body", "body": data, "more_body": True})
                 if events is not None and events.seen(data):
                     self._ended = True
@@ -421,6 +468,7 @@ class Forward(Response):
             self._gone = True
             return
         finally:
+            self.outcome.usage = meter.usage()
             pump.cancel()
             await asyncio.wait([pump])  # the response is closed only once the pump is done
         self._complete = self._broken is None

@@ -1,18 +1,24 @@
-"""``/v1/gateway/openai/…`` and ``/v1/gateway/anthropic/…``: the LLM gateway (SPEC §10).
+"""``/v1/gateway/<provider>/…``: the LLM gateway (SPEC §10, ADR 0030).
 
 A request is authenticated by the session token it presents as its API key
-(:mod:`aileron_cli.daemon.gateway.auth`), given its credential — the real key from the provider's
-binding, or with no binding the agent's own credential — and forwarded to the provider's base
-URL with the rest of the path and the query as they came (:mod:`aileron_cli.daemon.gateway.proxy`).
-Every refused request is audited as ``gateway.refused`` (with its ``reason``), every forwarded
-one as ``gateway.request`` once its answer is complete or cancelled. Every error the gateway
-itself answers is in the provider's error shape (:mod:`aileron_cli.daemon.gateway.errors`), so that
-the agent's SDK raises its own error with Aileron's message.
+(:mod:`aileron_cli.daemon.gateway.auth`), given its credential — the real key from the
+provider's binding, or with no binding the agent's own credential — and forwarded to the
+provider's base URL with the rest of the path (:mod:`aileron_cli.daemon.gateway.leaks`: no dot
+segments or separator tricks) and the query, both without any Aileron token
+(:mod:`aileron_cli.daemon.gateway.proxy`). Before it goes, the model it names must pass the
+provider's policy, and the session its rate limit and budgets
+(:mod:`aileron_cli.daemon.gateway.governance`). Every refused request is audited as
+``gateway.refused`` (with its ``reason``), every forwarded one as ``gateway.request`` once its
+answer is complete or cancelled, with the agent, the model, the token usage the answer
+reported and its cost from the price table. Every error the gateway itself answers is in the
+provider's error shape (:mod:`aileron_cli.daemon.gateway.errors`), so that the agent's SDK
+raises its own error with Aileron's message.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +33,7 @@ from aileron_cli.daemon.gateway.auth import CREDENTIAL_HEADERS, Caller, GatewayR
 from aileron_cli.daemon.gateway.config import Provider
 from aileron_cli.daemon.gateway.credentials import ProviderKeys
 from aileron_cli.daemon.gateway.errors import provider_error, shape_for
+from aileron_cli.daemon.gateway.governance import POLICY_BODY_LIMIT, check_model, estimate
 from aileron_cli.daemon.gateway.leaks import audit_path, clean_query, upstream_tail
 from aileron_cli.daemon.gateway.proxy import (
     Forward,
@@ -41,6 +48,7 @@ from aileron_core.audit import Actor
 from aileron_core.errors import AileronError
 
 PROVIDERS = ("openai", "anthropic")
+"""The built-in providers, each declared for the OpenAPI document; others are configured."""
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 UNKNOWN_CALLER = Actor(type="agent", id="unknown")
 
@@ -90,20 +98,24 @@ def _check_path(request: Request) -> None:
     upstream_tail(_raw_tail(request))
 
 
-def _no_provider(name: str) -> DaemonError:
+def _no_provider(name: str, known: Iterable[str]) -> DaemonError:
     return DaemonError(
         "not_found",
         f"the gateway has no provider {name[:40]!r}",
-        hint="use /v1/gateway/openai/… or /v1/gateway/anthropic/…",
+        hint=f"the providers are {', '.join(sorted(known))} ([gateway.providers.<name>] in"
+        " config.toml adds one)",
     )
 
 
-def _check_running(sessions: SessionStore, caller: Caller) -> None:
+def _check_running(sessions: SessionStore, caller: Caller) -> str:
+    """The calling session's agent, or ``GatewayRefused`` when the session is not running."""
     try:
-        running = sessions.get(caller.session_id).state == "running"
+        session = sessions.get(caller.session_id)
     except DaemonError:
-        running = False
-    if not running:
+        session = None
+    if session is not None and session.state == "running":
+        return session.agent
+    else:
         raise GatewayRefused(
             "unauthorized",
             "this session has ended",
@@ -156,27 +168,40 @@ async def _credential(
 async def forward_request(request: Request, name: str, parts: GatewayParts) -> Response:
     """Forward one gateway request to provider ``name``, or answer why not in the provider's
     error shape (also for a name that is no provider's)."""
+    provider = parts.gateway.config.providers.get(name)
     try:
-        return await _forward(request, name, parts)
+        if provider is None:
+            raise _no_provider(name, parts.gateway.config.providers)
+        return await _forward(request, provider, parts)
     except AileronError as error:
-        return provider_error(shape_for(name, request.headers), error)
+        kind = provider.kind if provider is not None else None
+        return provider_error(shape_for(kind, request.headers), error)
 
 
-async def _forward(request: Request, name: str, parts: GatewayParts) -> Response:
+async def _forward(request: Request, provider: Provider, parts: GatewayParts) -> Response:
     started = time.perf_counter()
-    if name not in PROVIDERS:
-        raise _no_provider(name)
+    name = provider.name
     if request.method not in METHODS:
         raise DaemonError("method_not_allowed", f"the gateway does not forward {request.method}")
-    provider = parts.gateway.config.provider(name)
     url, path = _upstream_url(request, provider)
     caller: Caller | None = None
+    length = request.headers.get("content-length")
+    content_length = int(length) if length is not None and length.isdigit() else None
+    chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
+    body = RequestBody(request, length=content_length, chunked=chunked)
+    model: str | None = None
     try:
         caller = identify(request.headers, parts.tokens)
-        _check_running(parts.sessions, caller)
+        agent = _check_running(parts.sessions, caller)
         _check_path(request)
+        if provider.models.restricts:
+            data = await body.whole(POLICY_BODY_LIMIT)
+            content_type = request.headers.get("content-type", "")
+            model = check_model(provider, agent, content_type, data)
+        parts.gateway.ledger.admit(provider, caller.session_id)
         add, drop, binding, key = await _credential(parts, provider, caller)
     except GatewayRefused as refusal:
+        refused_model = model if model is not None else refusal.details.get("model")
         if caller is not None:
             actor, session_id = caller.principal.actor, caller.session_id
         else:
@@ -190,23 +215,33 @@ async def _forward(request: Request, name: str, parts: GatewayParts) -> Response
             method=request.method,
             path=path,
             reason=refusal.reason,
+            **({"model": refused_model} if refused_model is not None else {}),
         )
         raise
 
-    length = request.headers.get("content-length")
-    content_length = int(length) if length is not None and length.isdigit() else None
-    chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
-    body = RequestBody(request, length=content_length, chunked=chunked)
     headers = request_headers(request.headers.raw, drop, add)
     assert caller is not None
     session = caller
 
     async def audit(outcome: Outcome) -> None:
+        named = model if model is not None else body.model()
+        usage = outcome.usage
+        estimated = False
+        if usage is None and provider.limits.budgets and outcome.status is not None:
+            usage, estimated = estimate(outcome.bytes_out, outcome.bytes_in), True
+        priced = parts.gateway.config.price(name, named) if usage is not None else None
+        cost = round(priced[1].cost(usage), 6) if priced is not None and usage else None
+        if usage is not None:
+            parts.gateway.ledger.charge(provider, session.session_id, usage, cost)
         payload: dict[str, Any] = {
             "provider": name,
+            "agent": agent,
             "method": request.method,
             "path": path,
-            "model": body.model(),
+            "model": named,
+            "usage": usage.as_record() if usage is not None else None,
+            "cost": cost,
+            "priced": priced[0] if priced is not None else None,
             "status": outcome.status,
             "bytes_out": outcome.bytes_out,
             "bytes_in": outcome.bytes_in,
@@ -214,6 +249,8 @@ async def _forward(request: Request, name: str, parts: GatewayParts) -> Response
             "credential": "binding" if binding else "agent",
             "binding": binding,
         }
+        if estimated:
+            payload["usage_estimated"] = True
         if outcome.cancelled:
             payload["cancelled"] = True
         if outcome.error:
@@ -231,6 +268,7 @@ async def _forward(request: Request, name: str, parts: GatewayParts) -> Response
         body,
         audit,
         provider=name,
+        kind=provider.kind,
         started=started,
         key=key,
     )
@@ -268,6 +306,17 @@ for _name in PROVIDERS:
 
 
 @router.api_route("/{name}/{path:path}", methods=list(METHODS), include_in_schema=False)
-async def other_provider(request: Request, name: str, path: str) -> Response:
-    """A name that is no provider's: 404 in the error shape the caller's SDK expects."""
-    return provider_error(shape_for(name, request.headers), _no_provider(name))
+async def other_provider(
+    request: Request,
+    name: str,
+    path: str,
+    gateway: deps.Gateway,
+    keys: deps.ProviderKeysDep,
+    tokens: deps.Tokens,
+    sessions: deps.Sessions,
+    audit: deps.Audit,
+) -> Response:
+    """A provider configured in ``config.toml`` (``[gateway.providers.<name>]``), or for a
+    name that is no provider's, 404 in the error shape the caller's SDK expects."""
+    parts = GatewayParts(gateway, keys, tokens, sessions, audit)
+    return await forward_request(request, name, parts)
