@@ -323,3 +323,16 @@ def test_the_ledger_starts_from_the_audit_log_so_a_restart_forgets_nothing(
 def test_an_answer_without_usage_is_estimated_at_a_token_per_four_bytes() -> None:
     """The stand-in usage counts the bytes each way, so omitting usage is never free."""
     assert estimate(4000, 801) == Usage(input=1000, output=200)
+
+
+def test_the_shipped_example_is_a_valid_gateway_config() -> None:
+    """examples/gateway.toml (shipped in the wheel) parses: a provider of one's own, policies,
+    limits and a price table of every kind."""
+    from importlib.resources import files
+
+    text = files("aileron_cli.examples").joinpath("gateway.toml").read_text()
+    config = parse_gateway_config(tomllib.loads(text), "gateway.toml")
+    assert config.provider("local").kind == "openai"
+    assert config.provider("openai").limits.budgets
+    assert config.provider("openai").models.refuses("gpt-5-pro", "codex") is not None
+    assert config.price("anthropic", "claude-sonnet-4-5") is not None
