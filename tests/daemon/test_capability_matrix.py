@@ -74,6 +74,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/v1/audit/ack"): ADMIN,
     ("GET", "/v1/audit/{record_id}"): ADMIN,
     ("GET", "/v1/usage"): ADMIN,
+    ("GET", "/v1/providers"): ADMIN,
     ("GET", "/v1/connectors"): ADMIN,
     ("POST", "/v1/connectors"): ADMIN,
     ("GET", "/v1/connectors/{fqn}"): ADMIN,

@@ -41,6 +41,7 @@ from aileron_cli.daemon.http.routes import (
     connectors,
     enclave,
     gateway,
+    providers,
     sessions,
     system,
     ui,
@@ -183,6 +184,7 @@ def build_app(
         bindings,
         approvals,
         enclave,
+        providers,
         usage,
     ):
         app.include_router(module.router, prefix="/v1")

@@ -549,3 +549,12 @@ class UsageReportOut(BaseModel):
     )
     total: UsageTally
 
+
+class ProviderOut(BaseModel):
+    name: str = Field(description="The provider's gateway URL is /v1/gateway/NAME/….")
+    kind: Literal["openai", "anthropic"] = Field(
+        description="The API it speaks: its key's header, error shape and usage format."
+    )
+    base_url: str
+    binding: str = Field(description="The binding that holds its key.")
+    bound: bool = Field(description="Whether that binding exists.")

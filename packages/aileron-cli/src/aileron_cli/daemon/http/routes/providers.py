@@ -1,0 +1,35 @@
+"""``/v1/providers``: the gateway's providers (SPEC §10) — what ``aileron launch --provider``
+chooses from."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from aileron_cli.daemon.access.tokens import ADMIN, Principal, require
+from aileron_cli.daemon.errors import ERROR_RESPONSES
+from aileron_cli.daemon.http import deps
+from aileron_cli.daemon.http.schemas import ProviderOut
+
+router = APIRouter(prefix="/providers", tags=["gateway"], responses=ERROR_RESPONSES)
+Admin = Annotated[Principal, Depends(require(ADMIN))]
+
+
+@router.get("", response_model=list[ProviderOut])
+async def list_providers(
+    gateway: deps.Gateway, keys: deps.ProviderKeysDep, _: Admin
+) -> list[ProviderOut]:
+    """The gateway's providers by name: built-in and configured, each with whether the
+    binding holding its key exists (its key is never shown)."""
+    providers = gateway.config.providers
+    return [
+        ProviderOut(
+            name=name,
+            kind=provider.kind,
+            base_url=provider.base_url,
+            binding=provider.binding,
+            bound=keys.binding(provider) is not None,
+        )
+        for name, provider in sorted(providers.items())
+    ]
