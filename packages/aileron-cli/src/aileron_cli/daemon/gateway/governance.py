@@ -34,10 +34,19 @@ import attrs
 
 from aileron_cli.daemon.audit.log import AuditLog
 from aileron_cli.daemon.gateway.auth import GatewayRefused
-from aileron_cli.daemon.gateway.config import Provider
+from aileron_cli.daemon.gateway.config import GatewayConfig, Provider
 from aileron_cli.daemon.gateway.usage import Usage
 
-__all__ = ["POLICY_BODY_LIMIT", "Ledger", "check_model", "estimate", "named_model"]
+__all__ = [
+    "POLICY_BODY_LIMIT",
+    "Ledger",
+    "check_model",
+    "chargeable",
+    "check_priced",
+    "estimate",
+    "named_model",
+    "reads_model",
+]
 
 POLICY_BODY_LIMIT = 64 << 20
 """The largest request body read whole for a model policy (a bigger one is refused: 413)."""
@@ -48,6 +57,10 @@ MAX_MODEL = 200
 
 class AmbiguousModel(ValueError):
     """The body names ``model`` more than once."""
+
+
+class UnreadableBody(ValueError):
+    """The body is neither JSON nor the form its ``Content-Type`` names."""
 
 
 class _Twice(dict[str, Any]):
@@ -69,27 +82,41 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def named_model(content_type: str, body: bytes) -> str | None:
-    """The model a request body names (``None``: none); ``AmbiguousModel`` when it names two."""
+    """The model a request body names (``None``: none); ``AmbiguousModel`` when it names two,
+    ``UnreadableBody`` when it is neither JSON nor the form its ``Content-Type`` names.
+
+    The body is read as JSON whatever the ``Content-Type`` says (many OpenAI-compatible
+    servers parse JSON without looking at it), and also as the form the ``Content-Type``
+    names; every reading that names a model must name the same one."""
     kind = content_type.partition(";")[0].strip().lower()
     if not body:
         return None
+    names: set[str] = set()
+    form = kind in ("multipart/form-data", "application/x-www-form-urlencoded")
     if kind == "multipart/form-data":
-        return _form_model(content_type, body)
-    if kind == "application/x-www-form-urlencoded":
+        named = _form_model(content_type, body)
+        names.update((named,) if named is not None else ())
+    elif form:
         values = [v for k, v in parse_qsl(body.decode("latin-1")) if k == "model"]
         if len(values) > 1:
             raise AmbiguousModel
-        return values[0] if values else None
+        names.update(values)
     try:
         document = json.loads(body, object_pairs_hook=_pairs)
-    except ValueError:
-        return None
+    except (ValueError, RecursionError):
+        # Not JSON to Python, but maybe to a laxer provider (trailing data, invalid UTF-8,
+        # comments): a body nobody here can read is not let past a policy unread.
+        if not form:
+            raise UnreadableBody from None
+        document = None
     if isinstance(document, _Twice):
         raise AmbiguousModel
     model = document.get("model") if isinstance(document, dict) else None
-    if model is None:
-        return None
-    return model if isinstance(model, str) else json.dumps(model)
+    if model is not None:
+        names.add(model if isinstance(model, str) else json.dumps(model))
+    if len(names) > 1:
+        raise AmbiguousModel
+    return names.pop() if names else None
 
 
 def _form_model(content_type: str, body: bytes) -> str | None:
@@ -118,6 +145,14 @@ def check_model(provider: Provider, agent: str, content_type: str, body: bytes) 
             reason="ambiguous_model",
             hint="name the model once",
         ) from None
+    except UnreadableBody:
+        raise GatewayRefused(
+            "invalid_request",
+            "the gateway cannot read the model this request names: its body is not JSON (nor"
+            " the form its Content-Type names)",
+            reason="ambiguous_model",
+            hint="send the body as the provider's SDK builds it",
+        ) from None
     if isinstance(model, str) and len(model) > MAX_MODEL:
         raise GatewayRefused(
             "invalid_request", "the model name is too long", reason="ambiguous_model"
@@ -137,9 +172,50 @@ def check_model(provider: Provider, agent: str, content_type: str, body: bytes) 
     return model
 
 
+def reads_model(provider: Provider) -> bool:
+    """Whether a request to ``provider`` is read whole for the model it names before it is
+    sent: under a model policy, and under a cost budget (which needs the model's price)."""
+    limits = provider.limits
+    costed = limits.session_cost is not None or limits.daily_cost is not None
+    return provider.models.restricts or costed
+
+
+def check_priced(config: GatewayConfig, provider: Provider, model: str | None) -> None:
+    """Under a cost budget, refuse a model the price table does not cover (it would cost
+    nothing against the budget); a request that names no model passes."""
+    limits = provider.limits
+    if model is None or (limits.session_cost is None and limits.daily_cost is None):
+        return
+    if config.price(provider.name, model) is None:
+        where = f"gateway.prices.{provider.name}"
+        raise GatewayRefused(
+            "model_denied",
+            f"the model {model!r} has no price in [{where}] of config.toml, and"
+            f" gateway.providers.{provider.name}.limits sets a cost budget",
+            reason="unpriced_model",
+            hint=f'add a price for it (e.g. [{where}."{model}"] input = …, output = …)',
+            details={"model": model, "policy": where},
+        )
+
+
 def estimate(bytes_sent: int, bytes_received: int) -> Usage:
     """A stand-in for the usage of an answer that reported none: a token per 4 bytes."""
     return Usage(input=bytes_sent // 4, output=bytes_received // 4)
+
+
+def chargeable(
+    reported: Usage | None, bytes_sent: int, bytes_received: int, *, whole: bool
+) -> Usage:
+    """What an answer is charged against a budget: the usage it reported; an estimate when it
+    reported none; and when it ended early (the agent hung up, the provider broke off) at
+    least the estimate of the output relayed, since a stream may report its output only at
+    its end (Anthropic's ``message_delta``) and an agent could hang up just before."""
+    guess = estimate(bytes_sent, bytes_received)
+    if reported is None:
+        return guess
+    if whole:
+        return reported
+    return attrs.evolve(reported, output=max(reported.output, guess.output))
 
 
 @attrs.define

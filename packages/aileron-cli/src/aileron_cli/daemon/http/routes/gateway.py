@@ -33,7 +33,13 @@ from aileron_cli.daemon.gateway.auth import CREDENTIAL_HEADERS, Caller, GatewayR
 from aileron_cli.daemon.gateway.config import Provider
 from aileron_cli.daemon.gateway.credentials import ProviderKeys
 from aileron_cli.daemon.gateway.errors import provider_error, shape_for
-from aileron_cli.daemon.gateway.governance import POLICY_BODY_LIMIT, check_model, estimate
+from aileron_cli.daemon.gateway.governance import (
+    POLICY_BODY_LIMIT,
+    chargeable,
+    check_model,
+    check_priced,
+    reads_model,
+)
 from aileron_cli.daemon.gateway.leaks import audit_path, clean_query, upstream_tail
 from aileron_cli.daemon.gateway.proxy import (
     Forward,
@@ -194,10 +200,11 @@ async def _forward(request: Request, provider: Provider, parts: GatewayParts) ->
         caller = identify(request.headers, parts.tokens)
         agent = _check_running(parts.sessions, caller)
         _check_path(request)
-        if provider.models.restricts:
+        if reads_model(provider):
             data = await body.whole(POLICY_BODY_LIMIT)
             content_type = request.headers.get("content-type", "")
             model = check_model(provider, agent, content_type, data)
+            check_priced(parts.gateway.config, provider, model)
         parts.gateway.ledger.admit(provider, caller.session_id)
         add, drop, binding, key = await _credential(parts, provider, caller)
     except GatewayRefused as refusal:
@@ -227,8 +234,11 @@ async def _forward(request: Request, provider: Provider, parts: GatewayParts) ->
         named = model if model is not None else body.model()
         usage = outcome.usage
         estimated = False
-        if usage is None and provider.limits.budgets and outcome.status is not None:
-            usage, estimated = estimate(outcome.bytes_out, outcome.bytes_in), True
+        if provider.limits.budgets and (outcome.status is not None or outcome.cancelled):
+            # Even an agent that hung up before the answer began has had its prompt read.
+            whole = not outcome.cancelled and outcome.error is None
+            charged = chargeable(usage, outcome.bytes_out, outcome.bytes_in, whole=whole)
+            usage, estimated = charged, charged != usage
         priced = parts.gateway.config.price(name, named) if usage is not None else None
         cost = round(priced[1].cost(usage), 6) if priced is not None and usage else None
         if usage is not None:
