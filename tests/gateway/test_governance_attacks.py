@@ -5,7 +5,11 @@ providers are the scripted fake (ADR 0030)."""
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -24,6 +28,9 @@ ATTACKED = """
 [gateway.providers.openai.models]
 deny = ["gpt-5-forbidden"]
 
+[gateway.providers.anthropic.models]
+deny = ["claude-denied"]
+
 [gateway.providers.budgeted]
 kind = "anthropic"
 base_url = "{url}"
@@ -35,6 +42,18 @@ kind = "openai"
 base_url = "{url}"
 binding = "api_key/openai/default"
 limits.session_cost = 0.5
+
+[gateway.providers.silent]
+kind = "openai"
+base_url = "{silent}"
+binding = "api_key/openai/default"
+limits.session_tokens = 100
+
+[gateway.providers.ratey]
+kind = "openai"
+base_url = "{url}"
+binding = "api_key/openai/default"
+limits.requests_per_minute = 3
 
 [gateway.prices.priced."gpt-fake*"]
 input = 100000.0
@@ -50,9 +69,33 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon,
     """A real daemon with a deny list on openai, a token-budgeted anthropic-kind provider and
     a cost-budgeted openai-kind provider, in front of one fake provider."""
     home = tmp_path_factory.mktemp("attacked")
-    with FakeProvider(REAL_KEY) as fake:
-        with run_daemon(home, fake.url, ATTACKED.format(url=fake.url)) as daemon:
+    with FakeProvider(REAL_KEY) as fake, _silent() as silent:
+        extra = ATTACKED.format(url=fake.url, silent=silent)
+        with run_daemon(home, fake.url, extra) as daemon:
             yield daemon, fake
+
+
+@contextmanager
+def _silent() -> Iterator[str]:
+    """A provider that takes every request and never answers (a model thinking for ever)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
 
 
 @pytest.fixture
@@ -156,6 +199,36 @@ def test_a_json_body_under_another_content_type_is_still_checked(
 
 
 @pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/v1/gateway/anthropic/v1/messages/batches",
+            {
+                "requests": [
+                    {"custom_id": "a", "params": {"model": "claude-denied", "max_tokens": 9}}
+                ]
+            },
+        ),
+        (
+            f"{OPENAI}/v1/realtime/client_secrets",
+            {"session": {"type": "realtime", "model": "gpt-5-forbidden"}},
+        ),
+    ],
+    ids=["anthropic-batch", "openai-realtime-session"],
+)
+def test_a_denied_model_nested_in_another_api_is_refused(
+    agent: tuple[httpx.Client, Daemon, FakeProvider, str], path: str, body: dict[str, object]
+) -> None:
+    """A denied model named inside the body of another API of the provider — a message batch's
+    requests, a realtime session — is refused like the body's own model, and never sent."""
+    client, _, fake, _ = agent
+    before = len(fake.seen)
+    answer = client.post(path, json=body, headers={"anthropic-version": "2023-06-01"})
+    assert answer.status_code == 403, answer.text
+    assert len(fake.seen) == before
+
+
+@pytest.mark.parametrize(
     ("body", "content_type"),
     [
         (b"\xef\xbb\xbf" + json.dumps(FORBIDDEN).encode(), "application/json"),
@@ -245,6 +318,40 @@ def test_hanging_up_before_the_last_usage_event_still_charges_the_output_relayed
     refused = client.post(url, json={**body, "stream": False}, headers=headers)
     assert refused.status_code == 429, refused.text
     assert refused.json()["error"]["type"] == "rate_limit_error"
+
+
+def test_hanging_up_before_the_answer_begins_still_charges_the_prompt(
+    agent: tuple[httpx.Client, Daemon, FakeProvider, str],
+) -> None:
+    """An agent that sends a big prompt and hangs up while the provider is still thinking (no
+    answer head yet) is charged its prompt's estimate, so the token budget (100) refuses its
+    next request."""
+    client, daemon, _, session = agent
+    url = "/v1/gateway/silent/v1/chat/completions"
+    body = {"model": "gpt-fake", "messages": [{"role": "user", "content": "x" * 2000}]}
+    with pytest.raises(httpx.ReadTimeout):
+        client.post(url, json=body, timeout=httpx.Timeout(30, read=0.5))
+    record = daemon.wait_audit("gateway.request", session)["payload"]
+    assert record["cancelled"] is True
+    assert record["usage"]["input"] >= 500
+    refused = client.post(url, json=body)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "budget_exceeded"
+
+
+def test_the_rate_limit_holds_against_many_requests_at_once(
+    agent: tuple[httpx.Client, Daemon, FakeProvider, str],
+) -> None:
+    """Twelve requests sent at once on a 3-a-minute provider: exactly three are forwarded, the
+    rest get 429 (a request is counted when admitted, not when its answer ends)."""
+    client, _, fake, _ = agent
+    before = len(fake.seen)
+    url = "/v1/gateway/ratey/v1/chat/completions"
+    body = {"model": "gpt-fake", "messages": []}
+    with ThreadPoolExecutor(12) as pool:
+        statuses = sorted(pool.map(lambda _: client.post(url, json=body).status_code, range(12)))
+    assert statuses == [200] * 3 + [429] * 9
+    assert len(fake.seen) == before + 3
 
 
 @pytest.mark.parametrize(

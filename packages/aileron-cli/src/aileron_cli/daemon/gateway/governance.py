@@ -7,13 +7,20 @@
   level is refused (a provider might read the other one than the gateway did). A request that
   names no model (``GET /v1/models``, a file upload) passes. With a policy in force the body is
   read whole before anything is sent (:data:`POLICY_BODY_LIMIT`), so a chunked body cannot
-  slip a model past the check.
+  slip a model past the check. A body is read as a lax provider would too: as JSON whatever
+  its ``Content-Type`` says (and as the form it names: both readings must agree); a body that
+  is neither (trailing data, invalid UTF-8, comments — which some servers accept) is refused
+  rather than forwarded unread; and a model named anywhere inside the body (a message batch's
+  requests, a realtime session) must pass the policy too. Under a cost budget the body is read
+  the same way, and a model the price table does not cover is refused (it would cost nothing).
 - **Rate and budgets** (:class:`Ledger`). Per session and provider: requests in the last 60
   seconds, tokens and cost; per provider and UTC day: tokens and cost over every session. A
   request is admitted against what is spent *before* it: the request that crosses a budget
   completes, the next is refused. Spending is charged from the usage the answer reports (or,
   when a budgeted provider's answer reports none, an estimate of a token per 4 bytes each way,
-  so that omitting usage never makes a request free). The ledger starts from the audit log's
+  so that omitting usage never makes a request free; an answer cut short — the agent hung up,
+  even before the answer began — is charged at least the estimate of what was relayed, since
+  a stream may report its output only in its last event). The ledger starts from the audit log's
   ``gateway.request`` records (the session's, and today's of the provider), so a daemon restart
   forgets nothing.
 """
@@ -67,18 +74,24 @@ class _Twice(dict[str, Any]):
     """A JSON object that named ``model`` more than once (refused when it is the body)."""
 
 
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _pairs_into(nested: list[str]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
     """json's hook for every object: marks one that names ``model`` twice, in any case (some
     providers' decoders match keys ignoring case, and which of two they keep is theirs to
-    choose). json cannot say how deep an object is, so the mark is checked on the body alone:
-    nested objects (a tool's schema) may name fields as they like."""
-    named = [value for key, value in pairs if key.lower() == "model"]
-    if len(named) > 1:
-        return _Twice(pairs)
-    document = dict(pairs)
-    if named and "model" not in document:
-        document["model"] = named[0]  # "Model": a decoder that ignores case reads it
-    return document
+    choose). json cannot say how deep an object is, so the mark is checked on the body alone;
+    every model name a string of any object holds is added to ``nested`` (a batch's requests,
+    a realtime session: the policy checks them all)."""
+
+    def pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        named = [value for key, value in pairs if key.lower() == "model"]
+        nested.extend(value for value in named if isinstance(value, str))
+        if len(named) > 1:
+            return _Twice(pairs)
+        document = dict(pairs)
+        if named and "model" not in document:
+            document["model"] = named[0]  # "Model": a decoder that ignores case reads it
+        return document
+
+    return pairs
 
 
 def named_model(content_type: str, body: bytes) -> str | None:
@@ -88,9 +101,15 @@ def named_model(content_type: str, body: bytes) -> str | None:
     The body is read as JSON whatever the ``Content-Type`` says (many OpenAI-compatible
     servers parse JSON without looking at it), and also as the form the ``Content-Type``
     names; every reading that names a model must name the same one."""
+    return _read(content_type, body)[0]
+
+
+def _read(content_type: str, body: bytes) -> tuple[str | None, list[str]]:
+    """:func:`named_model`'s model, and every model name nested in the JSON body."""
+    nested: list[str] = []
     kind = content_type.partition(";")[0].strip().lower()
     if not body:
-        return None
+        return None, nested
     names: set[str] = set()
     form = kind in ("multipart/form-data", "application/x-www-form-urlencoded")
     if kind == "multipart/form-data":
@@ -102,7 +121,7 @@ def named_model(content_type: str, body: bytes) -> str | None:
             raise AmbiguousModel
         names.update(values)
     try:
-        document = json.loads(body, object_pairs_hook=_pairs)
+        document = json.loads(body, object_pairs_hook=_pairs_into(nested))
     except (ValueError, RecursionError):
         # Not JSON to Python, but maybe to a laxer provider (trailing data, invalid UTF-8,
         # comments): a body nobody here can read is not let past a policy unread.
@@ -116,7 +135,7 @@ def named_model(content_type: str, body: bytes) -> str | None:
         names.add(model if isinstance(model, str) else json.dumps(model))
     if len(names) > 1:
         raise AmbiguousModel
-    return names.pop() if names else None
+    return (names.pop() if names else None), nested
 
 
 def _form_model(content_type: str, body: bytes) -> str | None:
@@ -137,7 +156,7 @@ def check_model(provider: Provider, agent: str, content_type: str, body: bytes) 
     """The model the request names, after the provider's policy for ``agent`` let it pass;
     ``GatewayRefused`` otherwise."""
     try:
-        model = named_model(content_type, body)
+        model, nested = _read(content_type, body)
     except AmbiguousModel:
         raise GatewayRefused(
             "invalid_request",
@@ -157,18 +176,19 @@ def check_model(provider: Provider, agent: str, content_type: str, body: bytes) 
         raise GatewayRefused(
             "invalid_request", "the model name is too long", reason="ambiguous_model"
         )
-    if model is None:
-        return None
-    setting = provider.models.refuses(model, agent)
-    if setting is not None:
-        where = f"gateway.providers.{provider.name}.{setting}"
-        raise GatewayRefused(
-            "model_denied",
-            f"the model {model!r} is not allowed for {agent} by {where} in config.toml",
-            reason="model_denied",
-            hint="use a model the policy allows, or change the policy in config.toml",
-            details={"model": model, "policy": where},
-        )
+    named = [model] if model is not None else []
+    for name in dict.fromkeys([*named, *nested]):  # the body's own model first
+        setting = provider.models.refuses(name[:MAX_MODEL], agent)
+        if setting is not None:
+            where = f"gateway.providers.{provider.name}.{setting}"
+            raise GatewayRefused(
+                "model_denied",
+                f"the model {name[:MAX_MODEL]!r} is not allowed for {agent} by {where} in"
+                " config.toml",
+                reason="model_denied",
+                hint="use a model the policy allows, or change the policy in config.toml",
+                details={"model": name[:MAX_MODEL], "policy": where},
+            )
     return model
 
 
