@@ -4,6 +4,7 @@ providers are the scripted fake (ADR 0030)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import threading
@@ -213,14 +214,16 @@ def test_a_json_body_under_another_content_type_is_still_checked(
             f"{OPENAI}/v1/realtime/client_secrets",
             {"session": {"type": "realtime", "model": "gpt-5-forbidden"}},
         ),
+        (CHAT_PATH, {"model": "gpt-fake", "models": ["gpt-5-forbidden"], "messages": []}),
     ],
-    ids=["anthropic-batch", "openai-realtime-session"],
+    ids=["anthropic-batch", "openai-realtime-session", "router-fallback-list"],
 )
 def test_a_denied_model_nested_in_another_api_is_refused(
     agent: tuple[httpx.Client, Daemon, FakeProvider, str], path: str, body: dict[str, object]
 ) -> None:
-    """A denied model named inside the body of another API of the provider — a message batch's
-    requests, a realtime session — is refused like the body's own model, and never sent."""
+    """A denied model named inside the body — a message batch's requests, a realtime session,
+    a router's fallback list (OpenRouter's `models`) — is refused like the body's own model,
+    and never sent."""
     client, _, fake, _ = agent
     before = len(fake.seen)
     answer = client.post(path, json=body, headers={"anthropic-version": "2023-06-01"})
@@ -255,6 +258,21 @@ def test_every_spelling_of_a_denied_model_is_refused(
     before = len(fake.seen)
     answer = _post(client, body, content_type)
     assert answer.status_code == 403, answer.text
+    assert len(fake.seen) == before
+
+
+def test_a_compressed_body_is_refused_not_forwarded_unread(
+    agent: tuple[httpx.Client, Daemon, FakeProvider, str],
+) -> None:
+    """A gzip-compressed body (Content-Encoding: gzip) hides its model from the gateway but
+    not from a provider that decompresses it: under a policy it is refused (422), never sent."""
+    client, _, fake, _ = agent
+    before = len(fake.seen)
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    answer = client.post(
+        CHAT_PATH, content=gzip.compress(json.dumps(FORBIDDEN).encode()), headers=headers
+    )
+    assert answer.status_code == 422, answer.text
     assert len(fake.seen) == before
 
 

@@ -79,11 +79,18 @@ def _pairs_into(nested: list[str]) -> Callable[[list[tuple[str, Any]]], dict[str
     providers' decoders match keys ignoring case, and which of two they keep is theirs to
     choose). json cannot say how deep an object is, so the mark is checked on the body alone;
     every model name a string of any object holds is added to ``nested`` (a batch's requests,
-    a realtime session: the policy checks them all)."""
+    a realtime session, a router's ``models`` fallback list: the policy checks them all)."""
 
     def pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        named = [value for key, value in pairs if key.lower() == "model"]
-        nested.extend(value for value in named if isinstance(value, str))
+        named: list[Any] = []
+        for key, value in pairs:
+            if 4 < len(key) < 7 and key[:5].lower() == "model":  # one cheap test for most keys
+                if len(key) == 5:
+                    named.append(value)
+                    if isinstance(value, str):
+                        nested.append(value)
+                elif key[5] in "sS" and isinstance(value, list):  # a router's fallback list
+                    nested.extend(name for name in value if isinstance(name, str))
         if len(named) > 1:
             return _Twice(pairs)
         document = dict(pairs)
