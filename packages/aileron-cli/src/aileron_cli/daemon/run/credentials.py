@@ -14,8 +14,11 @@ the gateway audits and renders in its provider's error shape.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aileron_cli.daemon.enclave.service import EnclaveService, Escrowed
 from aileron_cli.daemon.errors import DaemonError, Refusal
+from aileron_cli.daemon.run.sources import SOURCE_KEY, CredentialSource
 from aileron_cli.daemon.store.bindings import Binding, BindingStore
 from aileron_cli.daemon.store.vault import VaultService
 from aileron_core.connectors import ConnectorSpec
@@ -44,11 +47,43 @@ class CredentialResolver:
     """Which binding supplies a credential, and its secret (or its escrow)."""
 
     def __init__(
-        self, bindings: BindingStore, vault: VaultService, enclave: EnclaveService
+        self,
+        bindings: BindingStore,
+        vault: VaultService,
+        enclave: EnclaveService,
+        sources: Mapping[str, CredentialSource] | None = None,
     ) -> None:
         self._bindings = bindings
         self.vault = vault
         self._enclave = enclave
+        self._sources = dict(sources or {})
+
+    def source(self, binding: Binding) -> CredentialSource | None:
+        """The source of ``binding``'s secret (``None``: the vault holds it as it is);
+        ``binding_required`` for a source this daemon does not know."""
+        name = binding.metadata.get(SOURCE_KEY)
+        if name is None:
+            return None
+        source = self._sources.get(name)
+        if source is None:
+            raise CredentialUnavailable(
+                "binding_required",
+                f"binding {binding.name} gets its secret from {name!r}, which this daemon"
+                " does not know",
+                reason="unknown_source",
+                hint=f"revoke it and add it again: `aileron binding revoke {binding.name}`",
+                details={"binding": binding.name},
+            )
+        return source
+
+    def invalidate(self, binding: Binding) -> bool:
+        """The upstream refused ``binding``'s secret: whether a fresh one may be had (its
+        source forgot the old one)."""
+        source = self.source(binding)
+        if source is None:
+            return False
+        source.invalidate(binding)
+        return True
 
     def choose(self, spec: ConnectorSpec, override: str | None) -> Binding:
         """The binding that supplies ``spec``'s credential: ``override`` if the action names
@@ -97,6 +132,12 @@ class CredentialResolver:
         """``binding``'s secret from the vault (cached while the binding and the vault file
         are unchanged, and only while the vault is unlocked)."""
         name = binding.name
+        source = self.source(binding)
+        if source is not None:
+            try:
+                return await source.secret(binding)
+            except VaultLocked:
+                raise _locked(name) from None
         try:
             return await self.vault.secret(binding, lambda: self.vault.get(name))
         except VaultLocked:

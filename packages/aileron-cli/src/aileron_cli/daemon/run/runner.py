@@ -40,7 +40,7 @@ from aileron_cli.daemon.access.peers import PeerProcess
 from aileron_cli.daemon.access.sessions import SERVICE
 from aileron_cli.daemon.audit.log import AuditLog
 from aileron_cli.daemon.audit.signer import HeadSigner
-from aileron_cli.daemon.egress.executor import Executor
+from aileron_cli.daemon.egress.executor import Executor, UpstreamError
 from aileron_cli.daemon.enclave.service import EnclaveService, Escrowed
 from aileron_cli.daemon.errors import DaemonError
 from aileron_cli.daemon.run import agent_access, policy
@@ -48,6 +48,7 @@ from aileron_cli.daemon.run import scope as run_scope
 from aileron_cli.daemon.run.credentials import CredentialResolver
 from aileron_cli.daemon.store.actions import ActionStore
 from aileron_cli.daemon.store.approvals import ApprovalStore
+from aileron_cli.daemon.store.bindings import Binding
 from aileron_cli.daemon.store.connectors import ConnectorStore
 from aileron_cli.daemon.store.grants import GrantStore, GrantTerms
 from aileron_core.actions import ActionManifest, render_step_args
@@ -464,7 +465,7 @@ class Runner:
 
     async def _credential(
         self, spec: ConnectorSpec, override: str | None, context: Context
-    ) -> Secret | Escrowed:
+    ) -> tuple[Binding, Secret | Escrowed]:
         actor, session_id, invocation = context
         binding = self._credentials.choose(spec, override)
         credential = await self._credentials.resolve(binding)
@@ -479,7 +480,7 @@ class Runner:
             invocation_id=invocation,
             **escrow,
         )
-        return credential
+        return binding, credential
 
     async def execute(
         self,
@@ -523,11 +524,22 @@ class Runner:
         context: Context,
         secrets: list[Secret],
     ) -> Any:
-        credential = await self._credential(spec, binding, context)
+        chosen, credential = await self._credential(spec, binding, context)
         if isinstance(credential, Escrowed):
             async with self._enclave.sender(credential) as sender:
                 answer = await self._executor.run(spec, operation, args, None, sender=sender)
             return answer.body
+        secrets.append(credential)
+        try:
+            return (await self._executor.run(spec, operation, args, credential)).body
+        except UpstreamError as error:
+            # A secret that changes over time (an OAuth2 access token, an App's installation
+            # token, a command's output) may have been revoked or expired early: its source
+            # forgets it and the operation is tried once more with a fresh one.
+            if error.details.get("status") != 401 or not self._credentials.invalidate(chosen):
+                raise
+        credential = await self._credentials.resolve(chosen)
+        assert not isinstance(credential, Escrowed)
         secrets.append(credential)
         return (await self._executor.run(spec, operation, args, credential)).body
 
