@@ -50,6 +50,11 @@ base_url = "{silent}"
 binding = "api_key/openai/default"
 limits.session_tokens = 100
 
+[gateway.providers.echoer]
+kind = "openai"
+base_url = "{echoer}"
+binding = "api_key/openai/default"
+
 [gateway.providers.ratey]
 kind = "openai"
 base_url = "{url}"
@@ -70,8 +75,8 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon,
     """A real daemon with a deny list on openai, a token-budgeted anthropic-kind provider and
     a cost-budgeted openai-kind provider, in front of one fake provider."""
     home = tmp_path_factory.mktemp("attacked")
-    with FakeProvider(REAL_KEY) as fake, _silent() as silent:
-        extra = ATTACKED.format(url=fake.url, silent=silent)
+    with FakeProvider(REAL_KEY) as fake, _silent() as silent, _echoer() as echoer:
+        extra = ATTACKED.format(url=fake.url, silent=silent, echoer=echoer)
         with run_daemon(home, fake.url, extra) as daemon:
             yield daemon, fake
 
@@ -433,3 +438,56 @@ def test_an_echoed_key_split_across_events_never_reaches_the_agent(
     assert b"Hello" in data
     assert REAL_KEY.encode() not in data
     assert REAL_KEY[3:].encode() not in data
+
+
+@contextmanager
+def _echoer() -> Iterator[str]:
+    """A provider that redirects every request to a URL holding the credential it received,
+    and echoes that credential in a header's name and value and in its body."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer(connection: socket.socket) -> None:
+        with connection:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += connection.recv(65536)
+            head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+            found = [line.split(":", 1)[1].strip() for line in head.split("\r\n")[1:]]
+            key = next((v.removeprefix("Bearer ") for v in found if "sk-" in v), "none")
+            body = f"echo {key}".encode()
+            connection.sendall(
+                b"HTTP/1.1 302 Found\r\n"
+                + f"Location: https://elsewhere.example/?k={key}\r\n".encode()
+                + f"X-Echo-{key}: {key}\r\n".encode()
+                + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+
+    def serve() -> None:
+        while True:
+            try:
+                connection = server.accept()[0]
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+
+
+def test_a_redirect_holding_the_key_is_relayed_masked_and_not_followed(
+    agent: tuple[httpx.Client, Daemon, FakeProvider, str],
+) -> None:
+    """A provider answering 302 with the key in Location, in a header's name and value and in
+    its body: the agent gets the 302 itself (the gateway follows nothing) with every copy of
+    the key masked."""
+    client, _, _, _ = agent
+    answer = client.post("/v1/gateway/echoer/v1/chat/completions", json={"messages": []})
+    assert answer.status_code == 302
+    assert answer.headers["location"].startswith("https://elsewhere.example/?k=")
+    raw = b"".join(name + b": " + value for name, value in answer.headers.raw) + answer.content
+    assert REAL_KEY.encode() not in raw
+    assert REAL_KEY[3:].encode() not in raw

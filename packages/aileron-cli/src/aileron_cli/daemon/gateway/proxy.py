@@ -207,12 +207,18 @@ def request_headers(
 
 def response_headers(upstream: httpx.Response, forms: SecretForms | None = None) -> RawHeaders:
     """The headers to relay to the agent for ``upstream``'s answer (every form of the
-    injected key masked when ``forms`` are given)."""
+    injected key masked when ``forms`` are given, and a header whose name holds one
+    dropped)."""
     raw = upstream.headers.raw
     dropped = RESPONSE_DROPPED | _connection_named(raw)
     kept = [(name.lower(), value) for name, value in raw if name.lower().decode() not in dropped]
     if forms is not None:
-        kept = [(name, forms.sub_bytes(mask, value)) for name, value in kept]
+        # A name holding the key is dropped (a masked name would not be a valid header name).
+        kept = [
+            (name, forms.sub_bytes(mask, value))
+            for name, value in kept
+            if not forms.found_in(name.decode("latin-1"))
+        ]
     length = upstream.headers.get("content-length")
     if length is not None and "transfer-encoding" not in upstream.headers and length.isdigit():
         kept.append((b"content-length", length.encode()))
