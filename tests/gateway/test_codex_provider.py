@@ -66,7 +66,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         EchoServer(SECRET) as echo,
     ):
         extra = (
-            f'[gateway.providers.local]\nkind = "openai"\nbase_url = "{local.url}"\n\n'
+            f'[gateway.providers.local]\nkind = "openai"\nbase_url = "{local.url}"\n'
+            'models.deny = ["*-forbidden"]\nlimits.requests_per_minute = 600\n\n'
             f'[gateway.providers.corp]\nkind = "anthropic"\nbase_url = "{local.url}"\n'
         )
         write_config(home / ".aileron", builtin.url, extra)
@@ -108,8 +109,8 @@ def launch(
 
 
 def test_providers_lists_built_in_and_configured_ones_by_name(setup: Setup) -> None:
-    """GET /v1/providers: every provider by name, with its kind, base URL, binding and
-    whether that binding exists; no key in the answer."""
+    """GET /v1/providers: every provider by name, with its kind, base URL, binding, whether
+    that binding exists, its model policy and limits; no key in the answer."""
     providers = setup.admin_get("providers")
     assert [p["name"] for p in providers] == ["anthropic", "corp", "local", "openai"]
     by_name = {p["name"]: p for p in providers}
@@ -119,6 +120,8 @@ def test_providers_lists_built_in_and_configured_ones_by_name(setup: Setup) -> N
         "base_url": setup.local.url,
         "binding": "api_key/local/default",
         "bound": True,
+        "models": {"allow": None, "deny": ["*-forbidden"], "agents": {}},
+        "limits": {"requests_per_minute": 600},
     }
     assert (by_name["corp"]["kind"], by_name["corp"]["bound"]) == ("anthropic", False)
     assert (by_name["openai"]["base_url"], by_name["openai"]["bound"]) == (setup.builtin.url, True)

@@ -558,3 +558,11 @@ class ProviderOut(BaseModel):
     base_url: str
     binding: str = Field(description="The binding that holds its key.")
     bound: bool = Field(description="Whether that binding exists.")
+    models: dict[str, Any] = Field(
+        description="The model policy: allow (globs, or null for every model), deny, and"
+        " each agent's own rule under agents."
+    )
+    limits: dict[str, int | float] = Field(
+        description="The limits set: requests_per_minute, session_tokens, session_cost,"
+        " daily_tokens, daily_cost (absent: no limit)."
+    )
