@@ -213,12 +213,12 @@ def response_headers(upstream: httpx.Response, forms: SecretForms | None = None)
     dropped = RESPONSE_DROPPED | _connection_named(raw)
     kept = [(name.lower(), value) for name, value in raw if name.lower().decode() not in dropped]
     if forms is not None:
-        # A name holding the key is dropped (a masked name would not be a valid header name).
-        kept = [
-            (name, forms.sub_bytes(mask, value))
-            for name, value in kept
-            if not forms.found_in(name.decode("latin-1"))
-        ]
+        # A name holding the key is dropped (a masked name would not be a valid header name);
+        # the names are looked at together first (no form of a key holds a line end).
+        names = b"\n".join(name for name, _ in kept)
+        if forms.sub_bytes(mask, names) != names:
+            kept = [(n, v) for n, v in kept if forms.sub_bytes(mask, n) == n]
+        kept = [(name, forms.sub_bytes(mask, value)) for name, value in kept]
     length = upstream.headers.get("content-length")
     if length is not None and "transfer-encoding" not in upstream.headers and length.isdigit():
         kept.append((b"content-length", length.encode()))
