@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+from aileron_cli.cli import connector_catalog
 from aileron_cli.cli.common import (
     InputError,
     add_json_flag,
@@ -18,6 +20,8 @@ from aileron_cli.cli.common import (
     sendable,
     url_segment,
 )
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,7 +37,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     install = commands.add_parser("install", help="Install a spec from a file or an https URL.")
     install.add_argument("source", metavar="FILE|URL")
     install.add_argument(
-        "--sha256", metavar="HEX", help="refuse the file unless its bytes hash to HEX"
+        "--sha256",
+        metavar="HEX",
+        help=(
+            "refuse the spec unless its digest is HEX: the digest `install`, `list` and `show`"
+            " print (sha256 of the canonical JSON of the normalized spec, so white space and key"
+            " order do not matter), or the sha256 of the file's bytes (what `sha256sum FILE`"
+            " prints)"
+        ),
     )
     install.set_defaults(handler=_install)
     listing = commands.add_parser("list", help="List installed connectors.")
@@ -65,6 +76,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "--operation", metavar="TOOL.OP", help="only this operation (e.g. issues.create)"
         )
         switch.set_defaults(handler=_switch, agents=verb == "enable")
+    connector_catalog.register(commands)
 
 
 def _read_source(source: str) -> bytes:
@@ -83,15 +95,23 @@ def _read_source(source: str) -> bytes:
         raise InputError(f"cannot read {source}: {error.strerror or error}") from error
 
 
+def _pin(text: str) -> str:
+    """``--sha256 HEX`` as 64 lower-case hex digits (a shortened digest does not pin)."""
+    pin = text.strip().lower()
+    if not _DIGEST.fullmatch(pin):
+        raise InputError(
+            f"--sha256 {text!r} is not a sha256 digest (64 hex digits)",
+            hint="copy the whole digest `aileron connector install` or `list` printed",
+        )
+    return pin
+
+
 def _install(args: argparse.Namespace) -> int:
+    from aileron_core.client import ApiError
+
     data = _read_source(args.source)
-    if args.sha256 is not None:
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != args.sha256.lower():
-            raise InputError(
-                f"{args.source} hashes to {actual}, not {args.sha256}",
-                hint="check the source, or the digest you were given",
-            )
+    pin = None if args.sha256 is None else _pin(args.sha256)
+    file_digest = hashlib.sha256(data).hexdigest()
     try:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as error:
@@ -101,8 +121,20 @@ def _install(args: argparse.Namespace) -> int:
     if not isinstance(document, dict):
         raise InputError(f"{args.source} is not a JSON object")
     sendable(document, args.source)
+    body: dict[str, Any] = {"spec": document}
+    if pin is not None and pin != file_digest:
+        body["sha256"] = pin  # the daemon checks the spec's digest as it installs
     with connect() as client:
-        installed = client.post("connectors", {"spec": document})
+        try:
+            installed = client.post("connectors", body)
+        except ApiError as error:
+            if error.code != "digest_mismatch":
+                raise
+            raise InputError(
+                f"{args.source}: the spec's digest is {error.details.get('actual')} and the"
+                f" file's bytes hash to {file_digest}; neither is the pinned {pin}",
+                hint="check the source, or the digest you were given",
+            ) from None
     print(f"installed {installed['fqn']} {installed['version']} (sha256 {installed['sha256']})")
     return 0
 
@@ -120,7 +152,7 @@ def _list(args: argparse.Namespace) -> int:
                 c["version"],
                 c["credential"]["service"],
                 ", ".join(t["name"] for t in c["tools"]),
-                c["sha256"][:12],
+                c["sha256"],
                 _agents(c),
             )
             for c in connectors
@@ -140,6 +172,7 @@ def _show(args: argparse.Namespace) -> int:
     print(f"{connector['fqn']} {connector['version']} — {connector['description']}")
     print(f"credential: {connector['credential']['kind']} for {connector['credential']['service']}")
     print(f"agents: {_agents(connector)}")
+    print(f"sha256: {connector['sha256']}")
     verdicts = {(v["tool"], v["operation"]): v for v in connector.get("agent_operations", [])}
     rows = []
     for tool in connector["tools"]:

@@ -88,7 +88,9 @@ async def install_connector(
     digest = spec_digest(spec)
     if body.sha256 is not None and body.sha256 != digest:
         raise DaemonError(
-            "digest_mismatch", f"the spec's digest is {digest}, not the expected {body.sha256}"
+            "digest_mismatch",
+            f"the spec's digest is {digest}, not the expected {body.sha256}",
+            details={"expected": body.sha256, "actual": digest},
         )
     installed, replaced = connectors.install(spec)
     actions.load(connectors.specs())
