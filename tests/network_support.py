@@ -188,7 +188,9 @@ class ConnectProxy:
                 await _answer(writer, b"407 Proxy Authentication Required")
                 return
         target = rest.partition(b" ")[0].decode("ascii")
-        host, _, port = target.rpartition(":")
+        # A "host:port" key maps that whole target to an "address:port" (a stand-in for
+        # https://api.github.com on a random port); a bare name maps the name only.
+        host, _, port = self.hosts.get(target, target).rpartition(":")
         host = host.strip("[]")
         try:
             up_reader, up_writer = await asyncio.open_connection(
