@@ -266,6 +266,44 @@ def test_every_spelling_of_a_denied_model_is_refused(
     assert len(fake.seen) == before
 
 
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        (
+            [("content-type", "multipart/form-data; boundary=c; boundary=b")],
+            b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\ngpt-5-forbidden\r\n'
+            b"--b--\r\n",
+        ),
+        (
+            [("content-type", "multipart/form-data; boundary=b")],
+            b'--b\r\nContent-Disposition: form-data; name="x"; name="model"\r\n\r\n'
+            b"gpt-5-forbidden\r\n--b--\r\n",
+        ),
+        (
+            [
+                ("content-type", "application/json"),
+                ("content-type", "multipart/form-data; boundary=b"),
+            ],
+            b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\ngpt-5-forbidden\r\n'
+            b"--b--\r\n",
+        ),
+    ],
+    ids=["two-boundaries", "two-part-names", "two-content-types"],
+)
+def test_a_multipart_body_parsers_read_differently_is_refused(
+    agent: tuple[httpx.Client, Daemon, FakeProvider, str],
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> None:
+    """Two boundaries, a part with two names, two Content-Types: the gateway's reading and a
+    provider's (Starlette's keeps the last) could differ on the model, so it is refused."""
+    client, _, fake, _ = agent
+    before = len(fake.seen)
+    answer = client.post(CHAT_PATH, content=body, headers=headers)
+    assert answer.status_code in (403, 422), answer.text
+    assert len(fake.seen) == before
+
+
 def test_a_compressed_body_is_refused_not_forwarded_unread(
     agent: tuple[httpx.Client, Daemon, FakeProvider, str],
 ) -> None:

@@ -27,8 +27,10 @@
 
 from __future__ import annotations
 
+import email.message
 import email.parser
 import email.policy
+import email.utils
 import json
 import time
 from collections import deque
@@ -148,15 +150,33 @@ def _read(content_type: str, body: bytes) -> tuple[str | None, list[str]]:
 def _form_model(content_type: str, body: bytes) -> str | None:
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if len(_params([content_type], "boundary")) > 1:
+        raise AmbiguousModel  # parsers differ on which boundary counts (first, last)
     values: list[str] = []
     for part in message.iter_parts():
-        if part.get_param("name", header="content-disposition") == "model":
+        raw = [str(v) for k, v in part.raw_items() if k.lower() == "content-disposition"]
+        names = _params(raw, "name")
+        if len(names) > 1:
+            raise AmbiguousModel  # which name a part has is the provider's parser's choice
+        if names == ["model"]:
             payload = part.get_payload(decode=True)
             if isinstance(payload, bytes):
                 values.append(payload.decode("utf-8", "replace"))
     if len(values) > 1:
         raise AmbiguousModel
     return values[0] if values else None
+
+
+def _params(headers: list[str], name: str) -> list[str]:
+    """Every value of parameter ``name`` (any case) in the raw header values ``headers``, each
+    one kept (the HTTP policy's parsed headers keep only the first of a name)."""
+    found: list[str] = []
+    for value in headers:
+        holder = email.message.Message()
+        holder["h"] = value
+        params = holder.get_params(header="h") or []
+        found += [email.utils.collapse_rfc2231_value(v) for k, v in params if k.lower() == name]
+    return found
 
 
 def check_model(provider: Provider, agent: str, content_type: str, body: bytes) -> str | None:
