@@ -250,6 +250,9 @@ class PatchConnector(Strict):
 
 class InstallAction(Strict):
     manifest: str = Field(min_length=1, max_length=256 * 1024)
+    # None keeps the action's current state (a new action is enabled); False installs it
+    # disabled from its first moment (the catalog's `connector add` without --enable).
+    enabled: bool | None = None
 
 
 class ActionInputOut(BaseModel):

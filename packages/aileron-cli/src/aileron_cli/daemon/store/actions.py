@@ -79,10 +79,17 @@ class ActionStore:
         check_requirements(manifest, specs, source=source)
         return manifest
 
-    def install(self, text: str, specs: Mapping[str, ConnectorSpec]) -> InstalledAction:
-        """Validate ``text`` and store it as ``actions/<name>.md`` (replacing any previous)."""
+    def install(
+        self, text: str, specs: Mapping[str, ConnectorSpec], *, enabled: bool | None = None
+    ) -> InstalledAction:
+        """Validate ``text`` and store it as ``actions/<name>.md`` (replacing any previous).
+        ``enabled`` sets its state before the manifest is written, so an action installed
+        disabled is never enabled for a moment; ``None`` keeps the state it had."""
         manifest = self._check(text, specs, "<manifest>")
         path = self.directory / f"{manifest.name}.md"
+        if enabled is not None:
+            name = manifest.name
+            self._save_state(self._disabled - {name} if enabled else self._disabled | {name})
         with writing(path):
             ensure_private_dir(self.directory)
             atomic_write(path, text.encode("utf-8"))

@@ -128,7 +128,7 @@ async def install_action(
     who: Admin,
 ) -> ActionDetail:
     """Validate a manifest against the installed connectors and install it."""
-    installed = actions.install(body.manifest, connectors.specs())
+    installed = actions.install(body.manifest, connectors.specs(), enabled=body.enabled)
     await audit.record(
         "action.installed",
         who.actor,
