@@ -190,6 +190,7 @@ def test_command_settings_parse_and_refuse_bad_values() -> None:
     """The stored value round-trips; an empty argv or a negative TTL is refused."""
     config = CommandConfig(argv=("gh", "auth", "token"), ttl_s=60)
     assert CommandConfig.parse(config.dumps().encode()) == config
-    for value in ({"argv": []}, {"argv": ["x"], "ttl_s": -1}, {"argv": "gh"}, []):
+    bad: list[object] = [{"argv": []}, {"argv": ["x"], "ttl_s": -1}, {"argv": "gh"}, []]
+    for value in bad:
         with pytest.raises(SourceConfigError):
             CommandConfig.parse(json.dumps(value).encode())
