@@ -1,18 +1,22 @@
 """Issue #22, acceptance 1 (the run half): the catalog's GitHub connector and actions,
 installed into a real daemon, run against a fake api.github.com served over TLS by a private
 CA and reached through a CONNECT proxy (the pinned host, port 443, as in production): the fake
-sees the injected token, the action's result comes back, and a merge waits for approval."""
+sees the injected token, the action's result comes back, and a merge waits for approval. The
+same for Slack: reading a channel, and a post that waits for approval."""
 
 from __future__ import annotations
 
 import base64
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib.resources import as_file, files
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes.github_api import GitHubApi, Repository
+from fakes.slack_api import SlackApi
 from fakes.tls_upstreams import TlsUpstream
 from helpers import admin_http, aileron, kill_daemon
 from network_support import ConnectProxy, PrivateCA
@@ -23,7 +27,8 @@ from aileron_core.paths import Layout
 pytestmark = pytest.mark.slow
 
 TOKEN = "ghp_catalogE2E-token-for-the-fake-only"  # noqa: S105 (a test credential)
-SOURCE = files("aileron_cli") / "catalog" / "sources" / "github"
+SLACK_TOKEN = "xoxb-catalog-e2e-token-for-the-fake"  # noqa: S105 (a test credential)
+SOURCES = files("aileron_cli") / "catalog" / "sources"
 PROXY_VARIABLES = (
     "HTTPS_PROXY",
     "https_proxy",
@@ -36,11 +41,22 @@ PROXY_VARIABLES = (
 )
 
 
+@dataclass
+class World:
+    """The fakes a test's daemon reaches: GitHub's API, Slack's, and the proxy to both."""
+
+    github: GitHubApi
+    repo: Repository
+    slack: SlackApi
+    ca: PrivateCA
+    proxy_url: str
+
+
 @pytest.fixture
-def github(tmp_path: Path) -> Iterator[tuple[GitHubApi, Repository, PrivateCA, str]]:
+def world(tmp_path: Path) -> Iterator[World]:
     """The fake GitHub API with repository octo/hello (two issues, one open pull request,
-    a nested file) on TLS for api.github.com, and a proxy that takes api.github.com:443 to it:
-    (api, repository, CA, proxy URL)."""
+    a nested file) on TLS for api.github.com, the fake Slack API (channel C1 #general) for
+    slack.com, and a proxy that takes each host's port 443 to its fake."""
     ca = PrivateCA(tmp_path)
     api = GitHubApi(TOKEN)
     repo = api.repository("octo", "hello")
@@ -48,22 +64,27 @@ def github(tmp_path: Path) -> Iterator[tuple[GitHubApi, Repository, PrivateCA, s
     api.add_issue(repo, "Second bug")
     api.add_issue(repo, "Add docs", pull={"head": "docs", "base": "main"})
     repo.files["docs/guide.md"] = b"# Guide\n"
+    slack = SlackApi(SLACK_TOKEN)
+    slack.channel("C1", "general")
+    slack.post("C1", "U1", "good morning")
     with (
-        TlsUpstream(ca, ["api.github.com"], api) as upstream,
-        ConnectProxy(hosts={"api.github.com:443": f"127.0.0.1:{upstream.port}"}).running() as proxy,
+        TlsUpstream(ca, ["api.github.com"], api) as github_up,
+        TlsUpstream(ca, ["slack.com"], slack) as slack_up,
+        ConnectProxy(
+            hosts={
+                "api.github.com:443": f"127.0.0.1:{github_up.port}",
+                "slack.com:443": f"127.0.0.1:{slack_up.port}",
+            }
+        ).running() as proxy,
     ):
-        yield api, repo, ca, proxy.url
+        yield World(api, repo, slack, ca, proxy.url)
 
 
 @pytest.fixture
-def daemon(
-    layout: Layout,
-    github: tuple[GitHubApi, Repository, PrivateCA, str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[None]:
+def daemon(layout: Layout, world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A real daemon trusting the private CA, its HTTPS through the proxy, with an unlocked
-    vault holding token/github/default."""
-    _, _, ca, proxy_url = github
+    vault holding token/github/default and token/slack/default."""
+    ca, proxy_url = world.ca, world.proxy_url
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTPS_PROXY", proxy_url)
@@ -76,28 +97,31 @@ def daemon(
     try:
         with admin_http(info) as admin:
             admin.post("vault/init", json={"passphrase": "pw"}).raise_for_status()
-            admin.post(
-                "bindings", json={"name": "token/github/default", "value": TOKEN}
-            ).raise_for_status()
+            for name, value in (
+                ("token/github/default", TOKEN),
+                ("token/slack/default", SLACK_TOKEN),
+            ):
+                admin.post("bindings", json={"name": name, "value": value}).raise_for_status()
         yield
     finally:
         kill_daemon(layout)
 
 
-def install(*actions: str) -> None:
-    """Install the catalog's GitHub connector and ``actions`` with the CLI, and enable them."""
-    with as_file(SOURCE / "connector.json") as path:
+def install(*actions: str, source: str = "github") -> None:
+    """Install catalog connector ``source`` and ``actions`` with the CLI, and enable them."""
+    folder = SOURCES / source
+    with as_file(folder / "connector.json") as path:
         done = aileron("connector", "install", str(path))
     assert done.returncode == 0, done.stderr
     for name in actions:
-        with as_file(SOURCE / "actions" / f"{name}.md") as path:
+        with as_file(folder / "actions" / f"{name}.md") as path:
             done = aileron("action", "install", str(path))
         assert done.returncode == 0, done.stderr
         done = aileron("action", "enable", name)
         assert done.returncode == 0, done.stderr
 
 
-def run(name: str, *args: str) -> tuple[int, dict[str, object]]:
+def run(name: str, *args: str) -> tuple[int, dict[str, Any]]:
     """``aileron action run NAME --arg … --json``: (exit code, the JSON answer)."""
     arguments = [item for arg in args for item in ("--arg", arg)]
     done = aileron("action", "run", name, *arguments, "--json")
@@ -107,15 +131,15 @@ def run(name: str, *args: str) -> tuple[int, dict[str, object]]:
 
 @pytest.mark.usefixtures("daemon")
 def test_catalog_github_actions_run_against_github_with_the_injected_token(
-    github: tuple[GitHubApi, Repository, PrivateCA, str],
+    world: World,
 ) -> None:
     """github-list-issues and github-read-file (a nested path) reach api.github.com through
     the proxy with Bearer <the binding's token>, and return GitHub's JSON."""
-    api, _, _, _ = github
+    api = world.github
     install("github-list-issues", "github-read-file")
     code, answer = run("github-list-issues", "owner=octo", "repo=hello")
     assert code == 0, answer
-    titles = [item["title"] for item in answer["result"]]  # type: ignore[index]
+    titles = [item["title"] for item in answer["result"]]
     assert titles == ["First bug", "Second bug", "Add docs"]
     code, answer = run("github-read-file", "owner=octo", "repo=hello", "path=docs/guide.md")
     assert code == 0, answer
@@ -127,11 +151,11 @@ def test_catalog_github_actions_run_against_github_with_the_injected_token(
 
 @pytest.mark.usefixtures("daemon")
 def test_a_merge_waits_for_approval_then_merges(
-    github: tuple[GitHubApi, Repository, PrivateCA, str],
+    world: World,
 ) -> None:
     """github-merge-pull sends nothing until a human approves; approved, the pull request is
     merged with the injected token and GitHub's answer comes back."""
-    api, repo, _, _ = github
+    api, repo = world.github, world.repo
     install("github-merge-pull")
     code, answer = run("github-merge-pull", "owner=octo", "repo=hello", "number=3")
     assert answer["status"] == "pending_approval", answer
@@ -147,12 +171,10 @@ def test_a_merge_waits_for_approval_then_merges(
 
 
 @pytest.mark.usefixtures("daemon")
-def test_a_wrong_token_gets_githubs_own_error(
-    layout: Layout, github: tuple[GitHubApi, Repository, PrivateCA, str]
-) -> None:
+def test_a_wrong_token_gets_githubs_own_error(layout: Layout, world: World) -> None:
     """With a token GitHub does not know, the run fails with GitHub's 401 "Bad credentials",
     and the wrong token is what reached the fake (nothing else was sent in its place)."""
-    api, _, _, _ = github
+    api = world.github
     info = read_daemon_info(layout.daemon_json)
     assert info is not None
     with admin_http(info) as admin:
@@ -167,3 +189,24 @@ def test_a_wrong_token_gets_githubs_own_error(
     assert done.returncode != 0
     assert "401" in done.stderr or "Bad credentials" in done.stderr, done.stderr
     assert api.tokens == ["ghp_revoked"]
+
+
+@pytest.mark.usefixtures("daemon")
+def test_catalog_slack_actions_read_and_post_with_the_injected_token(world: World) -> None:
+    """slack-read-channel returns the channel's messages at once; slack-post-message sends
+    nothing until approved, then posts with Bearer <the binding's token>."""
+    install("slack-read-channel", "slack-post-message", source="slack")
+    code, answer = run("slack-read-channel", "channel=C1")
+    assert code == 0, answer
+    result = answer["result"]
+    assert isinstance(result, dict) and result["ok"] is True
+    assert [message["text"] for message in result["messages"]] == ["good morning"]
+    code, answer = run("slack-post-message", "channel=#general", "text=deploy done")
+    assert answer["status"] == "pending_approval", answer
+    assert world.slack.tokens == [SLACK_TOKEN]
+    done = aileron("approval", "approve", str(answer["approval_id"]), "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    decided = json.loads(done.stdout)
+    assert decided["result"]["ok"] is True and decided["result"]["channel"] == "C1", decided
+    assert world.slack.channels["C1"][0]["text"] == "deploy done"
+    assert world.slack.tokens == [SLACK_TOKEN, SLACK_TOKEN]
