@@ -29,6 +29,7 @@ from aileron_cli.daemon.http.schemas import (
     NewBinding,
     NewExposure,
 )
+from aileron_cli.daemon.run.sources import SOURCE_KEY
 from aileron_cli.daemon.store.bindings import Binding, check_name, parse_exposure
 from aileron_core.convert import converter
 from aileron_core.vault import EntryNotFound
@@ -76,9 +77,18 @@ async def escrow_binding(
     name: Name, body: EscrowBinding, bindings: deps.Bindings, enclave: deps.Enclave, who: Admin
 ) -> EscrowOut:
     """Seal the binding's secret to the attached enclave, then delete it from the vault."""
-    record = await enclave.escrow_binding(
-        bindings.get(name).name, hosts=body.hosts, actor=who.actor
-    )
+    binding = bindings.get(name)
+    source = binding.metadata.get(SOURCE_KEY)
+    if source is not None:
+        # Its vault value is what makes the secret (an App's private key, a refresh token, a
+        # command), which must not be injected as the secret itself.
+        raise DaemonError(
+            "escrow_scope_unknown",
+            f"binding {binding.name!r} gets its secret from {source!r} at use time",
+            hint="escrow of such bindings is not supported; keep it in the vault",
+            details={"binding": binding.name},
+        )
+    record = await enclave.escrow_binding(binding.name, hosts=body.hosts, actor=who.actor)
     return EscrowOut.model_validate(converter.unstructure(record))
 
 
