@@ -182,3 +182,17 @@ def test_shipped_catalog_works_offline() -> None:
     assert [e["name"] for e in json.loads(ok("connector", "search", "pull", "--json"))] == [
         "github"
     ]
+
+
+def test_add_github_from_the_shipped_catalog(real_daemon: DaemonInfo) -> None:
+    """`connector add github` installs the shipped GitHub connector and every one of its
+    actions, all disabled; `action enable` then enables one."""
+    from aileron_cli.catalog.build import SOURCES
+
+    out = ok("connector", "add", "github")
+    assert "from catalog github" in out and "aileron action enable" in out
+    shipped = {p.stem for p in (SOURCES / "github" / "actions").glob("*.md")}
+    state = actions_state()
+    assert set(state) == shipped and not any(enabled for _, enabled in state.values())
+    ok("action", "enable", "github-list-issues")
+    assert actions_state()["github-list-issues"][1] is True
