@@ -1,5 +1,6 @@
 """Issue #22, acceptance 1 (the run half): the catalog's GitHub connector and actions,
-installed into a real daemon, run against a fake api.github.com served over TLS by a private
+found with `aileron connector search` and installed with `aileron connector add --enable`
+into a real daemon, run against a fake api.github.com served over TLS by a private
 CA and reached through a CONNECT proxy (the pinned host, port 443, as in production): the fake
 sees the injected token, the action's result comes back, and a merge waits for approval. The
 same for Slack: reading a channel, and a post that waits for approval."""
@@ -10,7 +11,6 @@ import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ pytestmark = pytest.mark.slow
 
 TOKEN = "ghp_catalogE2E-token-for-the-fake-only"  # noqa: S105 (a test credential)
 SLACK_TOKEN = "xoxb-catalog-e2e-token-for-the-fake"  # noqa: S105 (a test credential)
-SOURCES = files("aileron_cli") / "catalog" / "sources"
 PROXY_VARIABLES = (
     "HTTPS_PROXY",
     "https_proxy",
@@ -107,18 +106,14 @@ def daemon(layout: Layout, world: World, monkeypatch: pytest.MonkeyPatch) -> Ite
         kill_daemon(layout)
 
 
-def install(*actions: str, source: str = "github") -> None:
-    """Install catalog connector ``source`` and ``actions`` with the CLI, and enable them."""
-    folder = SOURCES / source
-    with as_file(folder / "connector.json") as path:
-        done = aileron("connector", "install", str(path))
+def install(name: str) -> None:
+    """``aileron connector search NAME`` finds the catalog entry; ``aileron connector add NAME
+    --enable`` installs its connector and every action, enabled."""
+    done = aileron("connector", "search", name)
     assert done.returncode == 0, done.stderr
-    for name in actions:
-        with as_file(folder / "actions" / f"{name}.md") as path:
-            done = aileron("action", "install", str(path))
-        assert done.returncode == 0, done.stderr
-        done = aileron("action", "enable", name)
-        assert done.returncode == 0, done.stderr
+    assert name in done.stdout
+    done = aileron("connector", "add", name, "--enable")
+    assert done.returncode == 0, done.stderr
 
 
 def run(name: str, *args: str) -> tuple[int, dict[str, Any]]:
@@ -136,7 +131,7 @@ def test_catalog_github_actions_run_against_github_with_the_injected_token(
     """github-list-issues and github-read-file (a nested path) reach api.github.com through
     the proxy with Bearer <the binding's token>, and return GitHub's JSON."""
     api = world.github
-    install("github-list-issues", "github-read-file")
+    install("github")
     code, answer = run("github-list-issues", "owner=octo", "repo=hello")
     assert code == 0, answer
     titles = [item["title"] for item in answer["result"]]
@@ -156,7 +151,7 @@ def test_a_merge_waits_for_approval_then_merges(
     """github-merge-pull sends nothing until a human approves; approved, the pull request is
     merged with the injected token and GitHub's answer comes back."""
     api, repo = world.github, world.repo
-    install("github-merge-pull")
+    install("github")
     code, answer = run("github-merge-pull", "owner=octo", "repo=hello", "number=3")
     assert answer["status"] == "pending_approval", answer
     assert code != 0
@@ -182,7 +177,7 @@ def test_a_wrong_token_gets_githubs_own_error(layout: Layout, world: World) -> N
         admin.post(
             "bindings", json={"name": "token/github/default", "value": "ghp_revoked"}
         ).raise_for_status()
-    install("github-list-issues")
+    install("github")
     done = aileron(
         "action", "run", "github-list-issues", "--arg", "owner=octo", "--arg", "repo=hello"
     )
@@ -195,7 +190,7 @@ def test_a_wrong_token_gets_githubs_own_error(layout: Layout, world: World) -> N
 def test_catalog_slack_actions_read_and_post_with_the_injected_token(world: World) -> None:
     """slack-read-channel returns the channel's messages at once; slack-post-message sends
     nothing until approved, then posts with Bearer <the binding's token>."""
-    install("slack-read-channel", "slack-post-message", source="slack")
+    install("slack")
     code, answer = run("slack-read-channel", "channel=C1")
     assert code == 0, answer
     result = answer["result"]
