@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aileron_core.templating import (
+    Placeholder,
     TemplateError,
     parse_template,
     references,
@@ -94,7 +95,7 @@ def test_references_lists_every_reference_in_order() -> None:
     """references() walks strings, lists and object values and returns parsed references."""
     value = {"a": "${args.x} and ${s1.y.0}", "b": ["${args.z}"], "c": 1}
     assert references(value) == [("args", "x"), ("s1", "y", "0"), ("args", "z")]
-    assert parse_template("a${b.c}d") == ("a", ("b", "c"), "d")
+    assert parse_template("a${b.c}d") == ("a", Placeholder(("b", "c")), "d")
 
 
 @pytest.mark.parametrize(

@@ -44,10 +44,11 @@ Rules beyond plain types (each broken rule is a ``ManifestError`` naming the key
   overrides the default binding ``*/<service>/default`` for that connector.
 - ``[[execute]]`` is non-empty; every step's ``connector`` is listed in ``requires``. Step
   ``args`` keys are connector input names; values are any JSON-compatible TOML value (no dates,
-  no NaN/infinity), and every string in them may hold ``${…}`` placeholders
-  (``aileron_core.templating``). A placeholder must refer to ``args`` (the action's arguments;
-  ``args.<input>`` must be declared, and only array and object inputs have fields) or to an
-  earlier step. The last step's result is the action's result.
+  no NaN/infinity), and every string in them may hold ``${…}`` placeholders, optionally with
+  an explicit cast such as ``${one.id | string}`` (``aileron_core.templating``). A
+  placeholder must refer to ``args`` (the action's arguments; ``args.<input>`` must be
+  declared, and only array and object inputs have fields) or to an earlier step. The last
+  step's result is the action's result.
 - Whether the steps fit the installed connectors (operations exist, argument names, versions,
   binding services) needs the specs, so it is ``check_requirements``'s job, not the parser's.
 
@@ -92,13 +93,14 @@ from aileron_core.strict import (
     format_location,
 )
 from aileron_core.templating import (
+    CAST_TYPES,
     ROOT_PATTERN,
     Reference,
     TemplateError,
     format_reference,
     references,
     render,
-    single_reference,
+    single_placeholder,
 )
 
 MAX_MANIFEST_BYTES = 256 * 1024
@@ -582,9 +584,12 @@ def _check_step_args(
 def _static_type(manifest: ActionManifest, value: Any) -> str | None:
     """The input type ``value`` will have after rendering, when it is known before running."""
     if isinstance(value, str):
-        reference = single_reference(value)
-        if reference is None:
+        placeholder = single_placeholder(value)
+        if placeholder is None:
             return "string"
+        if placeholder.cast is not None:
+            return CAST_TYPES[placeholder.cast]
+        reference = placeholder.reference
         if reference[0] == "args" and len(reference) == 2:
             item = manifest.find_input(reference[1])
             return item.type if item else None
@@ -615,9 +620,22 @@ def render_step_args(
     """``step.args`` rendered against validated ``args`` and earlier steps' ``results`` (by id).
 
     An optional input left out renders as null; a step argument that renders to null as a
-    whole is left out of the result, so an omitted optional input is not sent at all.
+    whole is left out of the result, so an omitted optional input is not sent at all. A
+    ``TemplateError`` (a reference to nothing, a cast that cannot be done) names the step and
+    the input it was rendering, in its message and in ``details`` (``step``, ``input``).
     """
     context: dict[str, Any] = dict(results)
     context["args"] = {item.name: args.get(item.name) for item in manifest.inputs}
-    rendered = render(step.args, context)
-    return {key: value for key, value in rendered.items() if value is not None}
+    rendered: dict[str, Any] = {}
+    for key, template in step.args.items():
+        try:
+            value = render(template, context)
+        except TemplateError as error:
+            raise TemplateError(
+                f"step {step.id!r}, input {key!r}: {error.message}",
+                hint=error.hint,
+                details={**error.details, "step": step.id, "input": key},
+            ) from None
+        if value is not None:
+            rendered[key] = value
+    return rendered
