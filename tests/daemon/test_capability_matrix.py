@@ -94,6 +94,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("PUT", "/v1/bindings/{name}/exposure"): ADMIN,
     ("DELETE", "/v1/bindings/{name}/exposure"): ADMIN,
     ("GET", "/v1/bindings/{name}"): ADMIN,
+    ("POST", "/v1/bindings/oauth2"): ADMIN,
+    ("GET", "/v1/bindings/oauth2/{flow_id}"): ADMIN,
+    ("POST", "/v1/bindings/{name}/reauthorize"): ADMIN,
+    ("GET", "/v1/oauth/callback"): PUBLIC,  # the browser's redirect: a live state, once
     ("DELETE", "/v1/bindings/{name}"): ADMIN,
     ("GET", "/v1/approvals"): AGENT,  # a session lists its own approvals only
     ("GET", "/v1/approvals/{approval_id}"): Row(401, OK, 404, OK, 403),

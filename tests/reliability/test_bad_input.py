@@ -264,6 +264,15 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/v1/bindings"): {"name": "token/echo/other", "value": "v", "metadata": {"k": "v"}},
     ("POST", "/v1/bindings/{name}/escrow"): {"hosts": ["127.0.0.1:1"]},
+    ("POST", "/v1/bindings/oauth2"): {
+        "name": "oauth2/echo/other",
+        "connector": "local://echo",
+        "client_id": "c",
+        "client_secret": "s",
+        "scopes": ["a"],
+        "device": False,
+    },
+    ("POST", "/v1/bindings/{name}/reauthorize"): {"device": False},
     ("PUT", "/v1/bindings/{name}/exposure"): {
         "hosts": ["git.example.test", "api.example.test:8443"],
         "variable": "GH_TOKEN",

@@ -23,9 +23,14 @@ value of the wrong JSON type or a broken rule is a ``SpecError`` that names the 
   ``local://<name>``. Each segment is lowercase: ``[a-z0-9][a-z0-9._-]*``, at most 100
   characters. Lowercase only, so one connector cannot hide behind another's case variant.
 - **Versions** match ``VERSION_PATTERN`` (``1.0.0``, ``2024-06-01``, ``v2``…).
-- **Credential**: ``kind`` is ``bearer`` (``Authorization: Bearer …``), ``basic``, ``header``
-  or ``query``; ``name`` (the header or query parameter that carries the secret) is required
-  for ``header``/``query`` and must be absent (or null) for ``bearer``/``basic``.
+- **Credential**: ``kind`` is ``bearer`` (``Authorization: Bearer …``), ``basic``, ``header``,
+  ``query`` or ``oauth2``; ``name`` (the header or query parameter that carries the secret) is
+  required for ``header``/``query`` and must be absent (or null) for the others. ``oauth2`` is
+  injected as ``bearer`` (the binding's current access token) and needs an ``oauth2`` object:
+  ``{"authorize_url", "token_url", "device_authorization_url"?, "scopes"?: [str]}`` (each URL
+  ``https``, or ``http`` to a loopback host; scopes are distinct, without spaces), which only
+  ``oauth2`` may have. A spec without ``oauth2`` normalizes without the key, so its digest is
+  what it was before the kind existed.
 - **Path**: starts with ``/``; only URL path characters; no ``.``/``..`` segments, no query or
   fragment. ``{input}`` placeholders must each name a declared ``"in": "path"`` input, once, and
   every path input must appear. Path inputs are required scalars (not arrays or objects).
@@ -99,7 +104,7 @@ FQN_RULE = (
 
 InputType = Literal["string", "number", "integer", "boolean", "array", "object"]
 InputLocation = Literal["path", "query", "body"]
-CredentialKind = Literal["bearer", "header", "basic", "query"]
+CredentialKind = Literal["bearer", "header", "basic", "query", "oauth2"]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 ApprovalPolicy = Literal["required", "none"]
 Idempotency = Literal["idempotent", "non_idempotent"]
@@ -129,6 +134,7 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _PORT = re.compile(r"[1-9][0-9]{0,4}")
 _OCTET = re.compile(r"0|[1-9][0-9]{0,2}")
+_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,200}")  # RFC 6749 §3.3 scope-token
 
 
 class SpecError(AileronError):
@@ -156,6 +162,17 @@ class ConnectorInfo:
 
 
 @attrs.frozen(kw_only=True)
+class OAuth2Endpoints:
+    """Where an ``oauth2`` credential is authorized and refreshed (RFC 6749, RFC 8628)."""
+
+    authorize_url: str
+    token_url: str
+    device_authorization_url: str | None = None
+    scopes: tuple[str, ...] = ()
+    """The scopes asked for unless the binding names its own."""
+
+
+@attrs.frozen(kw_only=True)
 class Credential:
     """The credential the connector needs: the service whose binding supplies it, and how."""
 
@@ -163,6 +180,8 @@ class Credential:
     kind: CredentialKind
     name: str | None = None
     """The header (``kind="header"``) or query parameter (``kind="query"``) that carries it."""
+    oauth2: OAuth2Endpoints | None = None
+    """For ``kind="oauth2"``: where its tokens come from."""
 
 
 @attrs.frozen(kw_only=True)
@@ -284,6 +303,18 @@ class ConnectorSpec:
 converter.register_unstructure_hook(
     Input, make_dict_unstructure_fn(Input, converter, location=override(rename="in"))
 )
+# Absent rather than null: specs without OAuth2 keep the digest they had before it existed
+# (the endpoints' hook first: the credential's is generated around it).
+converter.register_unstructure_hook(
+    OAuth2Endpoints,
+    make_dict_unstructure_fn(
+        OAuth2Endpoints, converter, device_authorization_url=override(omit_if_default=True)
+    ),
+)
+converter.register_unstructure_hook(
+    Credential,
+    make_dict_unstructure_fn(Credential, converter, oauth2=override(omit_if_default=True)),
+)
 converter.register_structure_hook(
     Input,
     make_dict_structure_fn(
@@ -331,6 +362,25 @@ def host_problem(host: str) -> str | None:
         return "is not a DNS name (labels of a-z, 0-9 and inner '-', separated by '.')"
     if labels[-1].isdigit():
         return "a DNS name's last label must not be all digits"
+    return None
+
+
+def endpoint_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an OAuth2 endpoint, or ``None`` when it can: an absolute
+    ``https`` URL (``http`` only to a loopback host), without user info or fragment."""
+    if len(url) > 2000 or CONTROL_CHARS.search(url) or " " in url:
+        return "write a URL of at most 2000 characters, without spaces or control characters"
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in SCHEMES:
+        return "must be an https:// URL"
+    authority = rest.split("/", 1)[0].split("?", 1)[0]
+    if "#" in url or "@" in authority:
+        return "must not hold user info or a fragment"
+    problem = host_problem(authority)
+    if problem:
+        return f"host {show(authority)} {problem}"
+    if scheme == "http" and not is_loopback(authority):
+        return "plain http is allowed only to a loopback host; use https"
     return None
 
 
@@ -434,11 +484,22 @@ class _SpecParser:
 
     def credential(self, value: Any, at: Location) -> Credential:
         r = self.reader
-        table = r.table(value, at, required=("service", "kind"), optional=("name",))
+        table = r.table(value, at, required=("service", "kind"), optional=("name", "oauth2"))
         service = r.matching(table["service"], (*at, "service"), _NAME, NAME_RULE)
         kind = cast(CredentialKind, r.choice(table["kind"], (*at, "kind"), CREDENTIAL_KINDS))
         name_at = (*at, "name")
         raw_name = table.get("name")
+        oauth2_at = (*at, "oauth2")
+        if kind == "oauth2":
+            if raw_name is not None:
+                self.fail(name_at, "must be absent for kind 'oauth2' (it sets its own header)")
+            if table.get("oauth2") is None:
+                self.fail(oauth2_at, "is required for kind 'oauth2': its authorize and token URLs")
+            return Credential(
+                service=service, kind=kind, oauth2=self.oauth2(table["oauth2"], oauth2_at)
+            )
+        if table.get("oauth2") is not None:
+            self.fail(oauth2_at, f"must be absent for kind {kind!r}; only 'oauth2' has one")
         if kind in ("bearer", "basic"):
             if raw_name is not None:
                 self.fail(name_at, f"must be absent for kind {kind!r} (it sets its own header)")
@@ -452,6 +513,39 @@ class _SpecParser:
         else:
             name = r.matching(raw_name, name_at, _NAME, NAME_RULE)
         return Credential(service=service, kind=kind, name=name)
+
+    def oauth2(self, value: Any, at: Location) -> OAuth2Endpoints:
+        r = self.reader
+        table = r.table(
+            value,
+            at,
+            required=("authorize_url", "token_url"),
+            optional=("device_authorization_url", "scopes"),
+        )
+        device = table.get("device_authorization_url")
+        scopes_at = (*at, "scopes")
+        scopes = tuple(
+            r.matching(item, (*scopes_at, index), _SCOPE, "a scope is printable ASCII, no spaces")
+            for index, item in enumerate(
+                r.array(table.get("scopes", []), scopes_at, non_empty=False)
+            )
+        )
+        r.unique(((scope, (*scopes_at, i)) for i, scope in enumerate(scopes)), "scope")
+        return OAuth2Endpoints(
+            authorize_url=self.endpoint(table["authorize_url"], (*at, "authorize_url")),
+            token_url=self.endpoint(table["token_url"], (*at, "token_url")),
+            device_authorization_url=(
+                None if device is None else self.endpoint(device, (*at, "device_authorization_url"))
+            ),
+            scopes=scopes,
+        )
+
+    def endpoint(self, value: Any, at: Location) -> str:
+        url = self.reader.string(value, at)
+        problem = endpoint_problem(url)
+        if problem:
+            self.fail(at, f"{show(url)}: {problem}")
+        return url
 
     def tool(self, value: Any, at: Location) -> Tool:
         r = self.reader

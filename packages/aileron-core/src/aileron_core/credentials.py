@@ -3,7 +3,8 @@
 One implementation shared by the daemon's executor and the enclave, so that a binding behaves
 the same whether the daemon or the enclave injects it:
 
-- ``bearer`` → ``Authorization: Bearer <v>``;
+- ``bearer`` → ``Authorization: Bearer <v>``; ``oauth2`` too (``<v>`` is the binding's current
+  access token, which its source refreshes);
 - ``header`` → ``<name>: <v>``;
 - ``basic`` → ``Authorization: Basic base64(<v>)`` where ``<v>`` is ``user:password``; a value
   without ``:`` is an API key used as the user name with an empty password (``<v>:``);
@@ -44,14 +45,14 @@ def credential_problem(kind: CredentialKind, value: str) -> str | None:
         return "it is empty"
     if _CONTROL.search(value):
         return "it contains control characters (a trailing newline?)"
-    if kind in ("bearer", "header") and not _HEADER_VALUE.fullmatch(value):
+    if kind in ("bearer", "oauth2", "header") and not _HEADER_VALUE.fullmatch(value):
         return "a header value must be ASCII without surrounding spaces"
     return None
 
 
 def carrier_header(kind: CredentialKind, name: str | None) -> str | None:
     """The (lowercase) header that carries a credential of ``kind``; ``None`` for ``query``."""
-    if kind in ("bearer", "basic"):
+    if kind in ("bearer", "oauth2", "basic"):
         return "authorization"
     if kind == "header":
         return _need_name(kind, name).lower()
@@ -60,7 +61,7 @@ def carrier_header(kind: CredentialKind, name: str | None) -> str | None:
 
 def credential_headers(kind: CredentialKind, name: str | None, value: str) -> dict[str, str]:
     """The headers that carry ``value`` as a credential of ``kind`` (none for ``query``)."""
-    if kind == "bearer":
+    if kind in ("bearer", "oauth2"):
         return {"Authorization": f"Bearer {value}"}
     if kind == "basic":
         pair = value if ":" in value else f"{value}:"

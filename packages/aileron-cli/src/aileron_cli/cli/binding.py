@@ -4,10 +4,13 @@ use, by name, and that sandboxed sessions may have brokered by their egress prox
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Mapping
 from typing import Any
 
+from aileron_cli.cli import binding_oauth
 from aileron_cli.cli.common import (
+    InputError,
     add_json_flag,
     add_passphrase_file,
     connect,
@@ -38,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add.add_argument("name", help="<kind>/<service>/<identity>, e.g. token/github/default")
     add.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
+    binding_oauth.add_options(add)
+    _add_source_options(add)
     add_passphrase_file(add)
     add.set_defaults(handler=_add)
     listing = commands.add_parser("list", help="List bindings (never their secrets).")
@@ -51,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     revoke.add_argument("name")
     add_passphrase_file(revoke)
     revoke.set_defaults(handler=_revoke)
+    binding_oauth.register_reauthorize(commands)
     escrow = commands.add_parser(
         "escrow",
         help="Move a binding's secret into the attached enclave.",
@@ -122,10 +128,120 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     unexpose.set_defaults(handler=_unexpose)
 
 
+def _add_source_options(add: argparse.ArgumentParser) -> None:
+    """``--github-app …`` and ``--from-command …``: a secret the daemon makes at use time."""
+    source = add.add_argument_group(
+        "secrets made at use time",
+        "Instead of a secret on stdin: a GitHub App installation (the daemon mints an"
+        " installation token with the App's private key, kept in the vault, and reuses it"
+        " until 5 minutes before it expires) or a command run on this machine, without a"
+        " shell, whose standard output (whitespace stripped) is the secret for --ttl seconds."
+        " The command's output is never logged or shown.",
+    )
+    kind = source.add_mutually_exclusive_group()
+    kind.add_argument(
+        "--github-app",
+        action="store_true",
+        help="a GitHub App installation; needs --app-id, --installation-id, --private-key-file",
+    )
+    kind.add_argument(
+        "--from-command",
+        metavar="COMMAND",
+        help="a command whose output is the secret, e.g. 'gh auth token' (split like a shell"
+        " would, but run without one)",
+    )
+    source.add_argument("--app-id", metavar="N", help="the App's id (its settings page)")
+    source.add_argument("--installation-id", metavar="N", help="the installation's id")
+    source.add_argument(
+        "--private-key-file", metavar="PEM", help="the App's private key (.pem, from GitHub)"
+    )
+    source.add_argument(
+        "--api-url",
+        metavar="URL",
+        help="GitHub's API (default https://api.github.com; GitHub Enterprise: https://HOST/api/v3)",
+    )
+    source.add_argument(
+        "--ttl",
+        type=int,
+        metavar="SECONDS",
+        help="how long the command's output is reused (default 300; 0: run it at every use)",
+    )
+
+
+def _source_value(args: argparse.Namespace) -> tuple[str, dict[str, str]] | None:
+    """The vault value and metadata of a ``--github-app``/``--from-command`` binding, else
+    ``None`` (the secret comes from stdin)."""
+    import shlex
+    from pathlib import Path
+
+    from aileron_core.credential_sources import (
+        DEFAULT_GITHUB_API,
+        DEFAULT_TTL_S,
+        CommandConfig,
+        GitHubAppConfig,
+        SourceConfigError,
+    )
+
+    app_options = ("app_id", "installation_id", "private_key_file", "api_url")
+    if not args.github_app:
+        given = [f"--{o.replace('_', '-')}" for o in app_options if getattr(args, o)]
+        if given:
+            raise InputError(f"{', '.join(given)} go with --github-app")
+    if args.ttl is not None and args.from_command is None:
+        raise InputError("--ttl goes with --from-command")
+    try:
+        if args.github_app:
+            missing = [f"--{o.replace('_', '-')}" for o in app_options[:3] if not getattr(args, o)]
+            if missing:
+                raise InputError(f"--github-app needs {', '.join(missing)}")
+            path = Path(args.private_key_file).expanduser()
+            try:
+                pem = path.read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError) as error:
+                raise InputError(f"cannot read the private key file {path}: {error}") from None
+            raw = json.dumps(
+                {
+                    "app_id": args.app_id,
+                    "installation_id": args.installation_id,
+                    "private_key": pem,
+                    "api_url": args.api_url or DEFAULT_GITHUB_API,
+                }
+            )
+            app = GitHubAppConfig.parse(raw.encode())
+            app.signing_key()
+            metadata = {
+                "source": "github_app",
+                "app_id": app.app_id,
+                "installation_id": app.installation_id,
+                "api_url": app.api_url,
+            }
+            return app.dumps(), metadata
+        if args.from_command is not None:
+            try:
+                argv = shlex.split(args.from_command)
+            except ValueError as error:
+                raise InputError(f"--from-command cannot be split: {error}") from None
+            ttl = DEFAULT_TTL_S if args.ttl is None else args.ttl
+            raw = json.dumps({"argv": argv, "ttl_s": ttl})
+            command = CommandConfig.parse(raw.encode())
+            metadata = {"source": "command", "command": command.argv[0], "ttl_s": str(ttl)}
+            return command.dumps(), metadata
+    except SourceConfigError as error:
+        raise InputError(error.message) from None
+    return None
+
+
 def _add(args: argparse.Namespace) -> int:
     sendable(args.name, "the binding name")
+    if binding_oauth.wants_oauth2(args):
+        return binding_oauth.add(args)
     metadata = parse_meta(args.meta)
-    value = secret_from_stdin(f"Secret for {args.name}")
+    made = _source_value(args)
+    if made is not None:
+        value, made_metadata = made
+        metadata = {**metadata, **made_metadata}
+    else:
+        value = secret_from_stdin(f"Secret for {args.name}")
     with connect() as client:
         unlocking(
             client,

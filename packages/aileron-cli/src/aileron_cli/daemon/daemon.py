@@ -42,6 +42,10 @@ from aileron_cli.daemon.http.deps import ProcessInfo
 from aileron_cli.daemon.http.listeners import SessionListeners
 from aileron_cli.daemon.run.credentials import CredentialResolver
 from aileron_cli.daemon.run.runner import Runner
+from aileron_cli.daemon.run.sources.command import CommandSource
+from aileron_cli.daemon.run.sources.github_app import GitHubAppSource
+from aileron_cli.daemon.run.sources.oauth2 import OAuth2Source, TokenEndpoint
+from aileron_cli.daemon.run.sources.oauth2_flows import OAuth2Flows
 from aileron_cli.daemon.store.actions import ActionStore
 from aileron_cli.daemon.store.approvals import ApprovalStore
 from aileron_cli.daemon.store.bindings import BindingStore
@@ -104,6 +108,8 @@ class Daemon:
     executor: Executor
     enclave: EnclaveService
     credentials: CredentialResolver
+    oauth2_flows: OAuth2Flows
+    """OAuth2 authorizations under way (``/v1/bindings/oauth2``, ``/v1/oauth/callback``)."""
     runner: Runner
     gateway: Gateway
     provider_keys: ProviderKeys
@@ -172,7 +178,18 @@ class Daemon:
             gateway_bindings=lambda: {p.binding for p in gateway.config.providers.values()},
             network=network,
         )
-        credentials = CredentialResolver(bindings, vault, enclave)
+        token_endpoint = TokenEndpoint(network)
+        oauth2 = OAuth2Source(vault=vault, audit=audit, endpoint=token_endpoint)
+        credentials = CredentialResolver(
+            bindings,
+            vault,
+            enclave,
+            sources={
+                "oauth2": oauth2,
+                "github_app": GitHubAppSource(vault, audit, network=network),
+                "command": CommandSource(vault),
+            },
+        )
         return cls(
             config=config,
             process=process,
@@ -200,6 +217,15 @@ class Daemon:
             executor=executor,
             enclave=enclave,
             credentials=credentials,
+            oauth2_flows=OAuth2Flows(
+                source=oauth2,
+                endpoint=token_endpoint,
+                vault=vault,
+                bindings=bindings,
+                connectors=connectors,
+                audit=audit,
+                base_url=config.url,
+            ),
             runner=Runner(
                 connectors=connectors,
                 actions=actions,

@@ -41,6 +41,7 @@ from aileron_cli.daemon.http.routes import (
     connectors,
     enclave,
     gateway,
+    oauth,
     providers,
     sessions,
     system,
@@ -181,6 +182,7 @@ def build_app(
         audit,
         connectors,
         actions,
+        oauth,  # before bindings: its /bindings/oauth2/… paths match /bindings/{name:path}
         bindings,
         approvals,
         enclave,
