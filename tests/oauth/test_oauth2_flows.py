@@ -160,3 +160,59 @@ def test_a_token_endpoint_that_is_down_is_a_clear_502(
     error = answer.json()["error"]
     assert error["code"] == "upstream_unreachable"
     assert NAME in error["message"]
+
+
+def test_a_state_is_good_for_ten_minutes_only(daemon: TestClient) -> None:
+    """A flow whose browser comes back after FLOW_TTL_S is expired: its state is refused and
+    the flow reads failed (expired); nothing is bound."""
+    from aileron_cli.daemon.errors import DaemonError
+    from aileron_cli.daemon.run.sources.oauth2 import OAuth2Source, TokenEndpoint
+    from aileron_cli.daemon.run.sources.oauth2_flows import FLOW_TTL_S, OAuth2Flows
+    from aileron_core.audit import Actor
+
+    state = daemon.app.state.daemon  # type: ignore[attr-defined]
+    now = [1000.0]
+    endpoint = TokenEndpoint(state.network)
+    flows = OAuth2Flows(
+        source=OAuth2Source(vault=state.vault, audit=state.audit, endpoint=endpoint),
+        endpoint=endpoint,
+        vault=state.vault,
+        bindings=state.bindings,
+        connectors=state.connectors,
+        audit=state.audit,
+        base_url="http://127.0.0.1:1",
+        clock=lambda: now[0],
+    )
+    human = Actor(type="human", id="user")
+
+    async def scenario() -> tuple[str, str | None]:
+        flow = await flows.start(
+            name=NAME,
+            connector="local://echo",
+            client_id=CLIENT_ID,
+            client_secret=None,
+            scopes=None,
+            device=False,
+            actor=human,
+        )
+        assert flow.authorize_url is not None
+        now[0] += FLOW_TTL_S + 1
+        late = httpx.URL(flow.authorize_url).params["state"]
+        with pytest.raises(DaemonError, match="unknown, finished or expired"):
+            await flows.callback(state=late, code="c", error=None)
+        status = await flows.status(flow.flow_id)
+        return status.status, status.reason
+
+    assert daemon.portal is not None
+    assert daemon.portal.call(scenario) == ("failed", "expired")
+    assert daemon.get(f"bindings/{NAME}").status_code == 404
+
+
+def test_the_cli_asks_for_the_connector_and_client_id() -> None:
+    """`binding add oauth2/...` without --connector/--client-id is a usage error (exit 2)
+    naming both, before the daemon is asked anything."""
+    from helpers import aileron
+
+    done = aileron("binding", "add", NAME)
+    assert done.returncode == 2
+    assert "--connector FQN --client-id ID" in done.stderr
