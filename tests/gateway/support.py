@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -138,7 +139,8 @@ def isolated_env(home: Path) -> dict[str, str]:
 @contextmanager
 def run_daemon(home: Path, base_url: str, extra: str = "") -> Iterator[Daemon]:
     """Start a real daemon under ``home`` whose providers are at ``base_url`` (config with the
-    TOML ``extra``, vault, both bindings)."""
+    TOML ``extra``, vault, both built-in bindings and every binding ``extra`` names, each
+    holding REAL_KEY)."""
     env = isolated_env(home)
     write_config(home / ".aileron", base_url, extra)
     done = aileron("daemon", "start", env=env)
@@ -149,10 +151,12 @@ def run_daemon(home: Path, base_url: str, extra: str = "") -> Iterator[Daemon]:
     try:
         with daemon.admin() as admin:
             admin.post("vault/init", json={"passphrase": "gateway tests"}).raise_for_status()
-            binding = {"name": "api_key/openai/default", "value": REAL_KEY}
-            admin.post("bindings", json=binding).raise_for_status()
-            binding = {"name": "api_key/anthropic/default", "value": REAL_KEY}
-            admin.post("bindings", json=binding).raise_for_status()
+            named = re.findall(r'binding = "([^"]+)"', extra)
+            for name in dict.fromkeys(
+                ["api_key/openai/default", "api_key/anthropic/default", *named]
+            ):
+                binding = {"name": name, "value": REAL_KEY}
+                admin.post("bindings", json=binding).raise_for_status()
         yield daemon
     finally:
         aileron("daemon", "stop", env=env, timeout=30)

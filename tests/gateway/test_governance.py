@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from gateway.support import Gw, session_headers
 
 from aileron_cli.daemon.audit.log import AuditLog
 from aileron_cli.daemon.gateway.auth import GatewayRefused
@@ -335,3 +336,36 @@ def test_the_shipped_example_is_a_valid_gateway_config() -> None:
     assert config.provider("openai").limits.budgets
     assert config.provider("openai").models.refuses("gpt-5-pro", "codex") is not None
     assert config.price("anthropic", "claude-sonnet-4-5") is not None
+
+
+def test_two_providers_on_one_key_must_share_their_policy() -> None:
+    """A provider that uses another's binding with other models or limits is a ConfigError
+    (the agent would reach the key through the laxer one); the same settings are fine."""
+    lax = (
+        '[gateway.providers.lax]\nkind = "openai"\nbase_url = "https://x"\n'
+        'binding = "api_key/openai/default"\n'
+    )
+    with pytest.raises(ConfigError, match="same binding api_key/openai/default"):
+        parse(lax + '[gateway.providers.openai.models]\ndeny = ["o1*"]\n')
+    config = parse_gateway_config(tomllib.loads(lax), SOURCE)
+    assert config.provider("lax").binding == config.provider("openai").binding
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/realtime/client_secrets",
+        "/v1/realtime/sessions/",
+        "/v1/Realtime/Transcription_Sessions",
+    ],
+)
+def test_an_endpoint_that_hands_out_a_credential_is_never_forwarded(gw: Gw, path: str) -> None:
+    """OpenAI's ephemeral realtime keys would let the agent call the provider around the
+    gateway: those paths are refused (403, audited credential_endpoint) and never sent."""
+    answer = gw.client.post(
+        f"gateway/openai{path}", json={"model": "gpt-fake"}, headers=session_headers(gw.token)
+    )
+    assert answer.status_code == 403
+    assert answer.json()["error"]["code"] == "forbidden"
+    assert gw.fake.seen == []
+    assert gw.audit("gateway.refused")[-1]["payload"]["reason"] == "credential_endpoint"

@@ -35,30 +35,30 @@ deny = ["claude-denied"]
 [gateway.providers.budgeted]
 kind = "anthropic"
 base_url = "{url}"
-binding = "api_key/anthropic/default"
+binding = "api_key/budgeted/default"
 limits.session_tokens = 1000
 
 [gateway.providers.priced]
 kind = "openai"
 base_url = "{url}"
-binding = "api_key/openai/default"
+binding = "api_key/priced/default"
 limits.session_cost = 0.5
 
 [gateway.providers.silent]
 kind = "openai"
 base_url = "{silent}"
-binding = "api_key/openai/default"
+binding = "api_key/silent/default"
 limits.session_tokens = 100
 
 [gateway.providers.echoer]
 kind = "openai"
 base_url = "{echoer}"
-binding = "api_key/openai/default"
+binding = "api_key/echoer/default"
 
 [gateway.providers.ratey]
 kind = "openai"
 base_url = "{url}"
-binding = "api_key/openai/default"
+binding = "api_key/ratey/default"
 limits.requests_per_minute = 3
 
 [gateway.prices.priced."gpt-fake*"]

@@ -29,13 +29,13 @@ deny = ["claude-opus-*"]
 [gateway.providers.ratey]
 kind = "openai"
 base_url = "{url}"
-binding = "api_key/openai/default"
+binding = "api_key/ratey/default"
 limits.requests_per_minute = 3
 
 [gateway.providers.budgeted]
 kind = "anthropic"
 base_url = "{url}"
-binding = "api_key/anthropic/default"
+binding = "api_key/budgeted/default"
 limits.session_tokens = 150
 
 [gateway.prices.openai."gpt-fake*"]

@@ -243,8 +243,28 @@ def parse_gateway_config(settings: Mapping[str, Any], source: str) -> GatewayCon
         raise ConfigError(f"gateway.providers in {source} must be a table of providers")
     for name, entry in named.items():
         providers[name] = _provider(name, entry, providers.get(name), moved, source)
+    _check_shared_bindings(providers, source)
     prices = _prices(table.get("prices", {}), providers, source)
     return GatewayConfig(providers, prices)
+
+
+def _check_shared_bindings(providers: Mapping[str, Provider], source: str) -> None:
+    """Providers that use one binding must have one policy and one set of limits: the agent
+    picks the provider by its URL, so it would pick the laxer one."""
+    by_binding: dict[str, list[Provider]] = {}
+    for provider in providers.values():
+        by_binding.setdefault(provider.binding, []).append(provider)
+    for binding, sharing in by_binding.items():
+        first = sharing[0]
+        for other in sharing[1:]:
+            if (other.models, other.limits) != (first.models, first.limits):
+                raise ConfigError(
+                    f"gateway.providers.{first.name} and gateway.providers.{other.name} in"
+                    f" {source} use the same binding {binding} with different models or"
+                    " limits: an agent could reach that key through the laxer one",
+                    hint=f"give one of them its own binding (e.g. api_key/{other.name}/default)"
+                    " or the same models and limits",
+                )
 
 
 def _table(value: object, where: str, source: str, keys: tuple[str, ...]) -> dict[str, Any]:

@@ -179,6 +179,33 @@ def _params(headers: list[str], name: str) -> list[str]:
     return found
 
 
+CREDENTIAL_ENDPOINTS: dict[str, tuple[str, ...]] = {
+    "openai": (
+        "/realtime/client_secrets",
+        "/realtime/sessions",
+        "/realtime/transcription_sessions",
+    ),
+    "anthropic": (),
+}
+"""Paths (their ends) at which a provider hands out a credential of its own (an ephemeral
+realtime key): the agent would use it directly, outside the gateway's policy, budgets and
+audit, so the gateway never forwards them."""
+
+
+def check_endpoint(provider: Provider, path: str) -> None:
+    """``GatewayRefused`` (403) when ``path`` is one of :data:`CREDENTIAL_ENDPOINTS` of the
+    provider's kind."""
+    bare = path.rstrip("/").lower()
+    if any(bare.endswith(end) for end in CREDENTIAL_ENDPOINTS[provider.kind]):
+        raise GatewayRefused(
+            "forbidden",
+            f"the gateway does not forward {path}: it hands out a credential the agent would"
+            " use around Aileron",
+            reason="credential_endpoint",
+            hint="use the API through the gateway with the session token",
+        )
+
+
 def check_model(provider: Provider, agent: str, content_type: str, body: bytes) -> str | None:
     """The model the request names, after the provider's policy for ``agent`` let it pass;
     ``GatewayRefused`` otherwise."""

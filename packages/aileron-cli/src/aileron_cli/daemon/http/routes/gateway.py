@@ -36,6 +36,7 @@ from aileron_cli.daemon.gateway.errors import provider_error, shape_for
 from aileron_cli.daemon.gateway.governance import (
     POLICY_BODY_LIMIT,
     chargeable,
+    check_endpoint,
     check_model,
     check_priced,
     reads_model,
@@ -200,6 +201,7 @@ async def _forward(request: Request, provider: Provider, parts: GatewayParts) ->
         caller = identify(request.headers, parts.tokens)
         agent = _check_running(parts.sessions, caller)
         _check_path(request)
+        check_endpoint(provider, path)
         if reads_model(provider):
             data = await body.whole(POLICY_BODY_LIMIT)
             content_type = request.headers.get("content-type", "")
