@@ -70,7 +70,7 @@ def vault_reads() -> dict[tuple[str, str], int]:
                     isinstance(node, ast.Call)
                     and isinstance(node.func, ast.Attribute)
                     and node.func.attr == "get"
-                    and ast.unparse(node.func.value).split(".")[-1] == "vault"
+                    and ast.unparse(node.func.value).split(".")[-1] in ("vault", "_vault")
                 ):
                     key = (path.relative_to(PACKAGE).as_posix(), function.name)
                     found.setdefault(key, node.lineno)
@@ -109,6 +109,11 @@ def test_no_code_path_reads_an_escrowed_secret_back() -> None:
         ("daemon/store/vault.py", "get"),
         ("daemon/enclave/service.py", "client_key"),
         ("daemon/enclave/service.py", "escrow_binding"),
+        # A credential source's stored settings (ADR 0031): read only for bindings with a
+        # source, which cannot be escrowed (tests/sources/test_source_bindings_api.py).
+        ("daemon/run/sources/stored.py", "settings"),
+        ("daemon/run/sources/oauth2.py", "_state"),
+        ("daemon/run/sources/oauth2_flows.py", "reauthorize"),
     }
     resolver = (PACKAGE / "daemon/run/credentials.py").read_text().splitlines()
     escrow_return = next(i for i, line in enumerate(resolver, 1) if "return Escrowed(" in line)

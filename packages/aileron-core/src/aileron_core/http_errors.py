@@ -186,6 +186,13 @@ STATUS_BY_CODE: Mapping[str, int] = {
     "tools_unavailable": 503,
     "image_build_failed": 500,
     "sandbox_check_failed": 500,
+    "unknown_provider": 404,
+    "provider_unusable": 422,
+    # the connector catalog (CLI side) and credential sources (ADR 0031)
+    "catalog_error": 422,
+    "catalog_entry_refused": 422,
+    "invalid_catalog_key": 422,
+    "invalid_source_config": 412,
     # Storage: the request was fine, but the service cannot read or write its files (a full
     # disk, a read-only or failing file system; an audit log poisoned by such a failure until
     # the daemon restarts). One status for all of them, 503: each code covers every cause (the
