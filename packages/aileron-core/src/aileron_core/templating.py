@@ -60,6 +60,7 @@ from typing import Any, Literal, NoReturn, get_args
 import attrs
 
 from aileron_core.errors import AileronError
+from aileron_core.strict import StrictReader
 
 Reference = tuple[str, ...]
 """A parsed reference: ``("args", "title")`` for ``${args.title}``."""
@@ -256,8 +257,8 @@ def cast_value(value: Any, cast: Cast) -> Any:
             number = math.inf
         if math.isfinite(number):
             return number
-        raise ValueError(f"{_kind(value)} is beyond a float's range")
-    raise ValueError(f"{_kind(value)} cannot be cast to {cast}{_CAST_HINTS[cast]}")
+        raise ValueError(f"{describe(value)} is beyond a float's range")
+    raise ValueError(f"{describe(value)} cannot be cast to {cast}{_CAST_HINTS[cast]}")
 
 
 _CAST_HINTS: Mapping[Cast, str] = {
@@ -269,21 +270,8 @@ _CAST_HINTS: Mapping[Cast, str] = {
 }
 
 
-def _kind(value: Any) -> str:
-    """What ``value`` is, in JSON's words, for a cast's error (which never shows the value)."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, list | tuple):
-        return "an array"
-    return f"a {type(value).__name__}"
+describe = StrictReader.describe
+"""What a value is, in JSON's words, for a cast's error (which never shows the value)."""
 
 
 def _json_text(value: Any) -> str:
