@@ -92,6 +92,12 @@ def _entry(document: Mapping[str, Any]) -> CatalogEntry:
         isinstance(k, str) and k.endswith(".md") and isinstance(v, str) for k, v in actions.items()
     ):
         raise bad("its actions are not {FILE.md: text}")
+    fqn = connector["connector"]["fqn"]
+    if connector["connector"].get("version") != version:
+        raise bad("its version is not its connector's")
+    for file, text in actions.items():
+        if _foreign_connectors(text, fqn):
+            raise bad(f"its action {file} uses a connector other than {fqn}")
     return CatalogEntry(
         name=name,
         version=version,
@@ -101,6 +107,21 @@ def _entry(document: Mapping[str, Any]) -> CatalogEntry:
         actions=dict(actions),
         key_id=str(document["key_id"]),
     )
+
+
+def _foreign_connectors(text: str, fqn: str) -> bool:
+    """Whether the action manifest ``text`` requires or runs a connector other than ``fqn``
+    (an entry installs actions for its own connector only: installing it must not change what
+    another connector's actions do). A manifest that does not parse is left to ``add``."""
+    from aileron_core.actions import ManifestError, parse_action_manifest
+
+    try:
+        manifest = parse_action_manifest(text)
+    except ManifestError:
+        return False
+    used = {step.connector for step in manifest.execute}
+    used |= {requirement.fqn for requirement in manifest.requires.connectors}
+    return bool(used - {fqn})
 
 
 def parse_document(data: bytes, source: str) -> list[Any]:
@@ -126,8 +147,11 @@ class Catalog:
 
     @classmethod
     def build(cls, raw_entries: Iterable[Any], keys: TrustedKeys) -> Catalog:
-        """Verify each entry; the first verified one of each name@version is kept."""
-        entries: dict[tuple[str, str], CatalogEntry] = {}
+        """Verify each entry; the first verified one of each name@version is kept. A name or
+        connector FQN that a built-in key signs an entry of belongs to the built-in keys: an
+        entry of it signed by another key is refused (``name_taken``), so a key trusted for a
+        mirror cannot replace (or "update") a shipped connector."""
+        verified: list[CatalogEntry] = []
         refused: list[EntryRefused] = []
         for raw in raw_entries:
             if not isinstance(raw, dict):
@@ -135,9 +159,22 @@ class Catalog:
                 continue
             try:
                 verify_entry(raw, keys)
-                entry = _entry(raw)
+                verified.append(_entry(raw))
             except EntryRefused as error:
                 refused.append(error)
+        owned = {(e.name, e.fqn) for e in verified if e.key_id in keys.builtin}
+        names, fqns = {name for name, _ in owned}, {fqn for _, fqn in owned}
+        entries: dict[tuple[str, str], CatalogEntry] = {}
+        for entry in verified:
+            if entry.key_id not in keys.builtin and (entry.name in names or entry.fqn in fqns):
+                refused.append(
+                    EntryRefused(
+                        f"{entry.name}@{entry.version}",
+                        "name_taken",
+                        f"it is signed by key {entry.key_id} but its name or connector"
+                        f" ({entry.fqn}) is published by Aileron's own key",
+                    )
+                )
                 continue
             entries.setdefault((entry.name, entry.version), entry)
         return cls(tuple(entries.values()), tuple(refused))

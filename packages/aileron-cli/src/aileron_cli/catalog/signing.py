@@ -27,7 +27,8 @@ KEY_ID = "key_id"
 
 class EntryRefused(AileronError):
     """A catalog entry that is not signed by a key in force. ``reason`` is one of
-    ``unsigned``, ``unknown_key``, ``revoked_key``, ``bad_signature``."""
+    ``unsigned``, ``unknown_key``, ``revoked_key``, ``bad_signature``, ``malformed`` and
+    ``name_taken`` (another key's entry of a name Aileron's own key publishes)."""
 
     code = "catalog_entry_refused"
 
