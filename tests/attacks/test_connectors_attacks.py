@@ -18,9 +18,12 @@ from typing import Any
 import pytest
 from catalog.support import TEST_KEY_ID, echo_source, entries_of, public_b64, say_manifest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from executor.upstream_server import Reply, running
+from helpers import admin_http, aileron
 
 from aileron_cli.catalog import Catalog, EntryRefused, TrustedKeys, sign_entry
 from aileron_cli.catalog.build import build_catalog, entry_from_source
+from aileron_core.discovery import DaemonInfo
 
 OWN = Ed25519PrivateKey.generate()
 OWN_ID = "aileron-own"
@@ -105,3 +108,73 @@ def test_the_shipped_catalog_passes_the_new_rules() -> None:
     catalog = Catalog.build(document["entries"], load_keys(Path("/nonexistent")))
     assert catalog.refused == ()
     assert len(catalog.entries) == len(document["entries"])
+
+
+# --- the 401 retry ----------------------------------------------------------------------------
+
+
+def _post_spec(host: str) -> dict[str, Any]:
+    """A connector whose one operation is a POST (non-idempotent) to the local upstream."""
+    return {
+        "schema_version": "aileron.connector.v1",
+        "connector": {"fqn": "local://tickets", "version": "1.0.0", "description": "Tickets."},
+        "credential": {"service": "tickets", "kind": "bearer"},
+        "tools": [
+            {
+                "name": "tickets",
+                "description": "Tickets.",
+                "operations": [
+                    {
+                        "name": "create",
+                        "summary": "Create a ticket.",
+                        "method": "POST",
+                        "path": "/tickets",
+                        "hosts": [host],
+                        "scheme": "http",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+CREATE = """+++
+name = "tickets-create"
+version = "1.0.0"
+
+[[requires.connectors]]
+fqn = "local://tickets"
+version = "1.0.0"
+
+[[execute]]
+id = "create"
+connector = "local://tickets"
+tool = "tickets"
+op = "create"
+args = {}
++++
+Create a ticket.
+"""
+
+
+@pytest.mark.slow
+def test_a_post_answered_by_a_redirect_to_a_401_is_not_sent_twice(
+    real_daemon: DaemonInfo,
+) -> None:
+    """A POST that acted and answered 303 to a page that answers 401 fails once: the runner's
+    retry with a fresh secret (binding with a source) does not create the ticket again."""
+    with running() as upstream:
+        upstream.replies["/tickets"] = Reply(status=303, body=b"", headers={"Location": "/t/1"})
+        upstream.replies["/t/1"] = Reply(status=401, body=b'{"message":"Bad credentials"}')
+        with admin_http(real_daemon) as admin:
+            admin.post("vault/init", json={"passphrase": "pw"}).raise_for_status()
+            spec = {"spec": _post_spec(upstream.host)}
+            admin.post("connectors", json=spec).raise_for_status()
+            admin.post("actions", json={"manifest": CREATE}).raise_for_status()
+        added = aileron("binding", "add", "cmd/tickets/default", "--from-command", "echo tok-1")
+        assert added.returncode == 0, added.stderr
+        done = aileron("action", "run", "tickets-create", "--json")
+        assert done.returncode != 0
+        assert "401" in done.stdout + done.stderr
+        posts = [seen for seen in upstream.seen if seen.method == "POST"]
+        assert len(posts) == 1, [seen.target for seen in upstream.seen]

@@ -362,7 +362,8 @@ class Executor:
                     response = await self._transport.handle_async_request(request)
                 try:
                     if response.status_code not in _REDIRECTS:
-                        return await self._answer(plan, url, method, response), bytes_out
+                        answer = await self._answer(plan, url, method, response, hops)
+                        return answer, bytes_out
                     if hops == self._max_redirects:
                         plan.upstream_error(
                             "upstream_too_many_redirects",
@@ -387,8 +388,10 @@ class Executor:
                 _transport_failed(plan, url, error)
 
     async def _answer(
-        self, plan: _Plan, url: httpx.URL, method: str, response: httpx.Response
+        self, plan: _Plan, url: httpx.URL, method: str, response: httpx.Response, hops: int
     ) -> _Answer:
+        """The answer of the last hop; an ``UpstreamError`` for a non-2xx status (whose details
+        say ``redirects`` when hops were followed: the first request may have acted)."""
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             plan.upstream_error(
@@ -416,6 +419,7 @@ class Executor:
                     "status": status,
                     "excerpt": plan.redactor.excerpt(text, cut=cut, limit=EXCERPT_BYTES),
                     "url": plan.display_url(url),
+                    **({"redirects": hops} if hops else {}),
                 },
                 retriable=status in (429, 503) or (status in (502, 504) and plan.idempotent),
             )

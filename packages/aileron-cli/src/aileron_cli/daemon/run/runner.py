@@ -535,8 +535,14 @@ class Runner:
         except UpstreamError as error:
             # A secret that changes over time (an OAuth2 access token, an App's installation
             # token, a command's output) may have been revoked or expired early: its source
-            # forgets it and the operation is tried once more with a fresh one.
-            if error.details.get("status") != 401 or not self._credentials.invalidate(chosen):
+            # forgets it and the operation is tried once more with a fresh one. Not when a
+            # redirect hop answered 401 to an operation that may act (a POST answered 303):
+            # the first request may have done its work, and it must not be done twice.
+            if error.details.get("status") != 401 or (
+                error.details.get("redirects") and operation.idempotency != "idempotent"
+            ):
+                raise
+            if not self._credentials.invalidate(chosen):
                 raise
         credential = await self._credentials.resolve(chosen)
         assert not isinstance(credential, Escrowed)
