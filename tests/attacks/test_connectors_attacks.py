@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +22,17 @@ import pytest
 from catalog.support import TEST_KEY_ID, echo_source, entries_of, public_b64, say_manifest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from executor.upstream_server import Reply, running
+from fakes.github_app import FakeGitHubApp
 from helpers import admin_http, aileron
+from sources.support import audit_log, vault_with
 
 from aileron_cli.catalog import Catalog, EntryRefused, TrustedKeys, sign_entry
 from aileron_cli.catalog.build import build_catalog, entry_from_source
+from aileron_cli.daemon.run.credentials import CredentialUnavailable
+from aileron_cli.daemon.run.sources.github_app import GitHubAppSource
+from aileron_cli.daemon.run.sources.oauth2 import MAX_ANSWER_BYTES, TokenEndpoint, TokenUnreachable
 from aileron_core.discovery import DaemonInfo
+from aileron_core.network import Network
 
 OWN = Ed25519PrivateKey.generate()
 OWN_ID = "aileron-own"
@@ -178,3 +187,87 @@ def test_a_post_answered_by_a_redirect_to_a_401_is_not_sent_twice(
         assert "401" in done.stdout + done.stderr
         posts = [seen for seen in upstream.seen if seen.method == "POST"]
         assert len(posts) == 1, [seen.target for seen in upstream.seen]
+
+
+# --- token endpoints that answer too much or too slowly ---------------------------------------
+
+HANG_GUARD_S = 30.0
+"""Only so that a regression fails instead of hanging the suite; never a measurement."""
+
+
+@asynccontextmanager
+async def dripping() -> AsyncIterator[str]:
+    """A local server that answers any request with a 200 head and then one body byte every
+    50 ms, for ever: every read succeeds quickly, the answer never ends."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+        writer.write(head + b"Content-Length: 100000000\r\n\r\n{")
+        try:
+            while True:
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.05)
+        except (ConnectionError, asyncio.CancelledError):
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+
+
+def test_a_token_endpoint_that_never_stops_answering_is_cut_off() -> None:
+    """An endpoint streaming 256 MiB is read no further than the answer limit: the daemon
+    neither buffers it nor waits for its end (the server sees the hang-up long before)."""
+    total = 256 * 1024 * 1024
+    with running() as upstream:
+        upstream.replies["/token"] = Reply(stream_total=total)
+        endpoint = TokenEndpoint(Network())
+
+        async def scenario() -> None:
+            await endpoint.post(upstream.url("/token"), {"grant_type": "refresh_token"})
+
+        with pytest.raises(TokenUnreachable, match=f"more than {MAX_ANSWER_BYTES} bytes"):
+            asyncio.run(asyncio.wait_for(scenario(), HANG_GUARD_S))
+        assert upstream.stream_done.wait(HANG_GUARD_S)
+        assert upstream.streamed < total // 4
+
+
+def test_a_token_endpoint_that_drips_is_given_up_on_as_a_whole() -> None:
+    """An endpoint sending a byte every 50 ms never trips a per-read timeout; the exchange as a
+    whole ends at the endpoint's timeout, unreachable (no refresh lock held for ever)."""
+
+    async def scenario() -> None:
+        async with dripping() as url:
+            endpoint = TokenEndpoint(Network(), timeout_s=0.5)
+            await endpoint.post(url + "/token", {"grant_type": "refresh_token"})
+
+    with pytest.raises(TokenUnreachable, match="ReadTimeout"):
+        asyncio.run(asyncio.wait_for(scenario(), HANG_GUARD_S))
+
+
+def test_a_github_app_endpoint_that_drips_is_given_up_on_as_a_whole(tmp_path: Path) -> None:
+    """The App token exchange too ends at its timeout when the answer drips for ever."""
+
+    async def scenario() -> None:
+        with FakeGitHubApp() as github:
+            value = json.dumps(
+                {
+                    "app_id": str(github.app_id),
+                    "installation_id": str(github.installation_id),
+                    "private_key": github.private_pem,
+                    "api_url": "",
+                }
+            )
+        async with dripping() as url:
+            value = value.replace('"api_url": ""', json.dumps({"api_url": url})[1:-1])
+            vault, binding = await vault_with(tmp_path, "app/github/default", value, "github_app")
+            source = GitHubAppSource(vault, audit_log(tmp_path), timeout_s=0.5)
+            await source.secret(binding)
+
+    with pytest.raises(CredentialUnavailable, match="could not reach"):
+        asyncio.run(asyncio.wait_for(scenario(), HANG_GUARD_S))

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from aileron_cli.__about__ import __version__
 from aileron_cli.daemon.access.sessions import SERVICE
 from aileron_cli.daemon.audit.log import AuditLog
+from aileron_cli.daemon.run.sources.bounded import post_bounded
 from aileron_cli.daemon.run.sources.stored import settings, unavailable
 from aileron_cli.daemon.store.bindings import Binding
 from aileron_cli.daemon.store.vault import VaultService
@@ -94,6 +95,7 @@ class GitHubAppSource:
         self._transport = transport
         self._clock = clock
         self._timeout = httpx.Timeout(timeout_s)
+        self._deadline_s = timeout_s
         self._minted: dict[str, _Minted] = {}
         self._keys: dict[str, tuple[bytes, rsa.RSAPrivateKey]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -143,8 +145,13 @@ class GitHubAppSource:
             transport=transport, timeout=self._timeout, trust_env=False, follow_redirects=False
         )
         try:
-            answer = await client.post(url, headers=headers)
-            body = answer.content[:MAX_ANSWER_BYTES]
+            answer, body = await post_bounded(
+                client,
+                url,
+                limit=MAX_ANSWER_BYTES,
+                deadline_s=self._deadline_s,
+                headers=headers | {"Accept-Encoding": "identity"},
+            )
         except httpx.HTTPError as error:
             raise unavailable(
                 binding,

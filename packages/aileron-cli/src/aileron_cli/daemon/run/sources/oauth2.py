@@ -34,6 +34,7 @@ import httpx
 from aileron_cli.daemon.access.sessions import SERVICE
 from aileron_cli.daemon.audit.log import AuditLog
 from aileron_cli.daemon.run.credentials import CredentialUnavailable
+from aileron_cli.daemon.run.sources.bounded import post_bounded
 from aileron_cli.daemon.store.bindings import Binding
 from aileron_cli.daemon.store.vault import VaultService
 from aileron_core.convert import converter
@@ -122,9 +123,16 @@ class TokenUnreachable(Exception):
 class TokenEndpoint:
     """POSTs forms to OAuth2 endpoints through the daemon's network settings."""
 
-    def __init__(self, network: Network, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        network: Network,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        timeout_s: float = TIMEOUT_S,
+    ):
         self._network = network
         self._transport = transport
+        self._timeout_s = timeout_s
 
     async def post(
         self, url: str, form: Mapping[str, str], *, expect: str = "access_token"
@@ -137,14 +145,21 @@ class TokenEndpoint:
         )
         try:
             async with httpx.AsyncClient(
-                transport=transport, timeout=TIMEOUT_S, trust_env=False
+                transport=transport, timeout=self._timeout_s, trust_env=False
             ) as client:
-                response = await client.post(
-                    url, data=dict(form), headers={"Accept": "application/json"}
+                response, body = await post_bounded(
+                    client,
+                    url,
+                    limit=MAX_ANSWER_BYTES,
+                    deadline_s=self._timeout_s,
+                    data=form,
+                    headers={"Accept": "application/json", "Accept-Encoding": "identity"},
                 )
         except httpx.HTTPError as error:
             raise TokenUnreachable(f"{type(error).__name__} from {_origin(url)}") from None
-        answer = _document(response)
+        if len(body) > MAX_ANSWER_BYTES:
+            raise TokenUnreachable(f"{_origin(url)} answered more than {MAX_ANSWER_BYTES} bytes")
+        answer = _document(body)
         if response.is_success and "error" not in answer:
             if isinstance(answer.get(expect), str) and answer[expect]:
                 return answer
@@ -157,9 +172,8 @@ class TokenEndpoint:
         raise TokenUnreachable(f"{_origin(url)} answered {response.status_code}")
 
 
-def _document(response: httpx.Response) -> dict[str, Any]:
+def _document(body: bytes) -> dict[str, Any]:
     """The answer as a dict: JSON, or a form (GitHub without ``Accept``); ``{}`` otherwise."""
-    body = response.content[:MAX_ANSWER_BYTES]
     try:
         found = json.loads(body)
     except ValueError:
