@@ -125,7 +125,7 @@ def test_the_openai_sdk_raises_its_authentication_error_with_aileron_s_message(
     `openai.AuthenticationError` carrying Aileron's message, code and error type."""
     before = len(live.fake.seen)
     client = openai.OpenAI(base_url=f"{live.url}{OPENAI}/v1", api_key=FORGED, max_retries=0)
-    with pytest.raises(openai.AuthenticationError) as raised:
+    with client, pytest.raises(openai.AuthenticationError) as raised:
         client.chat.completions.create(
             model="gpt-fake", messages=[{"role": "user", "content": "hi"}]
         )
@@ -142,7 +142,7 @@ def test_the_anthropic_sdk_raises_its_authentication_error_with_aileron_s_messag
     `anthropic.AuthenticationError` carrying Aileron's message and code."""
     before = len(live.fake.seen)
     client = anthropic.Anthropic(base_url=f"{live.url}{ANTHROPIC}", api_key=FORGED, max_retries=0)
-    with pytest.raises(anthropic.AuthenticationError) as raised:
+    with client, pytest.raises(anthropic.AuthenticationError) as raised:
         client.messages.create(
             model="claude-fake", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
         )

@@ -59,16 +59,33 @@ def gov(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, Fake
             yield daemon, fake
 
 
+OPENED: list[openai.OpenAI | anthropic.Anthropic] = []
+
+
+@pytest.fixture(autouse=True)
+def closed_clients() -> Iterator[None]:
+    """Every SDK client a test opened is closed after it (no socket left to the collector)."""
+    yield
+    while OPENED:
+        OPENED.pop().close()
+
+
 def _openai(daemon: Daemon, token: str, provider: str = "openai") -> openai.OpenAI:
     base = f"{daemon.url}/v1/gateway/{provider}/v1" if provider != "openai" else None
-    return openai.OpenAI(base_url=base or f"{daemon.url}{OPENAI}/v1", api_key=token, max_retries=0)
+    client = openai.OpenAI(
+        base_url=base or f"{daemon.url}{OPENAI}/v1", api_key=token, max_retries=0
+    )
+    OPENED.append(client)
+    return client
 
 
 def _anthropic(daemon: Daemon, token: str, provider: str = "anthropic") -> anthropic.Anthropic:
     base = f"{daemon.url}/v1/gateway/{provider}" if provider != "anthropic" else None
-    return anthropic.Anthropic(
+    client = anthropic.Anthropic(
         base_url=base or f"{daemon.url}{ANTHROPIC}", api_key=token, max_retries=0
     )
+    OPENED.append(client)
+    return client
 
 
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
