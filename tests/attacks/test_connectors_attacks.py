@@ -29,6 +29,7 @@ from sources.support import audit_log, vault_with
 from aileron_cli.catalog import Catalog, EntryRefused, TrustedKeys, sign_entry
 from aileron_cli.catalog.build import build_catalog, entry_from_source
 from aileron_cli.daemon.run.credentials import CredentialUnavailable
+from aileron_cli.daemon.run.sources.command import CommandSource
 from aileron_cli.daemon.run.sources.github_app import GitHubAppSource
 from aileron_cli.daemon.run.sources.oauth2 import MAX_ANSWER_BYTES, TokenEndpoint, TokenUnreachable
 from aileron_core.discovery import DaemonInfo
@@ -271,3 +272,22 @@ def test_a_github_app_endpoint_that_drips_is_given_up_on_as_a_whole(tmp_path: Pa
 
     with pytest.raises(CredentialUnavailable, match="could not reach"):
         asyncio.run(asyncio.wait_for(scenario(), HANG_GUARD_S))
+
+
+# --- the command source ----------------------------------------------------------------------
+
+
+def test_a_command_that_floods_its_output_is_killed_not_buffered(tmp_path: Path) -> None:
+    """`yes` (endless output) is cut off past the output limit and refused as printing too
+    much — not read into the daemon's memory until the timeout; its output is not quoted."""
+
+    async def scenario() -> None:
+        settings = json.dumps({"argv": ["yes", "leaked-line"], "ttl_s": 60})
+        vault, binding = await vault_with(tmp_path, "cmd/flood/default", settings, "command")
+        await CommandSource(vault, timeout_s=HANG_GUARD_S).secret(binding)
+
+    with pytest.raises(CredentialUnavailable) as caught:
+        asyncio.run(scenario())
+    assert caught.value.reason == "command_failed", caught.value.reason
+    assert "printed more than" in caught.value.message
+    assert "leaked-line" not in str(caught.value) + json.dumps(caught.value.details)

@@ -105,7 +105,7 @@ class CommandSource:
                 f" binding revoke {name}`",
             ) from None
         try:
-            output, _ = await asyncio.wait_for(process.communicate(), self._timeout_s)
+            output = await asyncio.wait_for(_bounded_output(process), self._timeout_s)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)  # its own children too
@@ -131,14 +131,29 @@ class CommandSource:
         return secret
 
 
+async def _bounded_output(process: asyncio.subprocess.Process) -> bytes:
+    """The command's output once it exits; reading stops past :data:`MAX_OUTPUT_BYTES` (a
+    command that floods its output is killed then, not buffered until the timeout)."""
+    assert process.stdout is not None
+    output = bytearray()
+    while chunk := await process.stdout.read(MAX_OUTPUT_BYTES):
+        output += chunk
+        if len(output) > MAX_OUTPUT_BYTES + 2:  # room for the newline(s) that strip() drops
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            break
+    await process.wait()
+    return bytes(output)
+
+
 def _fault(status: int | None, secret: bytes) -> str | None:
     """Why a command's output cannot be the secret (never quoting it), ``None`` if it can."""
+    if len(secret) > MAX_OUTPUT_BYTES:  # first: such a command was killed (status -9)
+        return f"printed more than {MAX_OUTPUT_BYTES} bytes"
     if status != 0:
         return f"exited with status {status}"
     if not secret:
         return "printed nothing"
-    if len(secret) > MAX_OUTPUT_BYTES:
-        return f"printed more than {MAX_OUTPUT_BYTES} bytes"
     try:
         secret.decode("utf-8")
     except UnicodeDecodeError:
