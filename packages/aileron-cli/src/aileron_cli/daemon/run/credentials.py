@@ -4,8 +4,11 @@ A connector operation's credential comes from a binding: the one its action name
 only ``*/<service>/default`` (:meth:`CredentialResolver.choose`). A binding escrowed in the
 enclave (SPEC §12) resolves to an ``Escrowed`` reference, before the vault is consulted: its
 requests go through the enclave, which injects the credential; the daemon neither has it nor
-reads it. Any other binding resolves to its secret from the vault, through the vault service's
-one cache (:meth:`aileron_cli.daemon.store.vault.VaultService.secret`).
+reads it. A binding whose metadata names a *source* (``oauth2``, ``github_app``, ``command``:
+:mod:`aileron_cli.daemon.run.sources`, ADR 0031) gets its secret from that source, which
+:meth:`CredentialResolver.invalidate` tells to forget it after an upstream 401. Any other
+binding resolves to its secret from the vault, through the vault service's one cache
+(:meth:`aileron_cli.daemon.store.vault.VaultService.secret`).
 
 A secret that cannot be had is :class:`CredentialUnavailable` (``412 binding_required``, or
 ``invalid_credential`` for a gateway key that cannot travel as a header), whose ``reason``
