@@ -7,13 +7,15 @@
   from the body actually sent (a body of unknown length goes up chunked); coming back, the
   provider's value is relayed only for a fixed-length answer, whose bytes are relayed
   unchanged. ``X-Aileron-*`` headers never leave the daemon.
-- **Bodies** are never changed, parsed on the way or logged. A request body of known length up
-  to ``MODEL_PEEK_BYTES`` is read whole, then sent; a longer one, or one of unknown length,
-  streams up as it arrives. Its head (the whole of a small body) is kept so that the audit
-  record can name the ``model``. The answer streams back as it arrives (``aiter_raw``: still
-  encoded as the provider sent it), never buffered whole: a reader task puts each chunk into a
-  small pipe, and the sender sends whatever is in the pipe when it is free, so a burst of
-  events costs a few writes while a lone event goes out at once.
+- **Bodies** are never changed or logged. A request body of known length up to
+  ``MODEL_PEEK_BYTES`` is read whole, then sent; a longer one, or one of unknown length,
+  streams up as it arrives — except under a model policy or a cost budget, where the whole
+  body is read and checked first (:meth:`RequestBody.whole`,
+  :mod:`aileron_cli.daemon.gateway.governance`). Its head (the whole of a small body) is kept
+  so that the audit record can name the ``model``. The answer streams back as it arrives
+  (``aiter_raw``: still encoded as the provider sent it), never buffered whole: a reader task
+  puts each chunk into a small pipe, and the sender sends whatever is in the pipe when it is
+  free, so a burst of events costs a few writes while a lone event goes out at once.
 - **Redaction.** When the gateway injected a key, the answer must not hand it back (a provider
   may echo a key in an error, hex- or base64-encoded, in any case; ADR 0015). The request then
   asks for ``Accept-Encoding: identity`` and a compressed answer is refused (502
@@ -31,6 +33,9 @@
   often before the provider's end of body arrives), is complete. A provider that breaks off
   mid-answer makes the daemon break off the agent's connection in turn (by raising
   :class:`ProviderBrokeOff` out of the app), so a truncated answer never looks complete.
+- **Usage.** Each relayed chunk is fed to a
+  :class:`~aileron_cli.daemon.gateway.usage.UsageMeter`, which reads the tokens the answer
+  reports without keeping the stream; the outcome carries them.
 - **Audit.** ``on_done`` runs exactly once per forwarded request with an :class:`Outcome`: when
   the answer is complete (before its last empty frame goes out, so the record is durable
   before the answer ends), or when the exchange is cancelled or fails.
