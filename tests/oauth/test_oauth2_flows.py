@@ -111,6 +111,20 @@ def test_a_callback_without_state_or_for_an_unknown_flow_is_refused(daemon: Test
     assert daemon.get("bindings/oauth2/oaf_nope").status_code == 404
 
 
+def test_a_callback_with_oversized_values_is_a_page_not_json(daemon: TestClient) -> None:
+    """A state, code or error longer than any flow's gets the browser a 400 page (never
+    FastAPI's JSON validation error, which the OpenAPI document does not promise here)."""
+    for params in (
+        {"state": "s" * 201},
+        {"state": "s", "code": "c" * 4097},
+        {"state": "s", "error": "e" * 201},
+    ):
+        page = daemon.get("oauth/callback", params=params)
+        assert page.status_code == 400
+        assert page.headers["content-type"].startswith("text/html")
+        assert "longer than any flow" in page.text
+
+
 def test_a_wrong_client_secret_fails_at_the_code_exchange(daemon: TestClient) -> None:
     """The token endpoint's invalid_client fails the flow (named), and the page shows no code."""
     flow = daemon.post("bindings/oauth2", json={**NEW, "client_secret": "wrong"}).json()

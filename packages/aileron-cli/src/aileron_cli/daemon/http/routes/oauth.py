@@ -19,7 +19,7 @@ from __future__ import annotations
 import html
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
@@ -118,16 +118,30 @@ async def reauthorize(
     return flow_out(await flows.reauthorize(name, device=body.device, actor=who.actor))
 
 
-@router.get("/oauth/callback", response_class=HTMLResponse)
+CALLBACK_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "The binding is authorized", "content": {"text/html": {}}},
+    400: {
+        "description": "No state, an unknown, used or expired state, or the authorization"
+        " failed: a page that says why (never a token or code)",
+        "content": {"text/html": {}},
+    },
+}
+
+
+@router.get("/oauth/callback", response_class=HTMLResponse, responses=CALLBACK_RESPONSES)
 async def oauth_callback(
     flows: Flows,
-    state: Annotated[str | None, Query(max_length=200)] = None,
-    code: Annotated[str | None, Query(max_length=4096)] = None,
-    error: Annotated[str | None, Query(max_length=200)] = None,
+    state: str | None = None,
+    code: str | None = None,
+    error: str | None = None,
 ) -> HTMLResponse:
-    """The authorization server's redirect back to the daemon (a browser, no token)."""
+    """The authorization server's redirect back to the daemon (a browser, no token). Every
+    answer is a page (a browser reads it): the lengths are checked here, not by FastAPI,
+    whose refusal would be JSON."""
     if not state:
         return _page("Aileron: this address needs the state the authorization server sends.", 400)
+    if len(state) > 200 or len(code or "") > 4096 or len(error or "") > 200:
+        return _page("Aileron: this address was given values longer than any flow's.", 400)
     try:
         flow = await flows.callback(state=state, code=code, error=error)
     except DaemonError as refused:
